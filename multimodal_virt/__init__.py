@@ -1,0 +1,1 @@
+"""multimodal-virt: latency-aware Nova placement and SR-IOV GPU VF handling."""

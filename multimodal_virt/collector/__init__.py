@@ -1,0 +1,1 @@
+"""Per-host collector: eBPF/procfs probes, sample building, publishers."""

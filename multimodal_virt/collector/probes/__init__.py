@@ -1,0 +1,1 @@
+"""Probes (``multimodal_virt.probes`` plugins): eBPF programs and procfs."""

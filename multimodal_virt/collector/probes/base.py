@@ -1,0 +1,63 @@
+"""Abstract probe and the reading a probe hands to the collector."""
+
+import abc
+import dataclasses
+
+
+@dataclasses.dataclass
+class ProbeReading:
+    """What one probe measured since its previous ``collect()``.
+
+    Every field is optional: a probe fills in what it measures, and the
+    collector merges the readings of all probes into one host sample.
+
+    :param source: ``ebpf`` or ``procfs``.
+    :param io: block I/O latency histogram
+        (:class:`~multimodal_virt.metrics.histogram.LatencyHistogram`).
+    :param io_by_device: ``{device name: LatencyHistogram}``.
+    :param gpu_cmd: GPU command-submission (ioctl) latency histogram.
+    :param vm_exits_by_pid: ``{qemu pid: exit count}``.
+    :param vm_exits_by_reason: ``{reason: exit count}``.
+    :param irq_counts: ``{irq line: count}``.
+    :param events: kernel events (tracepoints) that were counted.
+    """
+
+    source: str
+    io: object = None
+    io_by_device: dict = dataclasses.field(default_factory=dict)
+    gpu_cmd: object = None
+    vm_exits_by_pid: dict = dataclasses.field(default_factory=dict)
+    vm_exits_by_reason: dict = dataclasses.field(default_factory=dict)
+    irq_counts: dict = dataclasses.field(default_factory=dict)
+    events: tuple = ()
+
+
+class Probe(metaclass=abc.ABCMeta):
+    """A source of host measurements.
+
+    :param conf: ``oslo_config.cfg.ConfigOpts`` with the
+        ``[multimodal_virt_probes]`` group registered; a probe reads only
+        its own options.
+    """
+
+    #: entry point name in ``multimodal_virt.probes``.
+    name = None
+
+    def __init__(self, conf):
+        self.conf = conf
+
+    @abc.abstractmethod
+    def start(self):
+        """Load and attach. :raises ProbeError: (or ``BPFUnavailable``)."""
+
+    @abc.abstractmethod
+    def collect(self):
+        """Read and reset counters; return a :class:`ProbeReading`."""
+
+    @abc.abstractmethod
+    def stop(self):
+        """Detach and free everything; safe to call twice."""
+
+    def describe(self):
+        """Human-readable description of what would be loaded (dump mode)."""
+        return self.name

@@ -1,0 +1,1 @@
+"""Publishers (``multimodal_virt.publishers`` plugins): stores, Placement."""

@@ -1,0 +1,21 @@
+"""Entry point for oslo-config-generator (``oslo.config.opts``).
+
+Imports only the option modules: no libvirt, BPF or Nova code.
+"""
+
+from multimodal_virt.conf import collector
+from multimodal_virt.conf import libvirt
+from multimodal_virt.conf import pci
+from multimodal_virt.conf import probes
+from multimodal_virt.conf import scheduler
+from multimodal_virt.conf import store
+
+_MODULES = (store, scheduler, collector, probes, pci, libvirt)
+
+
+def list_opts():
+    """Return ``[(group, [opts])]`` for every option group."""
+    result = []
+    for module in _MODULES:
+        result.extend(module.list_opts())
+    return result

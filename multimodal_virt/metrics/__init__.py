@@ -1,0 +1,1 @@
+"""Host metrics model: log2 latency histograms and host samples."""

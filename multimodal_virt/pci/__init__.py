@@ -1,0 +1,1 @@
+"""SR-IOV GPU virtual functions: discovery, pools, claims and libvirt XML."""

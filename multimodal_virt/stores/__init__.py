@@ -1,0 +1,1 @@
+"""Stats stores: where collectors publish samples and schedulers read them."""

@@ -1,0 +1,27 @@
+"""Shared test base classes."""
+
+from oslo_config import cfg
+from oslo_config import fixture as config_fixture
+from oslotest import base
+
+from multimodal_virt import conf as mmv_conf
+
+
+class TestCase(base.BaseTestCase):
+    """Unit test base: a private ConfigOpts with every group registered.
+
+    ``self.conf`` is a fresh ``cfg.ConfigOpts`` (not the global CONF), so
+    tests can set options with ``self.flags(group=..., name=value)``.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.conf = cfg.ConfigOpts()
+        mmv_conf.register_opts(self.conf)
+        self.conf([], project='multimodal-virt', default_config_files=[])
+        self.conf_fixture = self.useFixture(config_fixture.Config(self.conf))
+
+    def flags(self, group, **kwargs):
+        """Override options of ``group`` for the duration of the test."""
+        for name, value in kwargs.items():
+            self.conf_fixture.config(**{name: value, 'group': group})

@@ -18,6 +18,10 @@ class InvalidHistogram(InvalidSample):
     """A latency histogram is malformed."""
 
 
+class InvalidExtraSpec(MultimodalVirtError, ValueError):
+    """A flavor extra spec of ours has a malformed value."""
+
+
 class StoreError(MultimodalVirtError):
     """The stats store could not be read or written."""
 

@@ -1,0 +1,1 @@
+"""Nova scheduler plugins: LatencyFilter and LatencyWeigher."""

@@ -1,0 +1,72 @@
+"""Reads the stats store at most once per refresh interval.
+
+The filter and the weigher each own a :class:`SnapshotProvider`. A refresh
+is one batched ``store.get_all()`` followed by one vectorised
+:class:`~multimodal_virt.scheduler.snapshot.LatencySnapshot`; everything
+between refreshes is a lookup. Any failure degrades to an empty snapshot
+(no metrics: every host passes, every host weighs the same) with one
+rate-limited warning, so a broken store never breaks scheduling.
+"""
+
+import threading
+import time
+
+from oslo_log import log as logging
+
+from multimodal_virt import ratelimit
+from multimodal_virt.scheduler import snapshot as snapshot_mod
+from multimodal_virt.stores import loader
+
+LOG = logging.getLogger(__name__)
+
+
+class SnapshotProvider(object):
+    """Caches a :class:`LatencySnapshot` for ``refresh_interval`` seconds.
+
+    :param conf: ``ConfigOpts`` with the multimodal-virt groups registered.
+    :param store: a store to use instead of loading ``[..._store] driver``.
+    :param clock: wall clock (sample ages), injectable for tests.
+    :param monotonic: monotonic clock (refresh timing), injectable.
+    """
+
+    def __init__(self, conf, store=None, clock=time.time,
+                 monotonic=time.monotonic):
+        self.conf = conf
+        self._store = store
+        self._clock = clock
+        self._monotonic = monotonic
+        self._snapshot = None
+        self._next_refresh = 0.0
+        self._lock = threading.Lock()
+        self._warn = ratelimit.RateLimitedLog(LOG, interval=60.0)
+
+    def snapshot(self):
+        """Return the current snapshot, refreshing it when due."""
+        with self._lock:
+            if (self._snapshot is None
+                    or self._monotonic() >= self._next_refresh):
+                self._snapshot = self._refresh()
+                interval = self.conf.multimodal_virt_scheduler.refresh_interval
+                self._next_refresh = self._monotonic() + interval
+            return self._snapshot
+
+    def invalidate(self):
+        """Force the next :meth:`snapshot` call to read the store."""
+        with self._lock:
+            self._snapshot = None
+
+    def _refresh(self):
+        policy = snapshot_mod.ScoringPolicy.from_conf(
+            self.conf.multimodal_virt_scheduler)
+        try:
+            if self._store is None:
+                self._store = loader.get_store(self.conf)
+            samples = self._store.get_all()
+            return snapshot_mod.LatencySnapshot(samples, policy,
+                                                self._clock())
+        except Exception as err:  # never let the store break scheduling
+            self._warn.warning(
+                'store', 'Latency stats unavailable, scheduling without '
+                'latency data until the store answers: %(err)s',
+                {'err': err})
+            return snapshot_mod.LatencySnapshot({}, policy, self._clock())

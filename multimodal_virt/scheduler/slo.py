@@ -1,0 +1,63 @@
+"""Latency SLOs requested by a flavor's extra specs.
+
+``multimodal_virt:<metric>_<percentile>_us = <integer>``, where metric is
+``gpu_cmd`` (GPU command-submission latency) or ``io`` (block I/O latency)
+and percentile is ``p50``, ``p95`` or ``p99``. Example::
+
+    openstack flavor set gpu.video \\
+        --property multimodal_virt:gpu_cmd_p99_us=500 \\
+        --property multimodal_virt:io_p99_us=2000
+"""
+
+import dataclasses
+import re
+
+from multimodal_virt import exception
+
+NAMESPACE = 'multimodal_virt'
+METRIC_NAMES = ('gpu_cmd', 'io')
+PERCENTILE_NAMES = ('p50', 'p95', 'p99')
+KEY_RE = re.compile(r'^multimodal_virt:(?P<metric>gpu_cmd|io)_'
+                    r'(?P<percentile>p50|p95|p99)_us$')
+MAX_LIMIT_US = 3600 * 10 ** 6
+
+
+@dataclasses.dataclass(frozen=True)
+class Slo:
+    """One latency objective: ``metric``'s ``percentile`` <= ``limit_us``."""
+
+    metric: str
+    percentile: str
+    limit_us: int
+
+    @property
+    def key(self):
+        return '%s:%s_%s_us' % (NAMESPACE, self.metric, self.percentile)
+
+
+def parse_limit(key, value):
+    """Parse an SLO value: a positive integer number of microseconds.
+
+    :raises InvalidExtraSpec: naming the extra spec and what was expected.
+    """
+    text = str(value).strip()
+    if not text.isdigit() or not 0 < int(text) <= MAX_LIMIT_US:
+        raise exception.InvalidExtraSpec(
+            'extra spec %s=%r must be a whole number of microseconds '
+            'between 1 and %d' % (key, value, MAX_LIMIT_US))
+    return int(text)
+
+
+def from_extra_specs(extra_specs):
+    """Return the tuple of :class:`Slo` a flavor asks for.
+
+    Keys of other namespaces are ignored; a malformed value of ours raises
+    :class:`~multimodal_virt.exception.InvalidExtraSpec`.
+    """
+    slos = []
+    for key, value in (extra_specs or {}).items():
+        match = KEY_RE.match(key)
+        if match:
+            slos.append(Slo(match.group('metric'), match.group('percentile'),
+                            parse_limit(key, value)))
+    return tuple(sorted(slos, key=lambda s: s.key))

@@ -1,0 +1,175 @@
+"""Per-host latency scores computed once per store refresh.
+
+A :class:`LatencySnapshot` turns ``{host: HostSample}`` into per-host
+percentiles and a blended score with numpy, in one vectorised pass. After
+that, filtering or weighing a host is a dictionary lookup.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+
+from multimodal_virt.metrics import histogram as hist
+
+METRICS = ('gpu_cmd', 'io')
+PERCENTILES = dict(hist.PERCENTILES)
+
+
+@dataclasses.dataclass(frozen=True)
+class HostLatency:
+    """What the scheduler knows about one reporting host.
+
+    Percentiles are in microseconds; ``None`` where the host reported no
+    events of that kind in its window.
+    """
+
+    host: str
+    timestamp: float
+    stale: bool
+    score: float
+    percentiles: dict
+
+    def get(self, metric, percentile):
+        """Return e.g. ``get('io', 'p99')`` or ``None``."""
+        return self.percentiles.get((metric, percentile))
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoringPolicy:
+    """How samples become scores (built from ``[multimodal_virt_scheduler]``).
+
+    :param percentile: ``p50``, ``p95`` or ``p99``.
+    :param gpu_cmd_weight: weight of the GPU-command percentile.
+    :param io_weight: weight of the I/O percentile.
+    :param stale_after: age in seconds after which a sample is stale.
+    :param stale_policy: ``neutral``, ``penalize`` or ``reject``.
+    :param missing_policy: ``neutral`` or ``penalize``.
+    :param herd_penalty_us: fixed penalty per boot, or 0 for automatic.
+    :param herd_spread_boots: boots that cost one latency spread (automatic).
+    """
+
+    percentile: str = 'p99'
+    gpu_cmd_weight: float = 1.0
+    io_weight: float = 1.0
+    stale_after: float = 60.0
+    stale_policy: str = 'penalize'
+    missing_policy: str = 'neutral'
+    herd_penalty_us: float = 0.0
+    herd_spread_boots: int = 3
+
+    @classmethod
+    def from_conf(cls, group):
+        """Build from the ``[multimodal_virt_scheduler]`` option group."""
+        return cls(**{f.name: getattr(group, f.name)
+                      for f in dataclasses.fields(cls)})
+
+
+def _histogram_matrix(samples, metric):
+    """Stack one metric's bucket counts into a ``(hosts, buckets)`` array."""
+    rows = [getattr(s, metric) for s in samples]
+    width = max((len(h.buckets) for h in rows if h is not None), default=0)
+    matrix = np.zeros((len(rows), max(width, 1)), dtype=np.float64)
+    for i, histogram in enumerate(rows):
+        if histogram is not None and histogram.buckets:
+            matrix[i, :len(histogram.buckets)] = histogram.buckets
+    return matrix
+
+
+def _fill_missing(values):
+    """Replace NaN (no events) by the median of the hosts that have data."""
+    known = values[~np.isnan(values)]
+    if known.size == 0:
+        return np.zeros_like(values)
+    return np.where(np.isnan(values), float(np.median(known)), values)
+
+
+class LatencySnapshot(object):
+    """Immutable scores of every reporting host at one refresh.
+
+    :param samples: ``{host: HostSample}`` as returned by a store.
+    :param policy: a :class:`ScoringPolicy`.
+    :param now: the refresh time (seconds since the epoch).
+    """
+
+    def __init__(self, samples, policy, now):
+        self.policy = policy
+        self.taken_at = now
+        ordered = sorted(samples.items())
+        self.hosts = {}
+        self.neutral_score = 0.0
+        self.worst_score = 0.0
+        self.herd_penalty = 0.0
+        if not ordered:
+            return
+        names = [host for host, _ in ordered]
+        sample_list = [sample for _, sample in ordered]
+        timestamps = np.array([s.timestamp for s in sample_list])
+        stale = (now - timestamps) > policy.stale_after
+
+        values = {}
+        for metric in METRICS:
+            matrix = _histogram_matrix(sample_list, metric)
+            for name, fraction in hist.PERCENTILES:
+                values[(metric, name)] = hist.percentiles_matrix(matrix,
+                                                                 fraction)
+        chosen = policy.percentile
+        blended = (policy.gpu_cmd_weight *
+                   _fill_missing(values[('gpu_cmd', chosen)]) +
+                   policy.io_weight * _fill_missing(values[('io', chosen)]))
+
+        fresh = blended[~stale]
+        if fresh.size:
+            self.neutral_score = float(np.median(fresh))
+            self.worst_score = float(np.max(fresh))
+            spread = float(np.percentile(fresh, 90) - np.percentile(fresh, 10))
+        else:
+            spread = 0.0
+        self.herd_penalty = self._herd_penalty(spread)
+
+        if policy.stale_policy == 'neutral':
+            stale_score = self.neutral_score
+        else:  # penalize, and reject when the filter is not enabled
+            stale_score = self.worst_score
+        scores = np.where(stale, stale_score, blended)
+
+        score_list = scores.tolist()
+        stale_list = stale.tolist()
+        columns = {key: array.tolist() for key, array in values.items()}
+        for i, host in enumerate(names):
+            percentiles = {}
+            for key, column in columns.items():
+                value = column[i]
+                percentiles[key] = None if math.isnan(value) else value
+            self.hosts[host] = HostLatency(
+                host=host, timestamp=sample_list[i].timestamp,
+                stale=stale_list[i], score=score_list[i],
+                percentiles=percentiles)
+
+    def _herd_penalty(self, spread):
+        if self.policy.herd_penalty_us > 0:
+            return self.policy.herd_penalty_us
+        if spread <= 0:
+            # All hosts alike: still spread a burst, by 5 % of the median.
+            spread = max(abs(self.neutral_score) * 0.05, 1.0)
+        return spread / self.policy.herd_spread_boots
+
+    def __len__(self):
+        return len(self.hosts)
+
+    def get(self, host):
+        """Return the :class:`HostLatency` of ``host`` or ``None``."""
+        return self.hosts.get(host)
+
+    def base_score(self, host):
+        """Blended latency (µs) the weigher uses for ``host``, no herd.
+
+        Hosts without a sample get the policy's score, so they never erase
+        the ranking of the others.
+        """
+        entry = self.hosts.get(host)
+        if entry is not None:
+            return entry.score
+        if self.policy.missing_policy == 'penalize':
+            return self.worst_score
+        return self.neutral_score

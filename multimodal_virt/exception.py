@@ -56,3 +56,7 @@ class BPFUnavailable(ProbeError):
 
 class PublishError(MultimodalVirtError):
     """Publishing a sample (store or Placement) failed."""
+
+
+class CollectorConfigError(MultimodalVirtError, ValueError):
+    """Collector options are inconsistent (e.g. tier thresholds)."""

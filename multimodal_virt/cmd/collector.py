@@ -1,0 +1,111 @@
+"""``multimodal-virt-collector``: the per-host collector service.
+
+Usage::
+
+    multimodal-virt-collector --config-file /etc/multimodal-virt/collector.conf
+    multimodal-virt-collector --dump-bpf    # describe the probes, load nothing
+    multimodal-virt-collector --once        # one interval, publish, print, exit
+
+The service runs in one process on oslo.service's threading backend;
+SIGTERM stops the loop and detaches every probe before the process exits.
+"""
+
+import sys
+import time
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from multimodal_virt import conf as mmv_conf
+from multimodal_virt import exception
+from multimodal_virt import version
+
+LOG = logging.getLogger(__name__)
+
+CLI_OPTS = [
+    cfg.BoolOpt('dump-bpf',
+                default=False,
+                help='Print what each enabled probe would load, then exit.'),
+    cfg.BoolOpt('once',
+                default=False,
+                help='Collect one interval, publish it, print the sample as '
+                     'JSON and exit (status 1 if no sample was built).'),
+]
+
+
+def parse_args(argv):
+    """Return a parsed ``ConfigOpts`` with every collector option."""
+    conf = cfg.ConfigOpts()
+    mmv_conf.register_opts(conf)
+    conf.register_cli_opts(CLI_OPTS)
+    logging.register_options(conf)
+    conf(argv, project='multimodal-virt', prog='multimodal-virt-collector',
+         version=version.version_string())
+    logging.setup(conf, 'multimodal-virt')
+    return conf
+
+
+def _dump(conf):
+    from multimodal_virt.collector import service
+    for name, text in service.describe_probes(conf):
+        print('== %s ==\n%s\n' % (name, text))
+    return 0
+
+
+def _once(conf):
+    from multimodal_virt.collector import service
+    collector = service.CollectorService(conf)
+    try:
+        collector.start_probes()
+        collector.load_publishers()
+        time.sleep(conf.multimodal_virt_collector.interval)
+        sample = collector.run_once()
+    finally:
+        collector.stop()
+    if sample is None:
+        print('no sample was built', file=sys.stderr)
+        return 1
+    print(sample.to_json().decode('utf-8'))
+    return 0
+
+
+def _serve(conf):
+    from oslo_service import backend
+    try:
+        backend.init_backend(backend.BackendType.THREADING)
+    except backend.exceptions.BackendAlreadySelected:
+        LOG.debug('oslo.service backend already selected: %s',
+                  backend.get_backend_type())
+    # Imported after the backend choice: this module picks its classes
+    # from the selected backend at import time.
+    from oslo_service import service as oslo_service
+
+    from multimodal_virt.collector import service
+    collector = service.CollectorService(conf)
+    LOG.info('multimodal-virt-collector %(version)s starting on %(host)s: '
+             'probes %(probes)s, every %(interval)s s',
+             {'version': version.version_string(), 'host': collector.host,
+              'probes': ', '.join(conf.multimodal_virt_collector.probes),
+              'interval': conf.multimodal_virt_collector.interval})
+    # no_fork: one process, whose SIGTERM handler calls collector.stop().
+    launcher = oslo_service.launch(conf, collector, workers=1, no_fork=True)
+    return launcher.wait() or 0
+
+
+def main(argv=None):
+    """Run the collector; returns the process exit status."""
+    conf = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        if conf.dump_bpf:
+            return _dump(conf)
+        if conf.once:
+            return _once(conf)
+        return _serve(conf)
+    except exception.MultimodalVirtError as err:
+        LOG.error('multimodal-virt-collector: %s', err)
+        print('error: %s' % err, file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""Abstract publisher (``multimodal_virt.publishers`` plugins)."""
+
+import abc
+
+
+class Publisher(metaclass=abc.ABCMeta):
+    """Somewhere a host sample goes after every collection window.
+
+    :param conf: ``oslo_config.cfg.ConfigOpts`` with the multimodal-virt
+        groups registered; a publisher reads only the groups it needs.
+    """
+
+    #: entry point name in ``multimodal_virt.publishers``.
+    name = None
+
+    def __init__(self, conf):
+        self.conf = conf
+
+    @abc.abstractmethod
+    def publish(self, sample):
+        """Publish one sample.
+
+        :param sample: a :class:`~multimodal_virt.metrics.sample.HostSample`.
+        :raises PublishError: when the destination cannot be written; the
+            collector logs it and keeps collecting.
+        """
+
+    def close(self):
+        """Release connections; the default has none."""

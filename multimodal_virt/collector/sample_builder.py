@@ -1,0 +1,172 @@
+"""Merge probe readings of one window into a validated host sample.
+
+Pure logic: no BPF, no libvirt, no I/O. The rules:
+
+* ``source`` is ``ebpf`` if any eBPF reading contributed, else ``procfs``.
+* For each metric, eBPF readings win over procfs ones when both measured
+  it (so an explicitly configured procfs probe never double counts).
+* ``vm_exit_rate`` and ``irq_rate`` are counts divided by the window;
+  ``None`` when no reading measured them.
+* ``vm_exits_by_instance`` sums the exits of every qemu pid that the
+  attribution map resolves, per instance UUID, divided by the window; the
+  busiest :data:`~multimodal_virt.metrics.sample.MAX_INSTANCES` are kept.
+* A reading entry that is not a non-negative integer count is dropped with
+  a log line naming the probe and the entry; it never makes a rate negative.
+"""
+
+import time
+
+from oslo_log import log as logging
+
+from multimodal_virt import exception
+from multimodal_virt.metrics import histogram as hist
+from multimodal_virt.metrics import sample as sample_mod
+
+LOG = logging.getLogger(__name__)
+
+EBPF = 'ebpf'
+PROCFS = 'procfs'
+# An event name containing one of these says the reading measured the
+# metric even when it counted nothing in the window.
+VM_EXIT_EVENT_MARKERS = ('kvm',)
+IRQ_EVENT_MARKERS = ('irq', 'interrupts')
+
+
+def _is_count(value):
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and value >= 0)
+
+
+def _counts(reading, field):
+    """Return the valid ``{key: count}`` entries of ``reading.<field>``."""
+    data = getattr(reading, field) or {}
+    if not isinstance(data, dict):
+        LOG.warning('Probe reading %(field)s from %(source)s is %(type)s, '
+                    'expected a dict of counts; ignored',
+                    {'field': field, 'source': reading.source,
+                     'type': type(data).__name__})
+        return {}
+    valid = {}
+    for key, count in data.items():
+        if _is_count(count):
+            valid[key] = count
+        else:
+            LOG.warning('Dropping %(field)s[%(key)r] = %(count)r from a '
+                        '%(source)s reading: expected a count >= 0',
+                        {'field': field, 'key': key, 'count': count,
+                         'source': reading.source})
+    return valid
+
+
+def _histogram(reading, field):
+    value = getattr(reading, field)
+    if value is None or isinstance(value, hist.LatencyHistogram):
+        return value
+    LOG.warning('Probe reading %(field)s from %(source)s is %(type)s, '
+                'expected a LatencyHistogram; ignored',
+                {'field': field, 'source': reading.source,
+                 'type': type(value).__name__})
+    return None
+
+
+def _preferred(readings, measured):
+    """The eBPF readings that measured a metric, else the procfs ones."""
+    ebpf = [r for r in readings if r.source == EBPF and measured(r)]
+    if ebpf:
+        return ebpf
+    return [r for r in readings if r.source != EBPF and measured(r)]
+
+
+def _has_event(reading, markers):
+    return any(marker in event for event in reading.events or ()
+               for marker in markers)
+
+
+def merge_histograms(readings, field):
+    """Sum the ``field`` histograms of the preferred readings, or ``None``."""
+    chosen = _preferred(readings,
+                        lambda r: _histogram(r, field) is not None)
+    merged = None
+    for reading in chosen:
+        value = getattr(reading, field)
+        merged = value if merged is None else merged.merged(value)
+    return merged
+
+
+def _sum_counts(readings, field, markers):
+    chosen = _preferred(
+        readings,
+        lambda r: bool(getattr(r, field)) or _has_event(r, markers))
+    if not chosen:
+        return None, {}
+    totals = {}
+    for reading in chosen:
+        for key, count in _counts(reading, field).items():
+            totals[key] = totals.get(key, 0) + count
+    return sum(totals.values()), totals
+
+
+def instance_rates(exits_by_pid, attribution, window_s):
+    """Exits per second per instance UUID.
+
+    :param exits_by_pid: ``{pid: exit count}``.
+    :param attribution: ``{pid: instance uuid}``; unknown pids are skipped.
+    :param window_s: window length in seconds (> 0).
+    :returns: ``{uuid: exits/s}``, at most ``MAX_INSTANCES`` entries.
+    """
+    per_uuid = {}
+    for pid, count in exits_by_pid.items():
+        uuid = attribution.get(pid)
+        if uuid:
+            per_uuid[uuid] = per_uuid.get(uuid, 0) + count
+    if len(per_uuid) > sample_mod.MAX_INSTANCES:
+        busiest = sorted(per_uuid.items(), key=lambda item: -item[1])
+        per_uuid = dict(busiest[:sample_mod.MAX_INSTANCES])
+    return {uuid: count / window_s for uuid, count in per_uuid.items()}
+
+
+def build_sample(host, readings, window_s, attribution=None, timestamp=None,
+                 collector_version='unknown'):
+    """Build the host sample of one window.
+
+    :param host: compute host name.
+    :param readings: list of
+        :class:`~multimodal_virt.collector.probes.base.ProbeReading`.
+    :param window_s: seconds the readings cover (> 0).
+    :param attribution: ``{qemu pid: instance uuid}``.
+    :param timestamp: end of the window (default: now).
+    :param collector_version: version string put in the sample.
+    :returns: a validated :class:`~multimodal_virt.metrics.sample.HostSample`.
+    :raises InvalidSample: if ``window_s`` or ``host`` is invalid.
+    """
+    window = hist.finite_non_negative('window_s', window_s, allow_none=False)
+    if window <= 0:
+        raise exception.InvalidSample('window_s must be > 0, got %r'
+                                      % (window_s,))
+    readings = list(readings)
+    exits_total, exits_by_pid = _sum_counts(readings, 'vm_exits_by_pid',
+                                            VM_EXIT_EVENT_MARKERS)
+    if not exits_by_pid:
+        # A probe may count exits by reason only.
+        reason_total, _reasons = _sum_counts(readings, 'vm_exits_by_reason',
+                                             VM_EXIT_EVENT_MARKERS)
+        exits_total = reason_total if exits_total is None else max(
+            exits_total, reason_total or 0)
+    irq_total, _irqs = _sum_counts(readings, 'irq_counts', IRQ_EVENT_MARKERS)
+    events = sorted({event for reading in readings
+                     for event in (reading.events or ())
+                     if isinstance(event, str)})
+    source = EBPF if any(r.source == EBPF for r in readings) else PROCFS
+    return sample_mod.HostSample(
+        host=host,
+        timestamp=time.time() if timestamp is None else timestamp,
+        window_s=window,
+        source=source,
+        collector_version=collector_version,
+        gpu_cmd=merge_histograms(readings, 'gpu_cmd'),
+        io=merge_histograms(readings, 'io'),
+        vm_exit_rate=None if exits_total is None else exits_total / window,
+        irq_rate=None if irq_total is None else irq_total / window,
+        vm_exits_by_instance=instance_rates(exits_by_pid, attribution or {},
+                                            window),
+        events=tuple(events))

@@ -42,6 +42,10 @@ class ClaimError(MultimodalVirtError):
     """A VF claim could not be made or released."""
 
 
+class VfioBindError(MultimodalVirtError):
+    """A VF could not be (re)bound to a driver through sysfs."""
+
+
 class InvalidDomainXML(MultimodalVirtError, ValueError):
     """Generated or parsed libvirt XML is invalid."""
 

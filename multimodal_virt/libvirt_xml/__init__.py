@@ -1,0 +1,1 @@
+"""libvirt domain XML: emit, parse and validate (lxml only, no libvirt)."""

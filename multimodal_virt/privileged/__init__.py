@@ -1,0 +1,1 @@
+"""Functions that run in the privsep daemon, one module per subsystem."""

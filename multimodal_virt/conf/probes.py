@@ -4,9 +4,168 @@ from oslo_config import cfg
 
 GROUP = cfg.OptGroup(
     'multimodal_virt_probes',
-    title='multimodal-virt probes')
+    title='multimodal-virt probes',
+    help='Which host probes the collector runs and how eBPF programs are '
+         'built and loaded.')
 
-OPTS = []
+PROBE_NAMES = ('block_io', 'gpu_ioctl', 'kvm_exit', 'irq', 'procfs')
+
+OPTS = [
+    cfg.ListOpt(
+        'enabled',
+        default=['block_io', 'gpu_ioctl', 'kvm_exit', 'irq'],
+        item_type=cfg.types.String(choices=PROBE_NAMES),
+        help="""
+Probes to run, by ``multimodal_virt.probes`` entry point name.
+
+Possible values:
+
+* ``block_io``: block I/O latency histogram (issue to complete)
+* ``gpu_ioctl``: GPU command-submission (ioctl) latency histogram
+* ``kvm_exit``: VM exits per qemu process and exit reason
+* ``irq``: hard-IRQ counts per IRQ line
+* ``procfs``: fallback readings from /proc and /sys, no BPF
+
+Related options:
+
+* ``backend``
+"""),
+    cfg.StrOpt(
+        'backend',
+        default='auto',
+        choices=[
+            ('auto', 'libbpf when the kernel has BTF and libbpf/clang are '
+                     'installed, else bcc when kernel headers are installed'),
+            ('libbpf', 'CO-RE objects built with clang, loaded with '
+                       'libbpf.so.1; needs /sys/kernel/btf/vmlinux'),
+            ('bcc', 'BPF compiled at load time by bcc (python3-bpfcc); '
+                    'needs kernel headers in /lib/modules/<release>/build'),
+        ],
+        help="""
+eBPF loader backend.
+
+Possible values:
+
+* ``auto``, ``libbpf`` or ``bcc`` (see the choices)
+
+Related options:
+
+* ``bpf_build_dir``, ``clang``, ``bpftool``
+"""),
+    cfg.StrOpt(
+        'bpf_build_dir',
+        sample_default='/var/lib/multimodal-virt/bpf',
+        help="""
+Cache directory for compiled CO-RE objects and the generated vmlinux.h.
+Objects are rebuilt when their source, the kernel BTF or the compiler
+changes.
+
+Possible values:
+
+* unset: ``/var/lib/multimodal-virt/bpf`` for root, else
+  ``~/.cache/multimodal-virt/bpf``
+* an absolute directory path
+
+Related options:
+
+* ``backend``
+"""),
+    cfg.StrOpt(
+        'clang',
+        default='clang',
+        help="""
+clang executable used to build the CO-RE objects.
+
+Possible values:
+
+* a command name on PATH or an absolute path
+"""),
+    cfg.StrOpt(
+        'bpftool',
+        default='bpftool',
+        help="""
+bpftool executable used to generate vmlinux.h from the kernel BTF.
+
+Possible values:
+
+* a command name on PATH or an absolute path
+"""),
+    cfg.ListOpt(
+        'gpu_device_globs',
+        default=['/dev/nvidia*', '/dev/dri/*', '/dev/kfd', '/dev/accel/*'],
+        help="""
+Character device nodes whose ioctl() time counts as GPU command submission.
+Resolved to device numbers when the gpu_ioctl probe starts; the kernel
+filters by device number.
+
+Possible values:
+
+* shell-style globs of device node paths
+
+Related options:
+
+* ``max_gpu_devices``
+"""),
+    cfg.IntOpt(
+        'max_gpu_devices',
+        default=64, min=1, max=64,
+        help="""
+Most device numbers the gpu_ioctl probe filters on (extra nodes are
+ignored with a warning).
+
+Possible values:
+
+* 1 to 64
+
+Related options:
+
+* ``gpu_device_globs``
+"""),
+    cfg.IntOpt(
+        'inflight_max_entries',
+        default=10240, min=128,
+        help="""
+Size of the LRU tables that hold start timestamps of in-flight block
+requests and ioctl calls. When full, the oldest entry is evicted, so memory
+stays bounded whatever the event rate.
+
+Possible values:
+
+* an integer >= 128
+"""),
+    cfg.IntOpt(
+        'max_block_devices',
+        default=64, min=1,
+        help="""
+Most block devices with a latency histogram; I/O on further devices is not
+counted.
+
+Possible values:
+
+* an integer >= 1
+"""),
+    cfg.IntOpt(
+        'max_vm_exit_keys',
+        default=8192, min=64,
+        help="""
+Size of the (qemu pid, event, exit reason) table of the kvm_exit probe,
+emptied at every collection.
+
+Possible values:
+
+* an integer >= 64
+"""),
+    cfg.IntOpt(
+        'max_irq_lines',
+        default=1024, min=16,
+        help="""
+Most IRQ lines counted by the irq probe.
+
+Possible values:
+
+* an integer >= 16
+"""),
+]
 
 
 def register_opts(conf):

@@ -1,0 +1,358 @@
+"""Load CO-RE objects with libbpf.so.1 through ctypes.
+
+Settings are written into the ``.rodata`` map's initial value (offsets from
+the object's BTF ``DATASEC``) before ``bpf_object__load``; map sizes are set
+with ``bpf_map__set_max_entries``. Programs whose event the kernel lacks
+are not loaded (``bpf_program__set_autoload``); optional programs that fail
+to attach are reported and skipped.
+"""
+
+import collections
+import ctypes
+import errno
+import functools
+import os
+
+from oslo_log import log as logging
+
+from multimodal_virt import exception
+
+LOG = logging.getLogger(__name__)
+
+LIBBPF = 'libbpf.so.1'
+BTF_KIND_TYPEDEF = 8
+BTF_KIND_DATASEC = 15
+_LOG_LINES = 200
+_P = ctypes.c_void_p
+
+
+class _BtfType(ctypes.Structure):
+    _fields_ = [('name_off', ctypes.c_uint32), ('info', ctypes.c_uint32),
+                ('size', ctypes.c_uint32)]
+
+
+class _VarSecinfo(ctypes.Structure):
+    _fields_ = [('type', ctypes.c_uint32), ('offset', ctypes.c_uint32),
+                ('size', ctypes.c_uint32)]
+
+
+_PRINT_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_char_p,
+                             _P)
+
+_SIGNATURES = {
+    'bpf_object__open_file': (_P, [ctypes.c_char_p, _P]),
+    'bpf_object__load': (ctypes.c_int, [_P]),
+    'bpf_object__close': (None, [_P]),
+    'bpf_object__btf': (_P, [_P]),
+    'bpf_object__next_map': (_P, [_P, _P]),
+    'bpf_object__find_map_by_name': (_P, [_P, ctypes.c_char_p]),
+    'bpf_object__find_program_by_name': (_P, [_P, ctypes.c_char_p]),
+    'bpf_map__name': (ctypes.c_char_p, [_P]),
+    'bpf_map__is_internal': (ctypes.c_bool, [_P]),
+    'bpf_map__initial_value': (_P, [_P, ctypes.POINTER(ctypes.c_size_t)]),
+    'bpf_map__set_initial_value': (ctypes.c_int,
+                                   [_P, _P, ctypes.c_size_t]),
+    'bpf_map__set_max_entries': (ctypes.c_int, [_P, ctypes.c_uint32]),
+    'bpf_map__fd': (ctypes.c_int, [_P]),
+    'bpf_map__key_size': (ctypes.c_uint32, [_P]),
+    'bpf_map__value_size': (ctypes.c_uint32, [_P]),
+    'bpf_program__set_autoload': (ctypes.c_int, [_P, ctypes.c_bool]),
+    'bpf_program__attach': (_P, [_P]),
+    'bpf_program__fd': (ctypes.c_int, [_P]),
+    'bpf_link__destroy': (ctypes.c_int, [_P]),
+    'bpf_map_get_next_key': (ctypes.c_int, [ctypes.c_int, _P, _P]),
+    'bpf_map_lookup_elem': (ctypes.c_int, [ctypes.c_int, _P, _P]),
+    'bpf_map_lookup_and_delete_elem': (ctypes.c_int,
+                                       [ctypes.c_int, _P, _P]),
+    'bpf_map_delete_elem': (ctypes.c_int, [ctypes.c_int, _P]),
+    'bpf_obj_get_info_by_fd': (ctypes.c_int,
+                               [ctypes.c_int, _P,
+                                ctypes.POINTER(ctypes.c_uint32)]),
+    'btf__find_by_name_kind': (ctypes.c_int32,
+                               [_P, ctypes.c_char_p, ctypes.c_uint32]),
+    'btf__type_by_id': (_P, [_P, ctypes.c_uint32]),
+    'btf__name_by_offset': (ctypes.c_char_p, [_P, ctypes.c_uint32]),
+    'btf__load_vmlinux_btf': (_P, []),
+    'btf__free': (None, [_P]),
+    'libbpf_set_print': (_P, [_PRINT_FN]),
+}
+
+
+class Libbpf(object):
+    """Typed handle on libbpf.so.1 with libbpf's log captured.
+
+    One per process (see :func:`library`): libbpf's print callback is
+    process-wide and must outlive every call.
+    """
+
+    def __init__(self, path=LIBBPF):
+        try:
+            self.lib = ctypes.CDLL(path, use_errno=True)
+            self.libc = ctypes.CDLL(None, use_errno=True)
+        except OSError as err:
+            raise exception.BPFUnavailable('cannot load %s: %s'
+                                           % (path, err))
+        for name, (restype, argtypes) in _SIGNATURES.items():
+            func = getattr(self.lib, name)
+            func.restype = restype
+            func.argtypes = argtypes
+        self.libc.vsnprintf.argtypes = [ctypes.c_char_p, ctypes.c_size_t,
+                                        ctypes.c_char_p, _P]
+        self.messages = collections.deque(maxlen=_LOG_LINES)
+        self._print = _PRINT_FN(self._on_print)
+        self.lib.libbpf_set_print(self._print)
+
+    def _on_print(self, level, fmt, args):
+        buf = ctypes.create_string_buffer(1024)
+        self.libc.vsnprintf(buf, len(buf), fmt, args)
+        self.messages.append(buf.value.decode(errors='replace').rstrip())
+        return 0
+
+    def __getattr__(self, name):
+        return getattr(self.lib, name)
+
+    def take_log(self):
+        """Return and clear libbpf's messages since the last call."""
+        text = '\n'.join(self.messages)
+        self.messages.clear()
+        return text
+
+
+@functools.lru_cache(maxsize=None)
+def library():
+    """Return the process-wide :class:`Libbpf` (loaded on first use)."""
+    return Libbpf()
+
+
+def _check(ret, what):
+    if ret is not None and ret < 0:
+        code = -ret
+        raise exception.ProbeError('%s: %s' % (what, os.strerror(code)))
+
+
+def btf_has_typedef(name):
+    """True if the kernel BTF has typedef ``name`` (e.g. btf_trace_X)."""
+    lib = library()
+    btf = lib.btf__load_vmlinux_btf()
+    if not btf:
+        return False
+    try:
+        return lib.btf__find_by_name_kind(btf, name.encode(),
+                                          BTF_KIND_TYPEDEF) > 0
+    finally:
+        lib.btf__free(btf)
+
+
+def prog_id(fd):
+    """Return the kernel id of the BPF program behind ``fd``."""
+    info = (ctypes.c_uint8 * 256)()
+    size = ctypes.c_uint32(ctypes.sizeof(info))
+    _check(library().bpf_obj_get_info_by_fd(fd, info, ctypes.byref(size)),
+           'bpf_obj_get_info_by_fd')
+    return int.from_bytes(bytes(info[4:8]), 'little')
+
+
+class LoadedObject(object):
+    """An opened, loaded and attached BPF object.
+
+    :param path: compiled ``.bpf.o``.
+    :param spec: :class:`~multimodal_virt.collector.bpf.spec.ProbeSpec`.
+    :param rodata: ``{global name: packed bytes}`` (``spec.pack_rodata``).
+    :param max_entries: ``{map name: max_entries}``.
+    :param available: callable(Program) -> bool: does the kernel offer
+        the program's event.
+    """
+
+    def __init__(self, path, spec, rodata, max_entries, available):
+        self.spec = spec
+        self.events = ()
+        self.skipped = {}
+        self._lib = library()
+        self._links = []
+        self._obj = None
+        self._lib.take_log()
+        obj = self._lib.bpf_object__open_file(path.encode(), None)
+        if not obj:
+            raise exception.ProbeError(
+                'cannot open BPF object %s: %s'
+                % (path, os.strerror(ctypes.get_errno())))
+        self._obj = obj
+        try:
+            self._prepare(rodata, max_entries, available)
+            ret = self._lib.bpf_object__load(obj)
+            if ret < 0:
+                raise self._load_error(path, -ret)
+            self._attach()
+        except Exception:
+            self.close()
+            raise
+
+    def _load_error(self, path, code):
+        log = self._lib.take_log()
+        cls = exception.BPFUnavailable if code in (
+            errno.EPERM, errno.EACCES) else exception.ProbeError
+        return cls('loading %s failed: %s\n%s'
+                   % (path, os.strerror(code), log[-4000:]))
+
+    def _prepare(self, rodata, max_entries, available):
+        for program in self.spec.programs:
+            handle = self._program(program.name)
+            if available(program):
+                continue
+            if program.required:
+                raise exception.ProbeError(
+                    'kernel does not offer %s, needed by %s'
+                    % (program.event, self.spec.source))
+            self._lib.bpf_program__set_autoload(handle, False)
+            self.skipped[program.event] = 'event not offered by the kernel'
+        for name, size in max_entries.items():
+            _check(self._lib.bpf_map__set_max_entries(self._map(name), size),
+                   'setting max_entries of map %s' % name)
+        if rodata:
+            self._set_rodata(rodata)
+
+    def _program(self, name):
+        handle = self._lib.bpf_object__find_program_by_name(self._obj,
+                                                            name.encode())
+        if not handle:
+            raise exception.ProbeError('BPF object %s has no program %s'
+                                       % (self.spec.source, name))
+        return handle
+
+    def _map(self, name):
+        handle = self._lib.bpf_object__find_map_by_name(self._obj,
+                                                        name.encode())
+        if not handle:
+            raise exception.ProbeError('BPF object %s has no map %s'
+                                       % (self.spec.source, name))
+        return handle
+
+    def _rodata_layout(self):
+        """Return ``{var name: (offset, size)}`` of the .rodata DATASEC."""
+        lib = self._lib
+        btf = lib.bpf_object__btf(self._obj)
+        sec_id = lib.btf__find_by_name_kind(btf, b'.rodata',
+                                            BTF_KIND_DATASEC)
+        if sec_id <= 0:
+            return {}
+        sec = _BtfType.from_address(lib.btf__type_by_id(btf, sec_id))
+        vlen = sec.info & 0xffff
+        infos = (_VarSecinfo * vlen).from_address(
+            lib.btf__type_by_id(btf, sec_id) + ctypes.sizeof(_BtfType))
+        layout = {}
+        for info in infos:
+            var = _BtfType.from_address(lib.btf__type_by_id(btf, info.type))
+            name = lib.btf__name_by_offset(btf, var.name_off).decode()
+            layout[name] = (info.offset, info.size)
+        return layout
+
+    def _set_rodata(self, rodata):
+        rodata_map = None
+        handle = self._lib.bpf_object__next_map(self._obj, None)
+        while handle:
+            name = self._lib.bpf_map__name(handle).decode()
+            if (self._lib.bpf_map__is_internal(handle)
+                    and name.endswith('.rodata')):
+                rodata_map = handle
+                break
+            handle = self._lib.bpf_object__next_map(self._obj, handle)
+        if rodata_map is None:
+            raise exception.ProbeError('BPF object %s has no .rodata'
+                                       % self.spec.source)
+        size = ctypes.c_size_t()
+        address = self._lib.bpf_map__initial_value(rodata_map,
+                                                   ctypes.byref(size))
+        data = bytearray(ctypes.string_at(address, size.value))
+        layout = self._rodata_layout()
+        for name, packed in rodata.items():
+            if name not in layout:
+                raise exception.ProbeError('BPF object %s has no const '
+                                           'volatile %s' % (self.spec.source,
+                                                            name))
+            offset, var_size = layout[name]
+            if len(packed) > var_size:
+                raise exception.ProbeError(
+                    'setting %s is %d bytes, the global holds %d'
+                    % (name, len(packed), var_size))
+            data[offset:offset + len(packed)] = packed
+        buf = (ctypes.c_char * len(data)).from_buffer(data)
+        _check(self._lib.bpf_map__set_initial_value(rodata_map, buf,
+                                                    len(data)),
+               'bpf_map__set_initial_value')
+
+    def _attach(self):
+        events = []
+        for program in self.spec.programs:
+            if program.event in self.skipped:
+                continue
+            link = self._lib.bpf_program__attach(self._program(program.name))
+            if not link:
+                reason = os.strerror(ctypes.get_errno())
+                if program.required:
+                    raise exception.ProbeError(
+                        'attaching %s to %s failed: %s\n%s'
+                        % (program.name, program.event, reason,
+                           self._lib.take_log()[-2000:]))
+                LOG.warning('Optional program %(prog)s not attached to '
+                            '%(event)s: %(reason)s',
+                            {'prog': program.name, 'event': program.event,
+                             'reason': reason})
+                self.skipped[program.event] = reason
+                continue
+            self._links.append(link)
+            events.append(program.event)
+        self.events = tuple(events)
+
+    def prog_ids(self):
+        """Kernel ids of the loaded programs (for checks and dumps)."""
+        ids = []
+        for program in self.spec.programs:
+            fd = self._lib.bpf_program__fd(self._program(program.name))
+            if fd >= 0:
+                ids.append(prog_id(fd))
+        return ids
+
+    def _entries(self, name, delete):
+        spec_map = self.spec.map(name)
+        handle = self._map(name)
+        fd = self._lib.bpf_map__fd(handle)
+        key_size = self._lib.bpf_map__key_size(handle)
+        value_size = self._lib.bpf_map__value_size(handle)
+        keys = []
+        prev = None
+        key = ctypes.create_string_buffer(key_size)
+        while self._lib.bpf_map_get_next_key(fd, prev, key) == 0:
+            keys.append(key.raw)
+            prev = ctypes.create_string_buffer(key.raw, key_size)
+        result = {}
+        value = ctypes.create_string_buffer(value_size)
+        for raw in keys:
+            kbuf = ctypes.create_string_buffer(raw, key_size)
+            if delete:
+                ret = self._lib.bpf_map_lookup_and_delete_elem(fd, kbuf,
+                                                               value)
+                if ret == -errno.EINVAL or ret == -errno.ENOTSUP:
+                    ret = self._lib.bpf_map_lookup_elem(fd, kbuf, value)
+                    self._lib.bpf_map_delete_elem(fd, kbuf)
+            else:
+                ret = self._lib.bpf_map_lookup_elem(fd, kbuf, value)
+            if ret == 0:
+                result[spec_map.unpack_key(raw)] = spec_map.unpack_value(
+                    value.raw)
+        return result
+
+    def read(self, name):
+        """Return ``{key tuple: value tuple}`` of map ``name``."""
+        return self._entries(name, delete=False)
+
+    def pop(self, name):
+        """Like :meth:`read`, deleting each entry as it is read."""
+        return self._entries(name, delete=True)
+
+    def close(self):
+        """Destroy links and close the object; safe to call twice."""
+        while self._links:
+            self._lib.bpf_link__destroy(self._links.pop())
+        if self._obj:
+            self._lib.bpf_object__close(self._obj)
+            self._obj = None

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Shared helpers for the multimodal-virt CO-RE probes. */
+#ifndef MMV_COMMON_BPF_H
+#define MMV_COMMON_BPF_H
+
+/* Log2 slots of a histogram; slot i counts values v with floor(log2 v) == i
+ * (slot 0 also holds 0), the layout of LatencyHistogram and biolatency. */
+#define MMV_MAX_SLOTS 32
+
+struct mmv_hist {
+	__u64 slots[MMV_MAX_SLOTS];
+};
+
+static __always_inline __u32 mmv_log2(__u32 v)
+{
+	__u32 shift, r;
+
+	r = (v > 0xFFFF) << 4; v >>= r;
+	shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
+	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
+	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
+	r |= (v >> 1);
+	return r;
+}
+
+static __always_inline __u32 mmv_log2l(__u64 v)
+{
+	__u32 hi = v >> 32;
+
+	if (hi)
+		return mmv_log2(hi) + 32;
+	return mmv_log2(v);
+}
+
+static __always_inline __u32 mmv_slot(__u64 delta_ns)
+{
+	__u32 slot = mmv_log2l(delta_ns / 1000);
+
+	if (slot >= MMV_MAX_SLOTS)
+		slot = MMV_MAX_SLOTS - 1;
+	return slot;
+}
+
+#endif /* MMV_COMMON_BPF_H */

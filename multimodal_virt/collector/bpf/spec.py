@@ -1,0 +1,122 @@
+"""Declarative description of an eBPF probe object: programs and maps.
+
+A probe says what it loads (like an ebpf_exporter config); the loaders
+(libbpf, bcc) turn it into attached programs, and map contents come back
+as ``{key tuple: value tuple}`` decoded with :mod:`struct` formats, the
+same for both loaders.
+"""
+
+import dataclasses
+import struct
+
+from multimodal_virt import exception
+
+KINDS = ('tp_btf', 'tracepoint')
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+    """One BPF program and the kernel event it attaches to.
+
+    :param name: BPF function name in the C source.
+    :param event: ``category:name`` of the tracepoint.
+    :param kind: ``tp_btf`` (BTF-typed raw tracepoint, no tracefs) or
+        ``tracepoint`` (classic, needs tracefs).
+    :param required: if False the program is skipped when the kernel does
+        not offer the event or refuses to attach it.
+    """
+
+    name: str
+    event: str
+    kind: str
+    required: bool = True
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise exception.ProbeError(
+                'program %s: kind must be one of %s, got %r'
+                % (self.name, ', '.join(KINDS), self.kind))
+        if self.event.count(':') != 1:
+            raise exception.ProbeError(
+                'program %s: event must be "category:name", got %r'
+                % (self.name, self.event))
+
+    @property
+    def category(self):
+        return self.event.split(':', 1)[0]
+
+    @property
+    def tracepoint(self):
+        return self.event.split(':', 1)[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Map:
+    """A BPF map and the :mod:`struct` layout of its keys and values.
+
+    :param name: map name in the C source.
+    :param key: struct format of a key (native byte order), e.g. ``'I'``.
+    :param value: struct format of a value, e.g. ``'32Q'``.
+    :param size_option: ``[multimodal_virt_probes]`` option that sets its
+        ``max_entries`` (``None``: fixed in the source).
+    """
+
+    name: str
+    key: str
+    value: str
+    size_option: str = None
+
+    def unpack_key(self, raw):
+        return struct.unpack('=' + self.key, raw)
+
+    def unpack_value(self, raw):
+        return struct.unpack('=' + self.value, raw)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeSpec:
+    """What one probe loads.
+
+    :param source: base name of ``<source>.bpf.c`` / ``<source>.bcc.c``.
+    :param programs: tuple of :class:`Program`.
+    :param maps: tuple of :class:`Map` that user space reads or sizes.
+    :param rodata: ``{global name: struct format}`` of the ``const
+        volatile`` settings.
+    """
+
+    source: str
+    programs: tuple
+    maps: tuple
+    rodata: dict = dataclasses.field(default_factory=dict)
+
+    def map(self, name):
+        for item in self.maps:
+            if item.name == name:
+                return item
+        raise exception.ProbeError('probe %s has no map %r'
+                                   % (self.source, name))
+
+
+def pack_rodata(spec, values):
+    """Pack ``{name: value}`` settings with the formats of ``spec.rodata``.
+
+    A list value fills the start of an array global; the rest stays zero.
+
+    :returns: ``{name: bytes}``.
+    :raises ProbeError: for an unknown setting or a value that does not fit.
+    """
+    packed = {}
+    for name, value in values.items():
+        if name not in spec.rodata:
+            raise exception.ProbeError(
+                'probe %s has no setting %r (known: %s)'
+                % (spec.source, name, ', '.join(sorted(spec.rodata))))
+        fmt = spec.rodata[name]
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        try:
+            packed[name] = struct.pack('=%d%s' % (len(items), fmt), *items)
+        except struct.error as err:
+            raise exception.ProbeError(
+                'probe %s setting %s=%r does not fit format %r: %s'
+                % (spec.source, name, value, fmt, err))
+    return packed

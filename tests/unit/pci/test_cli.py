@@ -1,0 +1,78 @@
+"""``multimodal-virt pci discover|config`` through the real entry point."""
+
+import contextlib
+import io
+import json
+
+import fixtures
+
+import yaml
+
+from multimodal_virt.cmd import cli
+from tests import base
+from tests.fixtures import sysfs_builder as layouts
+
+
+class PciCliTest(base.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.root = self.useFixture(layouts.SysfsTree('nvidia-a100')).root
+
+    def _run(self, *argv):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(list(argv))
+        return code, out.getvalue(), err.getvalue()
+
+    def test_discover_json(self):
+        code, out, _ = self._run('pci', 'discover', '--sysfs-root', self.root)
+        self.assertEqual(0, code)
+        doc = json.loads(out)
+        self.assertEqual(['0000:3b:00.0', '0000:d8:00.0'],
+                         [pf['address'] for pf in doc['physical_functions']])
+        self.assertEqual([16, 16], [p['count'] for p in doc['pools']])
+        self.assertEqual('0000:3b:00.4',
+                         doc['physical_functions'][0]['vfs'][0]['address'])
+
+    def test_discover_text(self):
+        code, out, _ = self._run('pci', 'discover', '--sysfs-root', self.root,
+                                 '--format', 'text')
+        self.assertEqual(0, code)
+        self.assertIn('0000:3b:00.0   10de:20f1 16/16', out)
+
+    def test_config_formats(self):
+        code, out, _ = self._run('pci', 'config', '--sysfs-root', self.root,
+                                 '--format', 'ini', '--provider-config-'
+                                 'location', '/etc/nova/provider_config')
+        self.assertEqual(0, code)
+        self.assertIn('[pci]\ndevice_spec = {', out)
+        self.assertIn('provider_config_location = /etc/nova/provider_config',
+                      out)
+        code, out, _ = self._run('pci', 'config', '--sysfs-root', self.root,
+                                 '--format', 'yaml', '--hostname', 'c7',
+                                 '--placement-mode', 'provider_config')
+        doc = yaml.safe_load(out)
+        self.assertEqual({'name': 'c7'},
+                         doc['providers'][0]['identification'])
+        code, out, _ = self._run('pci', 'config', '--sysfs-root', self.root,
+                                 '--device-spec-style', 'pf_address')
+        self.assertEqual(['0000:3b:00.0', '0000:d8:00.0'], [
+            s['address'] for s in json.loads(out)['pci']['device_spec']])
+
+    def test_config_file_sets_sysfs_root(self):
+        path = self.useFixture(fixtures.TempDir()).path + '/m.conf'
+        with open(path, 'w') as handle:
+            handle.write('[multimodal_virt_pci]\nsysfs_root = %s\n'
+                         'alias_name_format = gpu-{product_id}\n' % self.root)
+        code, out, _ = self._run('--config-file', path, 'pci', 'config')
+        self.assertEqual(0, code)
+        self.assertEqual('gpu-20f1',
+                         json.loads(out)['pci']['alias'][0]['name'])
+
+    def test_error_is_reported_not_raised(self):
+        code, _, err = self._run('pci', 'discover', '--sysfs-root',
+                                 '/nonexistent-mmv')
+        self.assertEqual(2, code)
+        self.assertIn('error: cannot list PCI devices in /nonexistent-mmv',
+                      err)

@@ -87,8 +87,28 @@ create_venv() {
     "$VENV/bin/pip" install -q --no-deps -e "$TOP"
 }
 
+link_kernel_headers() {
+    # bcc compiles against /lib/modules/<release>/build; on kernels without
+    # a matching package, point it at the installed Debian headers.
+    local mod hdr
+    mod="/lib/modules/$(uname -r)"
+    [ -e "$mod/build" ] && return
+    hdr=$(find /usr/src -maxdepth 1 -name 'linux-headers-*-amd64' | sort -V | tail -1)
+    [ -n "$hdr" ] || { log "no kernel headers for bcc"; return; }
+    as_root mkdir -p "$mod"
+    as_root ln -sfn "$hdr" "$mod/build"
+    as_root ln -sfn "${hdr%-amd64}-common" "$mod/source"
+}
+
+build_bpf_objects() {
+    "$VENV/bin/python" -m multimodal_virt.collector.bpf.build \
+        || log "could not build the CO-RE eBPF objects"
+}
+
 install_packages
 prepare_kernel_interfaces
+link_kernel_headers
 start_libvirtd
 create_venv
+build_bpf_objects
 log "ready: $VENV"

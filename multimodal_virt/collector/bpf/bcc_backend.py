@@ -14,6 +14,7 @@ directory is added to ``sys.path`` only when bcc is first imported here.
 import importlib
 import os
 import pathlib
+import re
 import sys
 
 from oslo_log import log as logging
@@ -57,6 +58,21 @@ def unavailable_reason():
     except exception.BPFUnavailable as err:
         return str(err)
     return None
+
+
+def headers_release():
+    """Kernel release of the headers bcc compiles against, or ``None``."""
+    build = features.kernel_headers_dir()
+    if build is None:
+        return None
+    try:
+        with open(os.path.join(build, 'include', 'generated',
+                               'utsrelease.h')) as handle:
+            text = handle.read()
+    except OSError:
+        return None
+    match = re.search(r'UTS_RELEASE\s+"([^"]+)"', text)
+    return match.group(1) if match else None
 
 
 def _macro(name):

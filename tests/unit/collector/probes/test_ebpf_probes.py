@@ -1,0 +1,169 @@
+"""eBPF probe logic over fake loaded objects (no BPF needed)."""
+
+import os
+import tempfile
+
+from multimodal_virt.collector.bpf import decode
+from multimodal_virt.collector.probes import block_io
+from multimodal_virt.collector.probes import gpu_ioctl
+from multimodal_virt.collector.probes import irq
+from multimodal_virt.collector.probes import kvm_exit
+from multimodal_virt import exception
+from tests import base
+
+
+class FakeLoaded(object):
+    """Stands in for a loaded BPF object: maps as dicts."""
+
+    def __init__(self, maps, events=('a:b',)):
+        self.maps = maps
+        self.events = events
+        self.closed = 0
+
+    def read(self, name):
+        return dict(self.maps[name])
+
+    def pop(self, name):
+        data, self.maps[name] = self.maps[name], {}
+        return data
+
+    def close(self):
+        self.closed += 1
+
+
+class FakeBackend(object):
+    name = 'fake'
+
+    def __init__(self, loaded):
+        self.loaded = loaded
+        self.calls = []
+
+    def load(self, probe_spec, rodata, max_entries):
+        self.calls.append((probe_spec.source, rodata, max_entries))
+        return self.loaded
+
+
+class ProbeTestCase(base.TestCase):
+
+    def start(self, probe, loaded):
+        fake = FakeBackend(loaded)
+        self.patch('multimodal_virt.collector.bpf.backend.get_backend',
+                   lambda group, host=None: fake)
+        probe.start()
+        return fake
+
+    def patch(self, target, new):
+        import fixtures
+        self.useFixture(fixtures.MonkeyPatch(target, new))
+
+
+class TestBlockIO(ProbeTestCase):
+
+    def test_reports_deltas_per_device(self):
+        vda = decode.kernel_dev(253, 0)
+        loaded = FakeLoaded({'hists': {(vda,): (0, 0, 4) + (0,) * 29}})
+        probe = block_io.BlockIOProbe(self.conf)
+        fake = self.start(probe, loaded)
+        self.assertEqual({'start': 10240, 'hists': 64}, fake.calls[0][2])
+        self.assertEqual({'targ_dev': 0}, fake.calls[0][1])
+        # start() took the baseline: nothing new yet.
+        self.assertEqual(0, probe.collect().io.count)
+        loaded.maps['hists'] = {(vda,): (0, 1, 6) + (0,) * 29}
+        reading = probe.collect()
+        self.assertEqual('ebpf', reading.source)
+        self.assertEqual((0, 1, 2), reading.io.buckets)
+        self.assertEqual(1, len(reading.io_by_device))
+        self.assertEqual(('a:b',), reading.events)
+
+    def test_map_sizes_from_config(self):
+        self.flags('multimodal_virt_probes', max_block_devices=4,
+                   inflight_max_entries=256)
+        probe = block_io.BlockIOProbe(self.conf)
+        self.assertEqual({'start': 256, 'hists': 4}, probe.max_entries())
+
+    def test_collect_before_start(self):
+        probe = block_io.BlockIOProbe(self.conf)
+        self.assertRaises(exception.ProbeError, probe.collect)
+
+    def test_stop_closes_once(self):
+        loaded = FakeLoaded({'hists': {}})
+        probe = block_io.BlockIOProbe(self.conf)
+        self.start(probe, loaded)
+        probe.stop()
+        probe.stop()
+        self.assertEqual(1, loaded.closed)
+        self.assertEqual((), probe.events)
+
+
+class TestIrq(ProbeTestCase):
+
+    def test_counts_since_last_collect(self):
+        loaded = FakeLoaded({'counts': {(1,): (10,), (24,): (3,)}})
+        probe = irq.IrqProbe(self.conf)
+        self.start(probe, loaded)
+        loaded.maps['counts'] = {(1,): (15,), (24,): (3,), (30,): (2,)}
+        self.assertEqual({1: 5, 30: 2}, probe.collect().irq_counts)
+
+
+class TestKvmExit(ProbeTestCase):
+
+    def test_pops_and_decodes(self):
+        loaded = FakeLoaded({'exits': {}},
+                            events=('kvm:kvm_exit', 'kvm:kvm_userspace_exit'))
+        probe = kvm_exit.KvmExitProbe(self.conf)
+        self.start(probe, loaded)
+        loaded.maps['exits'] = {(42, 2, 2, 0): (9,)}
+        reading = probe.collect()
+        self.assertEqual({42: 9}, reading.vm_exits_by_pid)
+        self.assertEqual({'userspace:IO': 9}, reading.vm_exits_by_reason)
+        self.assertEqual(('kvm:kvm_userspace_exit',), reading.events)
+        self.assertEqual({}, loaded.maps['exits'])
+        # Nothing fired: events are the attached ones, counts empty.
+        reading = probe.collect()
+        self.assertEqual({}, reading.vm_exits_by_pid)
+        self.assertEqual(loaded.events, reading.events)
+
+
+class TestGpuIoctl(ProbeTestCase):
+
+    def test_resolve_devices_only_character_devices(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            open(os.path.join(tmp, 'regular'), 'w').close()
+            devices = gpu_ioctl.resolve_devices(
+                ['/dev/null', '/dev/zero', tmp + '/*', '/nonexistent*'], 64)
+        expected = sorted(decode.kernel_dev_from_rdev(os.stat(p).st_rdev)
+                          for p in ('/dev/null', '/dev/zero'))
+        self.assertEqual(expected, devices)
+        self.assertEqual(expected[:1], gpu_ioctl.resolve_devices(
+            ['/dev/null', '/dev/zero'], 1))
+
+    def test_relative_glob_is_refused(self):
+        err = self.assertRaises(exception.ProbeError,
+                                gpu_ioctl.resolve_devices, ['dev/dri/*'], 8)
+        self.assertIn('dev/dri/*', str(err))
+
+    def test_settings_from_globs(self):
+        self.flags('multimodal_virt_probes', gpu_device_globs=['/dev/null'])
+        probe = gpu_ioctl.GpuIoctlProbe(self.conf)
+        null = decode.kernel_dev_from_rdev(os.stat('/dev/null').st_rdev)
+        self.assertEqual({'targ_ndevs': 1, 'targ_devs': [null]},
+                         probe.settings())
+        self.assertIn('1:3', probe.describe())
+
+    def test_no_device_attaches_nothing(self):
+        self.flags('multimodal_virt_probes',
+                   gpu_device_globs=['/nonexistent/nvidia*'])
+        probe = gpu_ioctl.GpuIoctlProbe(self.conf)
+        fake = self.start(probe, FakeLoaded({}))
+        self.assertEqual([], fake.calls)
+        reading = probe.collect()
+        self.assertIsNone(reading.gpu_cmd)
+        probe.stop()
+
+    def test_histogram_delta(self):
+        self.flags('multimodal_virt_probes', gpu_device_globs=['/dev/null'])
+        loaded = FakeLoaded({'hist': {(0,): (5,) + (0,) * 31}})
+        probe = gpu_ioctl.GpuIoctlProbe(self.conf)
+        self.start(probe, loaded)
+        loaded.maps['hist'] = {(0,): (8, 1) + (0,) * 30}
+        self.assertEqual((3, 1), probe.collect().gpu_cmd.buckets)

@@ -280,6 +280,10 @@ def apply_tuning(domain_xml, tuning, schema=None):
         count, ids = _iothread_elements(tuning)
         _replace(root, 'iothreads', count)
         _replace(root, 'iothreadids', ids)
+        for pin in root.findall('cputune/iothreadpin'):
+            ident = pin.get('iothread', '')
+            if not ident.isdigit() or int(ident) > tuning.iothreads:
+                pin.getparent().remove(pin)  # would dangle
     if tuning.pinning:
         cputune = root.find('cputune')
         if cputune is None:

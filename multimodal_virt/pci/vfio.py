@@ -124,7 +124,8 @@ def current_driver(root, address):
 def _write(root, path, text):
     _inside(root, os.path.dirname(path))
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW
+                     | os.O_CLOEXEC)  # as "echo >": no O_CREAT
     except OSError as err:
         raise exception.VfioBindError('cannot open %s for writing: %s'
                                       % (path, err))

@@ -5,7 +5,6 @@ import io
 import json
 
 import fixtures
-
 import yaml
 
 from multimodal_virt.cmd import cli

@@ -19,6 +19,7 @@ const volatile __u32 targ_dev = 0;	/* 0: all devices, else kernel dev_t */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);	/* per-CPU LRU lists: no lock */
 	__uint(max_entries, 10240);
 	__type(key, __u64);		/* struct request * */
 	__type(value, __u64);		/* issue time, ns */
@@ -41,14 +42,15 @@ static __always_inline __u32 request_dev(struct request *rq)
 	struct request___old *old = (void *)rq;
 	struct gendisk *disk;
 
+	/* tp_btf arguments are BTF-typed: plain loads, relocated by CO-RE,
+	 * are cheaper than bpf_probe_read_kernel() calls. */
 	if (bpf_core_field_exists(old->rq_disk))
-		disk = BPF_CORE_READ(old, rq_disk);
+		disk = old->rq_disk;
 	else
-		disk = BPF_CORE_READ(rq, q, disk);
+		disk = rq->q->disk;
 	if (!disk)
 		return 0;
-	return MMV_MKDEV(BPF_CORE_READ(disk, major),
-			 BPF_CORE_READ(disk, first_minor));
+	return MMV_MKDEV(disk->major, disk->first_minor);
 }
 
 SEC("tp_btf/block_rq_issue")

@@ -21,6 +21,7 @@ const volatile __u32 targ_devs[MMV_MAX_DEVS] = {};	/* kernel dev_t */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);	/* per-CPU LRU lists: no lock */
 	__uint(max_entries, 10240);
 	__type(key, __u64);		/* pid_tgid */
 	__type(value, __u64);		/* entry time, ns */

@@ -1,0 +1,320 @@
+#!/usr/bin/env python3
+"""Benchmark the eBPF collector against a direct-I/O workload.
+
+Runs a direct-I/O write workload (``dd oflag=direct``) in three modes,
+alternated round by round: no tracing (baseline), with the collector's
+probes attached and collecting every interval (in a child process, like
+the service), and with a bpftrace one-liner doing the same block latency
+histogram (the peer). Reports, per mode, the median throughput, the
+in-kernel cost per I/O from ``kernel.bpf_stats_enabled`` (run_time_ns /
+I/Os of the block programs), and the tracer's own CPU share per interval.
+Ratios are printed last.
+
+Needs root, the host prepared by tools/setup-host.sh, and bpftrace.
+
+    sudo .venv/bin/python tools/bench_collector.py --rounds 5 --count 4000
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BPFTRACE_PROGRAM = (
+    'tracepoint:block:block_rq_issue '
+    '{ @start[args->dev, args->sector] = nsecs; } '
+    'tracepoint:block:block_rq_complete '
+    '/@start[args->dev, args->sector]/ '
+    '{ @usecs = hist((nsecs - @start[args->dev, args->sector]) / 1000); '
+    'delete(@start[args->dev, args->sector]); } '
+    'interval:s:%d { print(@usecs); clear(@usecs); }')
+
+STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled'
+
+
+def agent(args):
+    """Child mode: start the probes, collect every interval until SIGTERM."""
+    from oslo_config import cfg
+
+    from multimodal_virt import conf as mmv_conf
+    from multimodal_virt.collector.bpf import probe as bpf_probe
+    from stevedore import named
+
+    conf = cfg.ConfigOpts()
+    mmv_conf.register_opts(conf)
+    conf([], project='multimodal-virt', default_config_files=[])
+    if args.build_dir:
+        conf.set_override('bpf_build_dir', args.build_dir,
+                          'multimodal_virt_probes')
+    names = args.probes.split(',')
+    manager = named.NamedExtensionManager(
+        bpf_probe.NAMESPACE, names, invoke_on_load=True, invoke_args=(conf,),
+        name_order=True)
+    probes = []
+    for ext in manager:
+        try:
+            ext.obj.start()
+            probes.append(ext.obj)
+        except Exception as err:  # report and keep the others running
+            print('probe %s failed: %s' % (ext.name, err), file=sys.stderr)
+    running = [True]
+
+    def stop(signum, frame):
+        running[0] = False
+    signal.signal(signal.SIGTERM, stop)
+    ids = [i for p in probes if p.name == 'block_io'
+           for i in p.loaded.prog_ids()]
+    print(json.dumps({'block_prog_ids': ids}), flush=True)
+    while running[0]:
+        time.sleep(args.interval)
+        for probe in probes:
+            probe.collect()
+    for probe in probes:
+        probe.stop()
+    return 0
+
+
+def cpu_seconds(pid):
+    """CPU time of all threads of a process, in seconds (schedstat, ns)."""
+    total = 0
+    task_dir = '/proc/%d/task' % pid
+    for tid in os.listdir(task_dir):
+        try:
+            with open(os.path.join(task_dir, tid, 'schedstat')) as handle:
+                total += int(handle.read().split()[0])
+        except OSError:
+            continue  # thread exited
+    return total / 1e9
+
+
+def prog_stats(ids):
+    """Sum of run_time_ns and run_cnt over BPF program ids (bpftool)."""
+    total_ns = total_cnt = 0
+    for prog_id in ids:
+        info = json.loads(subprocess.run(
+            ['bpftool', '-j', 'prog', 'show', 'id', str(prog_id)],
+            capture_output=True, text=True, check=True).stdout)
+        total_ns += info.get('run_time_ns', 0)
+        total_cnt += info.get('run_cnt', 0)
+    return total_ns, total_cnt
+
+
+def all_prog_ids():
+    out = json.loads(subprocess.run(['bpftool', '-j', 'prog', 'show'],
+                                    capture_output=True, text=True,
+                                    check=True).stdout)
+    return {p['id']: p for p in out}
+
+
+def workload(path, count, block, duration=0.0):
+    """Write ``count`` blocks with O_DIRECT, again until ``duration`` s.
+
+    :returns: ``(bytes per second, writes issued)``.
+    """
+    start = time.monotonic()
+    writes = 0
+    while True:
+        subprocess.run(['dd', 'if=/dev/zero', 'of=' + path, 'bs=%d' % block,
+                        'count=%d' % count, 'oflag=direct', 'conv=notrunc'],
+                       check=True, capture_output=True)
+        writes += count
+        elapsed = time.monotonic() - start
+        if elapsed >= duration:
+            return writes * block / elapsed, writes
+
+
+class Tracer(object):
+    """A tracer child process (collector agent or bpftrace)."""
+
+    def __init__(self, argv, ready, find_ids):
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.ids = find_ids(self.proc, ready)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_collector(args):
+    def find_ids(proc, ready):
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError('collector agent failed: %s'
+                               % proc.stderr.read())
+        return json.loads(line)['block_prog_ids']
+    argv = [sys.executable, os.path.abspath(__file__), '--agent',
+            '--probes', args.probes, '--interval', str(args.interval)]
+    if args.build_dir:
+        argv += ['--build-dir', args.build_dir]
+    return Tracer(argv, None, find_ids)
+
+
+def start_bpftrace(args):
+    def find_ids(proc, before):
+        line = proc.stdout.readline()  # "Attaching N probes..."
+        if not line.startswith('Attaching'):
+            raise RuntimeError('bpftrace failed: %s %s'
+                               % (line, proc.stderr.read()))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            new = {i: p for i, p in all_prog_ids().items()
+                   if i not in before and 'block' in p.get('name', '')
+                   and p.get('type') == 'tracepoint'}
+            if len(new) >= 2:
+                return sorted(new)
+            time.sleep(0.1)
+        raise RuntimeError('bpftrace programs not found')
+    before = set(all_prog_ids())
+    argv = [shutil.which('bpftrace'), '-e',
+            BPFTRACE_PROGRAM % max(1, int(args.interval))]
+    tracer = Tracer.__new__(Tracer)
+    tracer.proc = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+    # Drain bpftrace's histogram output so it never blocks on a full pipe.
+    tracer.ids = find_ids(tracer.proc, before)
+    tracer.proc.stdout = _drain(tracer.proc.stdout)
+    return tracer
+
+
+def _drain(stream):
+    import threading
+    thread = threading.Thread(target=lambda: [None for _ in stream],
+                              daemon=True)
+    thread.start()
+    return stream
+
+
+def run_mode(mode, args, path):
+    """One measured run; returns a dict of figures."""
+    tracer = None
+    if mode == 'collector':
+        tracer = start_collector(args)
+        tracer.proc.stdout = _drain(tracer.proc.stdout)
+    elif mode == 'bpftrace':
+        tracer = start_bpftrace(args)
+    try:
+        time.sleep(args.settle)
+        stats0 = prog_stats(tracer.ids) if tracer else (0, 0)
+        cpu0 = cpu_seconds(tracer.proc.pid) if tracer else 0.0
+        wall0 = time.monotonic()
+        throughput, writes = workload(path, args.count, args.block,
+                                      args.duration)
+        wall = time.monotonic() - wall0
+        cpu = (cpu_seconds(tracer.proc.pid) - cpu0) if tracer else 0.0
+        stats1 = prog_stats(tracer.ids) if tracer else (0, 0)
+    finally:
+        if tracer:
+            tracer.stop()
+    run_ns = stats1[0] - stats0[0]
+    # Both block programs run once per I/O (issue, complete): count I/Os
+    # from run_cnt, which includes I/O by other processes in the window.
+    ios = (stats1[1] - stats0[1]) / 2.0
+    return {
+        'throughput': throughput,
+        'writes': writes,
+        'ios_traced': ios if tracer else None,
+        'ns_per_io': run_ns / ios if tracer and ios else None,
+        'cpu_share': cpu / wall if tracer else None,
+        'cpu_ms_per_interval': (cpu / (wall / args.interval) * 1000
+                                if tracer else None),
+    }
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--rounds', type=int, default=5)
+    parser.add_argument('--count', type=int, default=2000,
+                        help='direct writes per dd invocation')
+    parser.add_argument('--block', type=int, default=4096)
+    parser.add_argument('--duration', type=float, default=5.0,
+                        help='seconds per run (dd repeated); several '
+                             'intervals, so the CPU share is measured')
+    parser.add_argument('--interval', type=float, default=1.0,
+                        help='collection interval, seconds')
+    parser.add_argument('--settle', type=float, default=0.5,
+                        help='seconds between attach and workload')
+    parser.add_argument('--probes', default='block_io,gpu_ioctl,kvm_exit,irq')
+    parser.add_argument('--build-dir')
+    parser.add_argument('--dir', default='/var/tmp',
+                        help='directory for the workload file (real disk)')
+    parser.add_argument('--json', help='also write the results here')
+    parser.add_argument('--agent', action='store_true', help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.agent:
+        return agent(args)
+    if os.geteuid() != 0:
+        parser.error('run as root (BPF and kernel.bpf_stats_enabled)')
+    modes = ['baseline', 'collector']
+    if shutil.which('bpftrace'):
+        modes.append('bpftrace')
+    with open(STATS_SYSCTL) as handle:
+        old_stats = handle.read().strip()
+    results = {mode: [] for mode in modes}
+    workdir = tempfile.mkdtemp(prefix='mmv-bench-', dir=args.dir)
+    path = os.path.join(workdir, 'direct.bin')
+    try:
+        with open(STATS_SYSCTL, 'w') as handle:
+            handle.write('1')
+        workload(path, args.count, args.block)  # warm-up, allocates file
+        for index in range(args.rounds):
+            # Rotate the order so no mode always runs first.
+            order = modes[index % len(modes):] + modes[:index % len(modes)]
+            for mode in order:
+                results[mode].append(run_mode(mode, args, path))
+    finally:
+        with open(STATS_SYSCTL, 'w') as handle:
+            handle.write(old_stats)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    summary = {}
+    print('%-10s %14s %12s %10s %16s' % ('mode', 'MB/s (median)',
+                                         'ns per I/O', 'CPU %',
+                                         'CPU ms/interval'))
+    for mode in modes:
+        figures = {key: median([r[key] for r in results[mode]])
+                   for key in results[mode][0]}
+        summary[mode] = figures
+
+        def fmt(value, spec):
+            return '-' if value is None else spec % value
+        print('%-10s %14s %12s %10s %16s' % (
+            mode, fmt(figures['throughput'] / 1e6, '%.2f'),
+            fmt(figures['ns_per_io'], '%.0f'),
+            fmt(figures['cpu_share'] and figures['cpu_share'] * 100, '%.2f'),
+            fmt(figures['cpu_ms_per_interval'], '%.2f')))
+    base = summary['baseline']['throughput']
+    ratios = {'%s/baseline' % mode: summary[mode]['throughput'] / base
+              for mode in modes if mode != 'baseline'}
+    print('runs: %d rounds x %.0f s of direct writes of %d bytes, '
+          'interval %.1f s' % (args.rounds, args.duration, args.block,
+                               args.interval))
+    if args.json:
+        with open(args.json, 'w') as handle:
+            json.dump({'modes': summary, 'ratios': ratios,
+                       'runs': results}, handle, indent=2)
+    print('ratios (throughput, target collector >= 0.97; in-kernel '
+          'target <= 1000 ns per I/O):')
+    for name, ratio in ratios.items():
+        print('  throughput %s: %.3f' % (name, ratio))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

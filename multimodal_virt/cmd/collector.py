@@ -41,6 +41,9 @@ def parse_args(argv):
     logging.register_options(conf)
     conf(argv, project='multimodal-virt', prog='multimodal-virt-collector',
          version=version.version_string())
+    if conf.once or conf.dump_bpf:
+        # stdout carries the sample or the probe descriptions.
+        conf.set_override('use_stderr', True)
     logging.setup(conf, 'multimodal-virt')
     return conf
 

@@ -155,7 +155,7 @@ class TestCollectorProcess(base.TestCase):
                              '%s is not installed' % self.binary)
         self.host = 'proc-%s' % uuidutils.generate_uuid()[:8]
 
-    def _spawn(self, probes):
+    def _config(self, probes):
         config = os.path.join(self.work, 'collector.conf')
         with open(config, 'w') as handle:
             handle.write('[multimodal_virt_collector]\n'
@@ -166,6 +166,10 @@ class TestCollectorProcess(base.TestCase):
                          % (self.host, probes,
                             os.path.join(self.work, 'stats'),
                             os.path.join(self.work, 'bpf')))
+        return config
+
+    def _spawn(self, probes):
+        config = self._config(probes)
         self.log = os.path.join(self.work, 'collector.log')
         process = subprocess.Popen(
             [self.binary, '--config-file', config, '--log-file', self.log],
@@ -231,6 +235,30 @@ class TestCollectorProcess(base.TestCase):
             return process.wait(timeout=DEADLINE)
         except subprocess.TimeoutExpired:
             self.fail('collector ignored SIGTERM:\n%s' % self._log_text())
+
+    def test_once_publishes_and_prints_the_sample(self):
+        config = self._config('procfs')
+        done = subprocess.run(
+            [self.binary, '--config-file', config, '--once'],
+            capture_output=True, timeout=DEADLINE)
+        self.assertEqual(0, done.returncode, done.stderr)
+        printed = sample_mod.HostSample.from_json(done.stdout.strip())
+        self.assertEqual(self.host, printed.host)
+        self.assertEqual('procfs', printed.source)
+        stored = file_store.FileStore(self.conf)
+        stored.path = os.path.join(self.work, 'stats')
+        self.assertEqual(printed, stored.get(self.host))
+
+    def test_dump_bpf_describes_probes_without_loading(self):
+        config = self._config('procfs,nosuchprobe')
+        done = subprocess.run(
+            [self.binary, '--config-file', config, '--dump-bpf'],
+            capture_output=True, text=True, timeout=DEADLINE)
+        self.assertEqual(0, done.returncode, done.stderr)
+        self.assertIn('== procfs ==', done.stdout)
+        self.assertIn('nosuchprobe', done.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.work, 'stats',
+                                                     self.host + '.json')))
 
     def test_sigterm_with_procfs_probe(self):
         process = self._spawn('procfs')

@@ -91,8 +91,13 @@ def _serve(conf):
               'probes': ', '.join(conf.multimodal_virt_collector.probes),
               'interval': conf.multimodal_virt_collector.interval})
     # no_fork: one process, whose SIGTERM handler calls collector.stop().
-    launcher = oslo_service.launch(conf, collector, workers=1, no_fork=True)
-    return launcher.wait() or 0
+    # Any other way out (SIGHUP's SignalExit, an error) detaches too.
+    try:
+        launcher = oslo_service.launch(conf, collector, workers=1,
+                                       no_fork=True)
+        return launcher.wait() or 0
+    finally:
+        collector.stop()
 
 
 def main(argv=None):

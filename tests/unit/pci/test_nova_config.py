@@ -8,6 +8,7 @@ import fixtures
 import nova.conf
 from nova.compute import provider_config
 from nova import exception as nova_exception
+from nova import objects
 from nova.pci import request as nova_request
 from nova.pci import whitelist
 from oslo_config import cfg
@@ -31,6 +32,7 @@ class NovaAcceptsGeneratedConfigTest(base.TestCase):
 
     def setUp(self):
         super().setUp()
+        objects.register_all()
         self.nova_conf = self.useFixture(
             config_fixture.Config(nova.conf.CONF))
         nova_request.get_alias_from_config.cache_clear()

@@ -19,6 +19,7 @@ from multimodal_virt.stores import base
 
 LOG = logging.getLogger(__name__)
 BACKEND = 'dogpile.cache.pymemcache'
+DEAD_RETRY_SECONDS = 2.0
 
 
 def _cache_conf(options):
@@ -49,6 +50,20 @@ class MemcachedStore(base.StatsStore):
         self.index_key = '%s:hosts' % self.prefix
         self._region = cache_core.configure_cache_region(
             _cache_conf(self.options), cache_core.create_region())
+        self._fail_loudly(self._region.backend)
+
+    @staticmethod
+    def _fail_loudly(backend):
+        """Make an unreachable server raise instead of reading as empty.
+
+        pymemcache's HashClient, as dogpile builds it, answers "no value"
+        and silently drops writes while it retries a failed server. A
+        collector must know its publish failed and the scheduler must log
+        that the store is down, so retries are turned off and a dead server
+        is tried again after a short pause. Set before the client exists.
+        """
+        backend.hashclient_retry_attempts = 0
+        backend.dead_timeout = DEAD_RETRY_SECONDS
 
     def _sample_key(self, host):
         return '%s:sample:%s' % (self.prefix, host)

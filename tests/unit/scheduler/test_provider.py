@@ -1,0 +1,72 @@
+import fixtures
+
+from multimodal_virt import exception
+from multimodal_virt.scheduler import provider
+from tests import base
+from tests.functional import samples
+
+
+class CountingStore(object):
+    def __init__(self, samples_by_host=None, error=None):
+        self.samples = samples_by_host or {}
+        self.error = error
+        self.reads = 0
+
+    def get_all(self):
+        self.reads += 1
+        if self.error:
+            raise self.error
+        return dict(self.samples)
+
+
+class Clock(object):
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+class SnapshotProviderTest(base.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.flags('multimodal_virt_scheduler', refresh_interval=5.0)
+        self.clock = Clock()
+
+    def _provider(self, store):
+        return provider.SnapshotProvider(self.conf, store=store,
+                                         monotonic=self.clock)
+
+    def test_reads_at_most_once_per_interval(self):
+        store = CountingStore({'a': samples.host_sample('a', io_us=100)})
+        prov = self._provider(store)
+        first = prov.snapshot()
+        for _ in range(100):
+            self.assertIs(first, prov.snapshot())
+        self.assertEqual(1, store.reads)
+        self.clock.now += 5.0
+        self.assertIsNot(first, prov.snapshot())
+        self.assertEqual(2, store.reads)
+
+    def test_store_down_degrades_with_one_warning(self):
+        logger = self.useFixture(fixtures.FakeLogger())
+        store = CountingStore(error=exception.StoreUnavailable('refused'))
+        prov = self._provider(store)
+        for _ in range(5):
+            self.assertEqual(0, len(prov.snapshot()))
+            self.clock.now += 5.0
+        self.assertEqual(5, store.reads)
+        self.assertEqual(1, logger.output.count('Latency stats unavailable'))
+
+    def test_unexpected_error_never_escapes(self):
+        store = CountingStore(error=RuntimeError('boom'))
+        self.assertEqual(0, len(self._provider(store).snapshot()))
+
+    def test_invalidate(self):
+        store = CountingStore()
+        prov = self._provider(store)
+        prov.snapshot()
+        prov.invalidate()
+        prov.snapshot()
+        self.assertEqual(2, store.reads)

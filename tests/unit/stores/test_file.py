@@ -1,0 +1,106 @@
+import os
+import threading
+
+import fixtures
+
+from multimodal_virt import exception
+from multimodal_virt.stores import file as file_store
+from multimodal_virt.stores import loader
+from tests import base
+from tests.functional import samples
+
+
+class FileStoreTest(base.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.path = self.useFixture(fixtures.TempDir()).path
+        self.flags('multimodal_virt_store', driver='file',
+                   file_path=self.path)
+        self.store = loader.get_store(self.conf)
+
+    def test_loaded_by_stevedore(self):
+        self.assertIsInstance(self.store, file_store.FileStore)
+
+    def test_put_get_all_round_trip(self):
+        published = {h: samples.host_sample(h, io_us=100 * i)
+                     for i, h in enumerate(('a', 'b', 'c'), 1)}
+        for s in published.values():
+            self.store.put(s)
+        self.assertEqual(published, self.store.get_all())
+        self.assertEqual(published['b'], self.store.get('b'))
+
+    def test_missing_directory_is_empty_not_an_error(self):
+        self.flags('multimodal_virt_store',
+                   file_path=os.path.join(self.path, 'absent'))
+        self.assertEqual({}, loader.get_store(self.conf).get_all())
+
+    def test_invalid_documents_skipped_with_reason(self):
+        self.store.put(samples.host_sample('good', io_us=50))
+        bad = {
+            'nan.json': b'{"version": 1, "host": "nan", "timestamp": NaN}',
+            'trunc.json': b'{"version": 1, "host"',
+            'other.json': samples.host_sample('elsewhere').to_json(),
+            'huge.json': b' ' * 70000,
+        }
+        for name, payload in bad.items():
+            with open(os.path.join(self.path, name), 'wb') as handle:
+                handle.write(payload)
+        logger = self.useFixture(fixtures.FakeLogger())
+        self.assertEqual(['good'], list(self.store.get_all()))
+        for host in ('nan', 'trunc', 'other', 'huge'):
+            self.assertIn(host, logger.output)
+
+    def test_unchanged_documents_are_not_parsed_again(self):
+        self.store.put(samples.host_sample('a', io_us=50))
+        first = self.store.get_all()['a']
+        self.assertIs(first, self.store.get_all()['a'])
+        self.store.put(samples.host_sample('a', io_us=900))
+        self.assertIsNot(first, self.store.get_all()['a'])
+
+    def test_delete(self):
+        self.store.put(samples.host_sample('a'))
+        self.store.delete('a')
+        self.store.delete('a')
+        self.assertEqual({}, self.store.get_all())
+
+    def test_unwritable_directory_raises_store_unavailable(self):
+        blocker = os.path.join(self.path, 'file')
+        open(blocker, 'w').close()
+        self.flags('multimodal_virt_store', file_path=blocker)
+        store = loader.get_store(self.conf)
+        self.assertRaises(exception.StoreUnavailable, store.put,
+                          samples.host_sample('a'))
+        self.assertRaises(exception.StoreUnavailable, store.get_all)
+
+    def test_concurrent_readers_never_see_torn_documents(self):
+        stop = threading.Event()
+        errors = []
+
+        def writer():
+            i = 0
+            while not stop.is_set():
+                i += 1
+                self.store.put(samples.host_sample('busy', io_us=i % 5000))
+
+        def reader():
+            store = loader.get_store(self.conf)
+            logger = self.useFixture(fixtures.FakeLogger())
+            for _ in range(300):
+                store.get_all()
+            errors.append(logger.output)
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            reader()
+        finally:
+            stop.set()
+            thread.join()
+        self.assertEqual([''], errors)
+        self.assertEqual([], [n for n in os.listdir(self.path)
+                              if n.startswith('.')])
+
+    def test_unknown_driver(self):
+        self.assertRaises(exception.StoreError, loader.get_store, self.conf,
+                          'nosuchdriver')

@@ -99,15 +99,19 @@ class LatencyHistogram:
             raise exception.InvalidHistogram(
                 'histogram has %d buckets, at most %d allowed'
                 % (len(buckets), MAX_BUCKETS))
-        for index, count in enumerate(buckets):
-            # bool is an int subclass; a JSON true is not a count.
-            if isinstance(count, bool) or not isinstance(count, int):
-                raise exception.InvalidHistogram(
-                    'bucket %d must be an integer count, got %r'
-                    % (index, count))
-            if count < 0:
-                raise exception.InvalidHistogram(
-                    'bucket %d has a negative count %d' % (index, count))
+        # Fast path first (this runs for every host on every store read);
+        # the slow loop only names the offending bucket.
+        if not set(map(type, buckets)) <= {int} or (
+                buckets and min(buckets) < 0):
+            for index, count in enumerate(buckets):
+                # bool is an int subclass; a JSON true is not a count.
+                if type(count) is not int:
+                    raise exception.InvalidHistogram(
+                        'bucket %d must be an integer count, got %r'
+                        % (index, count))
+                if count < 0:
+                    raise exception.InvalidHistogram(
+                        'bucket %d has a negative count %d' % (index, count))
         object.__setattr__(self, 'buckets', tuple(buckets))
 
     @classmethod

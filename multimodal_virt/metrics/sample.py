@@ -8,6 +8,7 @@ message naming the bad field.
 
 import dataclasses
 import json
+import re
 import time
 
 from multimodal_virt import exception
@@ -20,14 +21,15 @@ MAX_INSTANCES = 4096
 # Samples time-stamped further in the future than this are refused: a
 # collector with a broken clock must not look fresh forever.
 MAX_CLOCK_SKEW = 300.0
+_HOST_RE = re.compile(r'[^\s/]{1,%d}' % MAX_HOST_LENGTH)
+REQUIRED_FIELDS = frozenset(('host', 'timestamp', 'window_s', 'source'))
 
 
 def _host_name(value):
     if not isinstance(value, str) or not value.strip():
         raise exception.InvalidSample(
             'host must be a non-empty string, got %r' % (value,))
-    if len(value) > MAX_HOST_LENGTH or any(ch.isspace() or ch == '/'
-                                           for ch in value):
+    if not _HOST_RE.fullmatch(value):
         raise exception.InvalidSample(
             'host %r must be at most %d characters with no whitespace or "/"'
             % (value[:80], MAX_HOST_LENGTH))
@@ -167,12 +169,11 @@ class HostSample:
             raise exception.InvalidSample(
                 'unsupported sample version %r (this reader knows %d)'
                 % (version, SCHEMA_VERSION))
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known - {'version'}
+        unknown = data.keys() - FIELD_NAMES - {'version'}
         if unknown:
             raise exception.InvalidSample(
                 'unknown sample fields: %s' % ', '.join(sorted(unknown)))
-        missing = {'host', 'timestamp', 'window_s', 'source'} - set(data)
+        missing = REQUIRED_FIELDS - data.keys()
         if missing:
             raise exception.InvalidSample(
                 'sample lacks required fields: %s'
@@ -216,6 +217,9 @@ class HostSample:
         except (ValueError, UnicodeDecodeError) as err:
             raise exception.InvalidSample('sample is not valid JSON: %s' % err)
         return cls.from_dict(data)
+
+
+FIELD_NAMES = frozenset(field.name for field in dataclasses.fields(HostSample))
 
 
 def _reject_constant(name):

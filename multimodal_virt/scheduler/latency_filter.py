@@ -40,7 +40,8 @@ class LatencyFilter(filters.BaseHostFilter):
         super().__init__()
         self.conf = conf if conf is not None else cfg.CONF
         mmv_conf.register_opts(self.conf)
-        self._provider = provider or provider_mod.SnapshotProvider(self.conf)
+        self._provider = (provider or
+                          provider_mod.SnapshotProvider.shared(self.conf))
         self._bad_spec_log = ratelimit.RateLimitedLog(LOG, interval=60.0)
 
     def filter_all(self, filter_obj_list, spec_obj):
@@ -73,20 +74,21 @@ class LatencyFilter(filters.BaseHostFilter):
         host = host_state.host
         if slos is None:
             return False
-        entry = snapshot.get(host)
-        if entry is None:
+        row = snapshot.row(host)
+        if row is None:
             if slos:
                 LOG.debug('%(host)s passes latency SLOs unchecked: no sample',
                           {'host': host})
             return True
-        if entry.stale and snapshot.policy.stale_policy == 'reject':
+        if snapshot.stale[row] and snapshot.policy.stale_policy == 'reject':
             LOG.debug('%(host)s rejected: latency sample is %(age).0f s old, '
                       'over stale_after=%(max).0f s and stale_policy=reject',
-                      {'host': host, 'age': snapshot.taken_at - entry.timestamp,
+                      {'host': host,
+                       'age': snapshot.taken_at - snapshot.timestamps[row],
                        'max': snapshot.policy.stale_after})
             return False
         for slo in slos:
-            measured = entry.get(slo.metric, slo.percentile)
+            measured = snapshot.value(row, slo.metric, slo.percentile)
             if measured is not None and measured > slo.limit_us:
                 LOG.debug('%(host)s rejected: %(metric)s %(pct)s latency '
                           '%(value).0f us is over the flavor SLO %(key)s='

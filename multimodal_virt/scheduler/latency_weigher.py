@@ -41,7 +41,8 @@ class LatencyWeigher(weights.BaseHostWeigher):
         super().__init__()
         self.conf = conf if conf is not None else cfg.CONF
         mmv_conf.register_opts(self.conf)
-        self._provider = provider or provider_mod.SnapshotProvider(self.conf)
+        self._provider = (provider or
+                          provider_mod.SnapshotProvider.shared(self.conf))
         self._herd = herd_mod.HerdGuard()
 
     def weight_multiplier(self, host_state):
@@ -61,8 +62,9 @@ class LatencyWeigher(weights.BaseHostWeigher):
         if not len(snapshot):
             return 0.0  # no metrics at all: do not influence placement
         host = host_state.host
-        entry = snapshot.get(host)
-        since = entry.timestamp if entry is not None else snapshot.taken_at
+        row = snapshot.row(host)
+        since = (snapshot.timestamps[row] if row is not None
+                 else snapshot.taken_at)
         boots = self._herd.boots_since_sample(
             host, since, getattr(host_state, 'num_instances', 0) or 0)
         return -(snapshot.base_score(host) + boots * snapshot.herd_penalty)

@@ -1,15 +1,19 @@
 """Reads the stats store at most once per refresh interval.
 
-The filter and the weigher each own a :class:`SnapshotProvider`. A refresh
-is one batched ``store.get_all()`` followed by one vectorised
+A refresh is one batched ``store.get_all()`` followed by one vectorised
 :class:`~multimodal_virt.scheduler.snapshot.LatencySnapshot`; everything
 between refreshes is a lookup. Any failure degrades to an empty snapshot
 (no metrics: every host passes, every host weighs the same) with one
 rate-limited warning, so a broken store never breaks scheduling.
+
+Nova instantiates the filter and the weigher separately; both ask
+:meth:`SnapshotProvider.shared` for the provider of their config object, so
+a scheduler process reads the store once per interval, not once per plugin.
 """
 
 import threading
 import time
+import weakref
 
 from oslo_log import log as logging
 
@@ -29,16 +33,33 @@ class SnapshotProvider(object):
     :param monotonic: monotonic clock (refresh timing), injectable.
     """
 
+    # Weak: a provider lives as long as a plugin holds it; the registry
+    # only lets the filter and the weigher of one process find each other.
+    _shared = weakref.WeakValueDictionary()
+    _shared_lock = threading.Lock()
+
     def __init__(self, conf, store=None, clock=time.time,
                  monotonic=time.monotonic):
         self.conf = conf
         self._store = store
+        self._store_fixed = store is not None
+        self._store_key = None
         self._clock = clock
         self._monotonic = monotonic
         self._snapshot = None
         self._next_refresh = 0.0
         self._lock = threading.Lock()
         self._warn = ratelimit.RateLimitedLog(LOG, interval=60.0)
+
+    @classmethod
+    def shared(cls, conf):
+        """Return the process-wide provider for ``conf``, creating it."""
+        with cls._shared_lock:
+            provider = cls._shared.get(id(conf))
+            if provider is None or provider.conf is not conf:
+                provider = cls(conf)
+                cls._shared[id(conf)] = provider
+            return provider
 
     def snapshot(self):
         """Return the current snapshot, refreshing it when due."""
@@ -59,9 +80,7 @@ class SnapshotProvider(object):
         policy = snapshot_mod.ScoringPolicy.from_conf(
             self.conf.multimodal_virt_scheduler)
         try:
-            if self._store is None:
-                self._store = loader.get_store(self.conf)
-            samples = self._store.get_all()
+            samples = self._current_store().get_all()
             return snapshot_mod.LatencySnapshot(samples, policy,
                                                 self._clock())
         except Exception as err:  # never let the store break scheduling
@@ -70,3 +89,16 @@ class SnapshotProvider(object):
                 'latency data until the store answers: %(err)s',
                 {'err': err})
             return snapshot_mod.LatencySnapshot({}, policy, self._clock())
+
+    def _current_store(self):
+        """The configured store, reloaded when its options change."""
+        if self._store_fixed:
+            return self._store
+        options = self.conf.multimodal_virt_store
+        key = tuple((name, repr(options[name])) for name in sorted(options))
+        if self._store is None or key != self._store_key:
+            if self._store is not None:
+                self._store.close()
+            self._store = loader.get_store(self.conf)
+            self._store_key = key
+        return self._store

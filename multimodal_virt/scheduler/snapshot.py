@@ -1,27 +1,26 @@
 """Per-host latency scores computed once per store refresh.
 
 A :class:`LatencySnapshot` turns ``{host: HostSample}`` into per-host
-percentiles and a blended score with numpy, in one vectorised pass. After
-that, filtering or weighing a host is a dictionary lookup.
+percentiles and a blended score with numpy, in one vectorised pass, and
+keeps them as flat lists behind a ``{host: row}`` index. Filtering or
+weighing a host is then a dictionary lookup and a list index.
 """
 
 import dataclasses
-import math
 
 import numpy as np
 
 from multimodal_virt.metrics import histogram as hist
 
 METRICS = ('gpu_cmd', 'io')
-PERCENTILES = dict(hist.PERCENTILES)
 
 
 @dataclasses.dataclass(frozen=True)
 class HostLatency:
-    """What the scheduler knows about one reporting host.
+    """What the scheduler knows about one reporting host (for display).
 
-    Percentiles are in microseconds; ``None`` where the host reported no
-    events of that kind in its window.
+    Percentiles are in microseconds, keyed ``(metric, percentile)``;
+    ``None`` where the host reported no events of that kind.
     """
 
     host: str
@@ -84,6 +83,11 @@ def _fill_missing(values):
     return np.where(np.isnan(values), float(np.median(known)), values)
 
 
+def _as_list(values):
+    """numpy floats to a list with ``None`` for NaN."""
+    return [None if v != v else v for v in values.tolist()]
+
+
 class LatencySnapshot(object):
     """Immutable scores of every reporting host at one refresh.
 
@@ -95,17 +99,22 @@ class LatencySnapshot(object):
     def __init__(self, samples, policy, now):
         self.policy = policy
         self.taken_at = now
-        ordered = sorted(samples.items())
-        self.hosts = {}
         self.neutral_score = 0.0
         self.worst_score = 0.0
         self.herd_penalty = 0.0
-        if not ordered:
-            return
-        names = [host for host, _ in ordered]
+        self.index = {}
+        self.timestamps = []
+        self.stale = []
+        self.scores = []
+        self.values = {}
+        if samples:
+            self._compute(sorted(samples.items()))
+
+    def _compute(self, ordered):
+        policy = self.policy
         sample_list = [sample for _, sample in ordered]
         timestamps = np.array([s.timestamp for s in sample_list])
-        stale = (now - timestamps) > policy.stale_after
+        stale = (self.taken_at - timestamps) > policy.stale_after
 
         values = {}
         for metric in METRICS:
@@ -119,32 +128,22 @@ class LatencySnapshot(object):
                    policy.io_weight * _fill_missing(values[('io', chosen)]))
 
         fresh = blended[~stale]
+        spread = 0.0
         if fresh.size:
             self.neutral_score = float(np.median(fresh))
             self.worst_score = float(np.max(fresh))
             spread = float(np.percentile(fresh, 90) - np.percentile(fresh, 10))
-        else:
-            spread = 0.0
         self.herd_penalty = self._herd_penalty(spread)
-
         if policy.stale_policy == 'neutral':
             stale_score = self.neutral_score
         else:  # penalize, and reject when the filter is not enabled
             stale_score = self.worst_score
-        scores = np.where(stale, stale_score, blended)
 
-        score_list = scores.tolist()
-        stale_list = stale.tolist()
-        columns = {key: array.tolist() for key, array in values.items()}
-        for i, host in enumerate(names):
-            percentiles = {}
-            for key, column in columns.items():
-                value = column[i]
-                percentiles[key] = None if math.isnan(value) else value
-            self.hosts[host] = HostLatency(
-                host=host, timestamp=sample_list[i].timestamp,
-                stale=stale_list[i], score=score_list[i],
-                percentiles=percentiles)
+        self.index = {host: row for row, (host, _) in enumerate(ordered)}
+        self.timestamps = timestamps.tolist()
+        self.stale = stale.tolist()
+        self.scores = np.where(stale, stale_score, blended).tolist()
+        self.values = {key: _as_list(array) for key, array in values.items()}
 
     def _herd_penalty(self, spread):
         if self.policy.herd_penalty_us > 0:
@@ -155,11 +154,26 @@ class LatencySnapshot(object):
         return spread / self.policy.herd_spread_boots
 
     def __len__(self):
-        return len(self.hosts)
+        return len(self.index)
+
+    def row(self, host):
+        """Row of ``host`` in the flat lists, or ``None`` if it has none."""
+        return self.index.get(host)
+
+    def value(self, row, metric, percentile):
+        """Percentile (µs) of ``metric`` at ``row``, ``None`` if no events."""
+        return self.values[(metric, percentile)][row]
 
     def get(self, host):
-        """Return the :class:`HostLatency` of ``host`` or ``None``."""
-        return self.hosts.get(host)
+        """Return a :class:`HostLatency` for ``host`` or ``None``."""
+        row = self.index.get(host)
+        if row is None:
+            return None
+        return HostLatency(
+            host=host, timestamp=self.timestamps[row], stale=self.stale[row],
+            score=self.scores[row],
+            percentiles={key: column[row]
+                         for key, column in self.values.items()})
 
     def base_score(self, host):
         """Blended latency (µs) the weigher uses for ``host``, no herd.
@@ -167,9 +181,9 @@ class LatencySnapshot(object):
         Hosts without a sample get the policy's score, so they never erase
         the ranking of the others.
         """
-        entry = self.hosts.get(host)
-        if entry is not None:
-            return entry.score
+        row = self.index.get(host)
+        if row is not None:
+            return self.scores[row]
         if self.policy.missing_policy == 'penalize':
             return self.worst_score
         return self.neutral_score

@@ -1,7 +1,10 @@
 import fixtures
+from oslo_config import cfg
 
+from multimodal_virt import conf as mmv_conf
 from multimodal_virt import exception
 from multimodal_virt.scheduler import provider
+from multimodal_virt.stores import file as file_store
 from tests import base
 from tests.functional import samples
 
@@ -70,3 +73,24 @@ class SnapshotProviderTest(base.TestCase):
         prov.invalidate()
         prov.snapshot()
         self.assertEqual(2, store.reads)
+
+
+class SharedProviderTest(base.TestCase):
+
+    def test_one_provider_per_config_object(self):
+        first = provider.SnapshotProvider.shared(self.conf)
+        self.assertIs(first, provider.SnapshotProvider.shared(self.conf))
+        other = cfg.ConfigOpts()
+        mmv_conf.register_opts(other)
+        self.assertIsNot(first, provider.SnapshotProvider.shared(other))
+
+    def test_store_reloaded_when_its_options_change(self):
+        one = self.useFixture(fixtures.TempDir()).path
+        two = self.useFixture(fixtures.TempDir()).path
+        self.flags('multimodal_virt_store', driver='file', file_path=one)
+        self.flags('multimodal_virt_scheduler', refresh_interval=0.0)
+        prov = provider.SnapshotProvider(self.conf)
+        file_store.FileStore(self.conf).put(samples.host_sample('in-one'))
+        self.assertEqual(['in-one'], list(prov.snapshot().index))
+        self.flags('multimodal_virt_store', file_path=two)
+        self.assertEqual([], list(prov.snapshot().index))

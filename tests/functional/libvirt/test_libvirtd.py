@@ -124,3 +124,15 @@ class LibvirtdTestCase(base.TestCase):
         self.conn.lookupByUUIDString(uuid).undefine()
         self.assertEqual([self.vf],
                          reconcile.reconcile(ledger, self.conn).freed)
+
+    def test_reconcile_on_start_from_config(self):
+        path = os.path.join(self.tmp, 'configured-ledger.json')
+        self.flags('multimodal_virt_libvirt', ledger_path=path,
+                   connection_uri=URI)
+        vf_ledger.Ledger(path).sync_inventory([(self.vf, 0, None)])
+        uuid, root = self.tuned_guest()
+        self.define(root)
+        report = reconcile.reconcile_on_start(self.conf)
+        self.assertEqual([self.vf], report.adopted)
+        self.assertEqual([self.vf],
+                         vf_ledger.Ledger(path).instance_devices(uuid))

@@ -73,3 +73,22 @@ def unbind_vfio(address, sysfs_root='/sys', driver='vfio-pci'):
     pci_vfio.device_dir(sysfs_root, address)
     clear_driver(sysfs_root, str(address), driver)
     return pci_vfio.current_driver(sysfs_root, address)
+
+
+def bind_configured(conf, address):
+    """:func:`bind_vfio` with ``[multimodal_virt_libvirt]`` sysfs_root and
+    vfio_driver from ``conf``.
+
+    :returns: the driver the VF had before.
+    """
+    group = conf.multimodal_virt_libvirt
+    return bind_vfio(address, group.sysfs_root, group.vfio_driver)
+
+
+def unbind_configured(conf, address):
+    """:func:`unbind_vfio` with the configured sysfs root and driver.
+
+    :returns: the driver now bound (host driver or None).
+    """
+    group = conf.multimodal_virt_libvirt
+    return unbind_vfio(address, group.sysfs_root, group.vfio_driver)

@@ -44,7 +44,8 @@ class TestDriverTestCase(base.TestCase):
         self.ledger = vf_ledger.Ledger(os.path.join(tmp, 'ledger.json'))
         self.ledger.sync_inventory(
             helpers.vfs_from_node_devices(self.conn, libvirt))
-        self.schema = validate.DomainSchema()
+        self.schema = validate.DomainSchema(
+            self.conf.multimodal_virt_libvirt.domain_schema)
 
     def define(self, xml):
         if not isinstance(xml, str):

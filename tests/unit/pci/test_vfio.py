@@ -131,3 +131,14 @@ class VfioTestCase(base.TestCase):
         self.assertIn('cannot open', str(err))
         self.assertFalse(os.path.exists(
             os.path.join(self.sysfs.device(VF), 'driver_override')))
+
+    def test_configured_root_and_driver(self):
+        self.flags('multimodal_virt_libvirt', sysfs_root=self.root,
+                   vfio_driver='vfio-pci')
+        self.sysfs.set_driver(VF, 'vfio-pci')
+        self.assertEqual('vfio-pci', priv_vfio.bind_configured(self.conf, VF))
+        self.assertEqual('vfio-pci',
+                         priv_vfio.unbind_configured(self.conf, VF))
+        self.assertEqual(VF, self.sysfs.read('bus/pci/drivers_probe'))
+        self.assertRaises(ValueError, self.flags, 'multimodal_virt_libvirt',
+                          vfio_driver='../x')

@@ -64,3 +64,7 @@ class PublishError(MultimodalVirtError):
 
 class CollectorConfigError(MultimodalVirtError, ValueError):
     """Collector options are inconsistent (e.g. tier thresholds)."""
+
+
+class CloudApiError(MultimodalVirtError):
+    """An OpenStack API (Keystone, Nova) refused or failed a request."""

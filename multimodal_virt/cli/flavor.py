@@ -1,0 +1,350 @@
+"""``multimodal-virt flavor create``: flavors with VF aliases and SLOs.
+
+Creates a Nova flavor, or updates the extra specs of an existing one, with
+``pci_passthrough:alias`` and the latency SLO extra specs that
+LatencyFilter enforces. Values are validated here first (same rules as
+:mod:`multimodal_virt.scheduler.slo`), so a typo is refused before any API
+call. Examples::
+
+    multimodal-virt flavor create gpu.video --ram 16384 --vcpus 8 \\
+        --disk 40 --pci-alias mmv-nvidia-20f1-vf:1 \\
+        --slo gpu_cmd_p99_us=500 --slo io_p99_us=2000
+    multimodal-virt flavor create gpu.video --slo io_p99_us=1500 \\
+        --unset multimodal_virt:gpu_cmd_p99_us
+
+Credentials come from the usual ``OS_*`` variables (or ``--os-*``
+arguments), a ``clouds.yaml`` entry (``--os-cloud``), or an endpoint and
+token (``--os-endpoint`` + ``--os-token``).
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+
+from oslo_log import log as logging
+
+from multimodal_virt import exception
+from multimodal_virt.scheduler import slo
+
+LOG = logging.getLogger(__name__)
+
+ALIAS_KEY = 'pci_passthrough:alias'
+DEFAULT_API_VERSION = '2.86'  # first microversion validating extra specs
+_ALIAS_RE = re.compile(r'^(?P<name>[^:,\s]+):(?P<count>[0-9]+)$')
+SLO_NAMES = tuple('%s_%s_us' % (m, p) for m in slo.METRIC_NAMES
+                  for p in slo.PERCENTILE_NAMES)
+
+# (argument, environment variable, help)
+_AUTH_ARGS = (
+    ('auth-url', 'OS_AUTH_URL', 'Keystone URL, e.g. http://ctl/identity'),
+    ('username', 'OS_USERNAME', 'user name'),
+    ('password', 'OS_PASSWORD', 'password'),
+    ('project-name', 'OS_PROJECT_NAME', 'project name'),
+    ('project-id', 'OS_PROJECT_ID', 'project id'),
+    ('user-domain-name', 'OS_USER_DOMAIN_NAME', 'user domain (Default)'),
+    ('project-domain-name', 'OS_PROJECT_DOMAIN_NAME',
+     'project domain (Default)'),
+    ('region-name', 'OS_REGION_NAME', 'region of the compute endpoint'),
+    ('interface', 'OS_INTERFACE', 'endpoint interface (public)'),
+    ('cloud', 'OS_CLOUD', 'clouds.yaml entry (needs openstacksdk)'),
+    ('endpoint', 'OS_ENDPOINT', 'compute endpoint, used with --os-token'),
+    ('token', 'OS_TOKEN', 'token, used with --os-endpoint'),
+    ('cacert', 'OS_CACERT', 'CA bundle for TLS verification'),
+    ('compute-api-version', 'OS_COMPUTE_API_VERSION',
+     'compute microversion (default %s)' % DEFAULT_API_VERSION),
+)
+
+
+def parse_alias(text):
+    """Parse ``--pci-alias NAME:COUNT``.
+
+    :returns: ``(name, count)``.
+    :raises InvalidExtraSpec: naming the argument and the expected form.
+    """
+    match = _ALIAS_RE.match(str(text).strip())
+    if not match or int(match.group('count')) < 1:
+        raise exception.InvalidExtraSpec(
+            '--pci-alias %r: expected NAME:COUNT with COUNT >= 1, e.g. '
+            'mmv-nvidia-20f1-vf:1 (the alias names come from '
+            '"multimodal-virt pci config")' % (text,))
+    return match.group('name'), int(match.group('count'))
+
+
+def parse_slo(text):
+    """Parse ``--slo NAME=MICROSECONDS`` into an extra spec pair.
+
+    ``NAME`` is e.g. ``io_p99_us``, with or without the
+    ``multimodal_virt:`` prefix.
+
+    :returns: ``(key, value)`` with the full extra spec key.
+    :raises InvalidExtraSpec: naming the argument and the valid names.
+    """
+    name, sep, value = str(text).partition('=')
+    name = name.strip()
+    key = name if name.startswith(slo.NAMESPACE + ':') else '%s:%s' % (
+        slo.NAMESPACE, name)
+    if not sep or not slo.KEY_RE.match(key):
+        raise exception.InvalidExtraSpec(
+            '--slo %r: expected NAME=MICROSECONDS with NAME one of %s, '
+            'e.g. --slo io_p99_us=2000' % (text, ', '.join(SLO_NAMES)))
+    return key, str(slo.parse_limit(key, value))
+
+
+def parse_property(text):
+    """Parse ``--property KEY=VALUE`` (any extra spec)."""
+    key, sep, value = str(text).partition('=')
+    if not sep or not key.strip():
+        raise exception.InvalidExtraSpec(
+            '--property %r: expected KEY=VALUE, e.g. '
+            'hw:cpu_policy=dedicated' % (text,))
+    return key.strip(), value
+
+
+def requested_specs(args):
+    """Build and validate the extra specs the command line asks for.
+
+    :param args: parsed arguments (``property``, ``pci_alias``, ``slo``).
+    :returns: dict of extra specs to set.
+    :raises InvalidExtraSpec: on any malformed value.
+    """
+    specs = dict(parse_property(p) for p in args.property or ())
+    if args.pci_alias:
+        aliases = [parse_alias(a) for a in args.pci_alias]
+        names = [name for name, _ in aliases]
+        if len(set(names)) != len(names):
+            raise exception.InvalidExtraSpec(
+                '--pci-alias names must be unique, got %s' % ', '.join(names))
+        specs[ALIAS_KEY] = ','.join('%s:%d' % a for a in aliases)
+    specs.update(parse_slo(s) for s in args.slo or ())
+    slo.from_extra_specs(specs)  # our namespace in --property too
+    unknown = [k for k in specs if k.startswith(slo.NAMESPACE + ':')
+               and not slo.KEY_RE.match(k)]
+    if unknown:
+        raise exception.InvalidExtraSpec(
+            'unknown extra spec %s: valid keys are multimodal_virt:<NAME> '
+            'with NAME one of %s' % (', '.join(unknown), ', '.join(SLO_NAMES)))
+    return specs
+
+
+def _opt(args, name):
+    return getattr(args, 'os_' + name.replace('-', '_'), None)
+
+
+def build_session(args):
+    """A keystoneauth session from ``--os-*`` arguments / ``OS_*`` env.
+
+    :returns: ``(session, endpoint_override or None)``.
+    :raises CloudApiError: naming the missing settings.
+    """
+    from keystoneauth1 import loading
+    from keystoneauth1 import session as ks_session
+
+    verify = _opt(args, 'cacert') or not args.insecure
+    if _opt(args, 'endpoint') or _opt(args, 'token'):
+        if not (_opt(args, 'endpoint') and _opt(args, 'token')):
+            raise exception.CloudApiError(
+                '--os-endpoint and --os-token (OS_ENDPOINT, OS_TOKEN) go '
+                'together; give both or neither')
+        auth = loading.get_plugin_loader('admin_token').load_from_options(
+            endpoint=_opt(args, 'endpoint'), token=_opt(args, 'token'))
+        return (ks_session.Session(auth=auth, verify=verify),
+                _opt(args, 'endpoint'))
+    if _opt(args, 'cloud'):
+        try:
+            import openstack.config
+        except ImportError:
+            raise exception.CloudApiError(
+                '--os-cloud needs openstacksdk (pip install openstacksdk), '
+                'or use OS_AUTH_URL/OS_USERNAME/... instead')
+        try:
+            region = openstack.config.OpenStackConfig().get_one(
+                cloud=_opt(args, 'cloud'))
+        except Exception as err:  # openstack.config raises its own types
+            raise exception.CloudApiError(
+                'cannot load cloud %r from clouds.yaml: %s'
+                % (_opt(args, 'cloud'), err))
+        return region.get_session(), None
+    missing = [env for name, env, _ in _AUTH_ARGS
+               if name in ('auth-url', 'username', 'password')
+               and not _opt(args, name)]
+    if not (_opt(args, 'project-name') or _opt(args, 'project-id')):
+        missing.append('OS_PROJECT_NAME or OS_PROJECT_ID')
+    if missing:
+        raise exception.CloudApiError(
+            'no credentials: set %s (source your openrc), or pass '
+            '--os-cloud NAME, or --os-endpoint URL with --os-token TOKEN'
+            % ', '.join(missing))
+    auth = loading.get_plugin_loader('password').load_from_options(
+        auth_url=_opt(args, 'auth-url'), username=_opt(args, 'username'),
+        password=_opt(args, 'password'),
+        project_name=_opt(args, 'project-name'),
+        project_id=_opt(args, 'project-id'),
+        user_domain_name=_opt(args, 'user-domain-name') or 'Default',
+        project_domain_name=_opt(args, 'project-domain-name') or 'Default')
+    return ks_session.Session(auth=auth, verify=verify), None
+
+
+def nova_client(session, args, endpoint_override=None):
+    """A python-novaclient ``Client`` over ``session``."""
+    from novaclient import client as nova
+
+    return nova.Client(_opt(args, 'compute-api-version')
+                       or DEFAULT_API_VERSION,
+                       session=session, endpoint_override=endpoint_override,
+                       region_name=_opt(args, 'region-name'),
+                       endpoint_type=_opt(args, 'interface') or 'public')
+
+
+def _find(nova, name):
+    matches = [f for f in nova.flavors.list(is_public=None)
+               if f.name == name]
+    if len(matches) > 1:
+        raise exception.CloudApiError(
+            'flavor name %r is used by %d flavors (%s); rename or delete '
+            'the extra ones' % (name, len(matches),
+                                ', '.join(f.id for f in matches)))
+    return matches[0] if matches else None
+
+
+def _check_immutable(flavor, args):
+    for attr, wanted in (('ram', args.ram), ('vcpus', args.vcpus),
+                         ('disk', args.disk)):
+        if wanted is not None and getattr(flavor, attr) != wanted:
+            raise exception.CloudApiError(
+                'flavor %s exists with %s=%s; Nova cannot change %s of a '
+                'flavor (asked %s): leave --%s out to update only its '
+                'extra specs, or create a flavor with another name'
+                % (flavor.name, attr, getattr(flavor, attr), attr, wanted,
+                   attr))
+
+
+def _api_error(what, err):
+    message = getattr(err, 'message', None) or str(err)
+    code = getattr(err, 'code', None)
+    return exception.CloudApiError('%s: Nova answered %s: %s' % (
+        what, code or 'an error', message))
+
+
+def create_or_update(nova, args, specs):
+    """Create flavor ``args.name`` or update its extra specs.
+
+    :param nova: a novaclient ``Client``.
+    :param args: parsed arguments (name, ram, vcpus, disk, ...).
+    :param specs: validated extra specs to set (:func:`requested_specs`).
+    :returns: dict describing the result (``action``, flavor fields,
+        ``extra_specs``).
+    :raises CloudApiError: when Nova refuses; a flavor created by this
+        call is deleted again if its extra specs are refused.
+    """
+    from novaclient import exceptions as nova_exc
+
+    flavor = _find(nova, args.name)
+    created = flavor is None
+    if created:
+        if args.ram is None or args.vcpus is None:
+            raise exception.CloudApiError(
+                'flavor %s does not exist; --ram and --vcpus are needed to '
+                'create it' % args.name)
+        try:
+            flavor = nova.flavors.create(
+                args.name, args.ram, args.vcpus, args.disk or 0,
+                flavorid=args.id or 'auto', ephemeral=args.ephemeral,
+                swap=args.swap, is_public=not args.private,
+                description=args.description)
+        except nova_exc.ClientException as err:
+            raise _api_error('creating flavor %s' % args.name, err)
+        LOG.info('Created flavor %(name)s (%(id)s)',
+                 {'name': flavor.name, 'id': flavor.id})
+    else:
+        _check_immutable(flavor, args)
+    try:
+        if specs:
+            flavor.set_keys(specs)
+        existing = flavor.get_keys()
+        unset = [k for k in args.unset or () if k in existing]
+        if unset:
+            flavor.unset_keys(unset)
+    except nova_exc.ClientException as err:
+        error = _api_error('setting extra specs %s on flavor %s' % (
+            ', '.join('%s=%s' % kv for kv in sorted(specs.items())),
+            args.name), err)
+        if created:
+            LOG.warning('Deleting flavor %s created by this command: its '
+                        'extra specs were refused', flavor.id)
+            flavor.delete()
+        raise error
+    return {'action': 'created' if created else 'updated',
+            'id': flavor.id, 'name': flavor.name, 'ram': flavor.ram,
+            'vcpus': flavor.vcpus, 'disk': flavor.disk,
+            'extra_specs': flavor.get_keys()}
+
+
+def cmd_create(args, out=None, session=None, endpoint_override=None):
+    """Run ``flavor create``; prints the resulting flavor as JSON.
+
+    :param session: keystoneauth session to use instead of building one
+        from the arguments (tests, embedding).
+    :param endpoint_override: compute endpoint used with ``session``.
+    """
+    out = out or sys.stdout
+    specs = requested_specs(args)  # validate before touching the cloud
+    if session is None:
+        session, endpoint_override = build_session(args)
+    nova = nova_client(session, args, endpoint_override)
+    result = create_or_update(nova, args, specs)
+    json.dump(result, out, indent=2, sort_keys=True)
+    out.write('\n')
+    return 0
+
+
+def _non_negative(text):
+    """argparse type: a whole number >= 0, with a clear message."""
+    if not str(text).strip().isdigit():
+        raise argparse.ArgumentTypeError(
+            'expected a whole number >= 0, got %r' % (text,))
+    return int(text)
+
+
+def add_parser(subparsers):
+    """Register ``flavor`` with its ``create`` sub-command.
+
+    :param subparsers: the top-level parser's ``add_subparsers()`` result.
+    :returns: the ``flavor`` parser.
+    """
+    parser = subparsers.add_parser(
+        'flavor', help='Nova flavors with VF aliases and latency SLOs')
+    commands = parser.add_subparsers(dest='flavor_command',
+                                     metavar='COMMAND')
+    commands.required = True
+    create = commands.add_parser(
+        'create', help='create a flavor, or update the extra specs of an '
+                       'existing one')
+    create.add_argument('name', help='flavor name')
+    create.add_argument('--ram', type=_non_negative, help='memory in MiB')
+    create.add_argument('--vcpus', type=_non_negative, help='vCPU count')
+    create.add_argument('--disk', type=_non_negative, help='root disk in GiB')
+    create.add_argument('--ephemeral', type=_non_negative, default=0)
+    create.add_argument('--swap', type=_non_negative, default=0)
+    create.add_argument('--id', help='flavor id (default: generated)')
+    create.add_argument('--private', action='store_true',
+                        help='not public (projects need access granted)')
+    create.add_argument('--description')
+    create.add_argument('--pci-alias', action='append', metavar='NAME:COUNT',
+                        help='[pci] alias and VF count (repeatable)')
+    create.add_argument('--slo', action='append', metavar='NAME=US',
+                        help='latency SLO, NAME one of %s (repeatable)'
+                             % ', '.join(SLO_NAMES))
+    create.add_argument('--property', action='append', metavar='KEY=VALUE',
+                        help='any other extra spec (repeatable)')
+    create.add_argument('--unset', action='append', metavar='KEY',
+                        help='extra spec to remove (repeatable)')
+    auth = create.add_argument_group('authentication')
+    for name, env, text in _AUTH_ARGS:
+        auth.add_argument('--os-' + name, default=os.environ.get(env),
+                          help='%s (env %s)' % (text, env))
+    auth.add_argument('--insecure', action='store_true',
+                      help='do not verify TLS certificates')
+    create.set_defaults(func=cmd_create)
+    return parser

@@ -66,5 +66,13 @@ class CollectorConfigError(MultimodalVirtError, ValueError):
     """Collector options are inconsistent (e.g. tier thresholds)."""
 
 
+class UnknownHost(MultimodalVirtError, LookupError):
+    """A host named on the command line has no sample in the store."""
+
+
+class DemoError(MultimodalVirtError):
+    """The demo could not run (output directory, workload, collector)."""
+
+
 class CloudApiError(MultimodalVirtError):
     """An OpenStack API (Keystone, Nova) refused or failed a request."""

@@ -8,7 +8,7 @@ from multimodal_virt import exception
 
 # Sub-command modules under multimodal_virt.cli, in help order. Imported
 # lazily so one command's optional dependency cannot break the others.
-SUBCOMMAND_MODULES = ('pci', 'flavor')
+SUBCOMMAND_MODULES = ('pci', 'flavor', 'status', 'analyze', 'demo')
 
 
 def build_parser():

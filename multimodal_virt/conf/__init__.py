@@ -7,6 +7,7 @@ config object or their own group instead of importing the global.
 
 from oslo_config import cfg
 
+from multimodal_virt.conf import analysis
 from multimodal_virt.conf import collector
 from multimodal_virt.conf import libvirt
 from multimodal_virt.conf import pci
@@ -16,7 +17,7 @@ from multimodal_virt.conf import store
 
 CONF = cfg.CONF
 
-_MODULES = (store, scheduler, collector, probes, pci, libvirt)
+_MODULES = (store, scheduler, collector, probes, pci, libvirt, analysis)
 
 
 def register_opts(conf):

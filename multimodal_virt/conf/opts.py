@@ -3,6 +3,7 @@
 Imports only the option modules: no libvirt, BPF or Nova code.
 """
 
+from multimodal_virt.conf import analysis
 from multimodal_virt.conf import collector
 from multimodal_virt.conf import libvirt
 from multimodal_virt.conf import pci
@@ -10,7 +11,7 @@ from multimodal_virt.conf import probes
 from multimodal_virt.conf import scheduler
 from multimodal_virt.conf import store
 
-_MODULES = (store, scheduler, collector, probes, pci, libvirt)
+_MODULES = (store, scheduler, collector, probes, pci, libvirt, analysis)
 
 
 def list_opts():

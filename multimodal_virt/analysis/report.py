@@ -1,0 +1,120 @@
+"""Status rows: per-host latency, rates, score and rank as the weigher sees.
+
+Scores come from :class:`~multimodal_virt.scheduler.snapshot.LatencySnapshot`
+(the object the LatencyWeigher reads), never from a second implementation.
+The weigher's raw weight is ``-(score + boots * herd_penalty)``; with no
+boots since the last sample, a lower score ranks higher. Under
+``stale_policy = reject`` the LatencyFilter drops stale hosts, so they get
+no rank.
+"""
+
+import dataclasses
+
+COLUMNS = (
+    ('host', 'HOST'), ('source', 'SRC'), ('age', 'AGE'),
+    ('gpu_cmd_p50', 'GPU p50'), ('gpu_cmd_p99', 'GPU p99'),
+    ('io_p50', 'IO p50'), ('io_p99', 'IO p99'),
+    ('vm_exit_rate', 'EXITS/s'), ('irq_rate', 'IRQ/s'),
+    ('score', 'SCORE'), ('rank', 'RANK'),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class HostRow:
+    """One line of ``multimodal-virt status`` (latencies in µs)."""
+
+    host: str
+    source: str
+    age_s: float
+    stale: bool
+    gpu_cmd_p50: object
+    gpu_cmd_p99: object
+    io_p50: object
+    io_p99: object
+    gpu_cmd_events: int
+    io_events: int
+    vm_exit_rate: object
+    irq_rate: object
+    score_us: float
+    rank: object
+    events: tuple
+
+    def to_dict(self):
+        data = dataclasses.asdict(self)
+        data['events'] = list(self.events)
+        return data
+
+
+def host_rows(samples, snapshot, now):
+    """Build the ranked status rows.
+
+    :param samples: ``{host: HostSample}`` from the store.
+    :param snapshot: a ``LatencySnapshot`` of the same samples.
+    :param now: current time (seconds since the epoch).
+    :returns: list of :class:`HostRow`, best rank first, unranked (stale
+        and rejected) hosts last.
+    """
+    reject_stale = snapshot.policy.stale_policy == 'reject'
+    order = sorted(
+        (host for host in samples
+         if snapshot.row(host) is not None
+         and not (reject_stale and snapshot.stale[snapshot.row(host)])),
+        key=lambda host: (snapshot.base_score(host), host))
+    ranks = {host: index + 1 for index, host in enumerate(order)}
+    rows = []
+    for host, sample in samples.items():
+        row = snapshot.row(host)
+        if row is None:
+            continue
+        rows.append(HostRow(
+            host=host, source=sample.source, age_s=sample.age(now),
+            stale=snapshot.stale[row],
+            gpu_cmd_p50=snapshot.value(row, 'gpu_cmd', 'p50'),
+            gpu_cmd_p99=snapshot.value(row, 'gpu_cmd', 'p99'),
+            io_p50=snapshot.value(row, 'io', 'p50'),
+            io_p99=snapshot.value(row, 'io', 'p99'),
+            gpu_cmd_events=sample.gpu_cmd.count if sample.gpu_cmd else 0,
+            io_events=sample.io.count if sample.io else 0,
+            vm_exit_rate=sample.vm_exit_rate, irq_rate=sample.irq_rate,
+            score_us=snapshot.base_score(host), rank=ranks.get(host),
+            events=sample.events))
+    return sorted(rows, key=lambda r: (r.rank is None, r.rank or 0, r.host))
+
+
+def _number(value, digits=0):
+    if value is None:
+        return '-'
+    return '%.*f' % (digits, value)
+
+
+def _age(row):
+    text = '%.0fs' % row.age_s
+    return text + ' STALE' if row.stale else text
+
+
+def format_table(rows, percentile='p99'):
+    """Render rows as a fixed-width text table.
+
+    :param rows: list of :class:`HostRow`.
+    :param percentile: the weigher's percentile, named in the footer.
+    :returns: the table text, ending with a newline.
+    """
+    cells = [[title for _key, title in COLUMNS]]
+    for row in rows:
+        cells.append([
+            row.host, row.source, _age(row),
+            _number(row.gpu_cmd_p50), _number(row.gpu_cmd_p99),
+            _number(row.io_p50), _number(row.io_p99),
+            _number(row.vm_exit_rate), _number(row.irq_rate),
+            _number(row.score_us),
+            'rejected' if row.rank is None else str(row.rank)])
+    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
+    lines = []
+    for line in cells:
+        lines.append('  '.join(
+            cell.ljust(width) if i < 3 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(line, widths))).rstrip())
+    lines.append('latencies in us; SCORE = weighted %s GPU + I/O latency the '
+                 'LatencyWeigher ranks by (lower is better); STALE samples '
+                 'are scored by stale_policy' % percentile)
+    return '\n'.join(lines) + '\n'

@@ -1,0 +1,116 @@
+"""Options for the bottleneck analysis (``[multimodal_virt_analysis]``).
+
+Used by ``multimodal-virt analyze``, ``multimodal-virt status`` and the
+demo. Each threshold is the level at which a path counts as a bottleneck;
+a path's *pressure* is its measured value divided by its threshold, and the
+path with the highest pressure dominates.
+"""
+
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup(
+    'multimodal_virt_analysis',
+    title='Bottleneck analysis',
+    help='Thresholds of the operator bottleneck analysis (multimodal-virt '
+         'analyze) and the demo flavor SLOs.')
+
+OPTS = [
+    cfg.StrOpt('percentile',
+               default='p99',
+               choices=['p50', 'p95', 'p99'],
+               help="""
+Latency percentile compared with the latency thresholds.
+
+Related options:
+
+* ``gpu_cmd_threshold_us``, ``io_threshold_us``
+"""),
+    cfg.FloatOpt('gpu_cmd_threshold_us',
+                 default=2000.0,
+                 min=1.0,
+                 help="""
+GPU command-submission latency (microseconds, at ``percentile``) above which
+the GPU command path is a bottleneck. The analysis then recommends moving the
+workload to an SR-IOV GPU VF and a flavor SLO at this value.
+
+Possible values:
+
+* a latency in microseconds >= 1
+
+Related options:
+
+* ``percentile``; ``[multimodal_virt_collector] gpu_cmd_latency_medium_max_us``
+  (the Placement tier boundary) is a sensible value.
+"""),
+    cfg.FloatOpt('io_threshold_us',
+                 default=10000.0,
+                 min=1.0,
+                 help="""
+Block I/O latency (microseconds, at ``percentile``) above which storage I/O
+is a bottleneck. The analysis then recommends dedicated iothreads with
+``io='native'`` and a flavor I/O SLO at this value.
+
+Possible values:
+
+* a latency in microseconds >= 1
+
+Related options:
+
+* ``percentile``; ``[multimodal_virt_collector] io_latency_medium_max_us``
+"""),
+    cfg.FloatOpt('vm_exit_rate_threshold',
+                 default=50000.0,
+                 min=1.0,
+                 help="""
+VM exits per second on a host above which VM exits are a bottleneck (guests
+spend their time trapping into the hypervisor, typically emulated devices).
+
+Possible values:
+
+* exits per second >= 1
+"""),
+    cfg.FloatOpt('irq_rate_threshold',
+                 default=100000.0,
+                 min=1.0,
+                 help="""
+Hard interrupts per second on a host above which interrupt handling is a
+bottleneck.
+
+Possible values:
+
+* interrupts per second >= 1
+"""),
+    cfg.FloatOpt('slo_headroom',
+                 default=1.0,
+                 min=0.1,
+                 max=1.0,
+                 help="""
+Fraction of a threshold used as the flavor SLO the analysis recommends and
+the demo flavor asks for: ``multimodal_virt:<metric>_<percentile>_us =
+threshold * slo_headroom``.
+
+Possible values:
+
+* 0.1 to 1.0 (1.0: the SLO equals the threshold)
+
+Related options:
+
+* ``gpu_cmd_threshold_us``, ``io_threshold_us``
+"""),
+    cfg.IntOpt('top_instances',
+               default=3,
+               min=0,
+               help="""
+How many instances with the most VM exits the analysis names when VM exits
+dominate (0: none).
+"""),
+]
+
+
+def register_opts(conf):
+    conf.register_group(GROUP)
+    conf.register_opts(OPTS, group=GROUP)
+
+
+def list_opts():
+    return [(GROUP, OPTS)]

@@ -1,0 +1,1 @@
+"""Deployment helpers (kolla-ansible rendering); not used at runtime."""

@@ -173,11 +173,17 @@ class Workload(object):
 
     def _loop(self, frames_fd, sensors_fd, frame_buf, packet_buf,
               command_fd):
+        # Views are released on any way out, so the buffers can close.
+        with memoryview(frame_buf) as frame_view, \
+                memoryview(packet_buf) as packet_view:
+            self._paced(frames_fd, sensors_fd, frame_view, packet_view,
+                        command_fd)
+
+    def _paced(self, frames_fd, sensors_fd, frame_view, packet_view,
+               command_fd):
         start = time.monotonic()
         end = start + self.duration_s
         next_frame = next_packet = start
-        frame_view = memoryview(frame_buf)
-        packet_view = memoryview(packet_buf)
         while not self._stop.is_set():
             now = time.monotonic()
             if now >= end:

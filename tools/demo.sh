@@ -13,6 +13,7 @@ set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${MMV_VENV:-$TOP/.venv}
 
-bash "$TOP/tools/setup-host.sh"
+# Set-up chatter goes to stderr: with --format json, stdout is the result.
+bash "$TOP/tools/setup-host.sh" >&2
 cd "$TOP"
 exec "$VENV/bin/multimodal-virt" demo "$@"

@@ -2,7 +2,7 @@
 
 Usage::
 
-    multimodal-virt-collector --config-file /etc/multimodal-virt/collector.conf
+    multimodal-virt-collector --config-file /etc/multimodal-virt/multimodal-virt.conf
     multimodal-virt-collector --dump-bpf    # describe the probes, load nothing
     multimodal-virt-collector --once        # one interval, publish, print, exit
 

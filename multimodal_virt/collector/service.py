@@ -5,8 +5,9 @@ runs it and turns SIGTERM into :meth:`CollectorService.stop`):
 
 1. ``start()`` loads the configured probes through stevedore. A probe that
    fails to load or whose ``start()`` raises is reported and skipped; the
-   others keep running. When no eBPF probe could start, the fallback
-   probes (``procfs``) start instead.
+   others keep running. When any configured probe could not start, the
+   fallback probes (``procfs``) start too and fill the gaps (eBPF readings
+   are preferred metric by metric).
 2. Every ``interval`` a worker thread reads and resets every probe, maps
    qemu pids to instances, builds the host sample and hands it to every
    publisher. A failing probe read or publisher is logged (rate-limited)
@@ -150,13 +151,18 @@ class CollectorService(service_base.ServiceBase):
         """
         options = self.options
         plugins = self._probe_plugins
+        wanted = [name for name, _p in plugins or ()]
         if plugins is None:
-            plugins = load_plugins(PROBE_NAMESPACE, options.probes,
-                                   self.conf, 'probe')
+            wanted = list(options.probes)
+            plugins = load_plugins(PROBE_NAMESPACE, wanted, self.conf,
+                                   'probe')
         self.probes = self._start_each(plugins)
-        fallback_names = set(options.fallback_probes)
-        if not any(name not in fallback_names for name, _p in self.probes):
-            running = {name for name, _p in self.probes}
+        running = {name for name, _p in self.probes}
+        missing = [name for name in wanted if name not in running]
+        if missing:
+            # The fallback fills the gaps: the sample builder prefers eBPF
+            # readings metric by metric, so procfs only supplies what the
+            # missing eBPF probes would have measured.
             fallback = self._fallback_plugins
             if fallback is None:
                 fallback = load_plugins(
@@ -164,8 +170,10 @@ class CollectorService(service_base.ServiceBase):
                     [n for n in options.fallback_probes if n not in running],
                     self.conf, 'probe')
             if fallback:
-                LOG.warning('No eBPF probe could start; using fallback '
-                            'probes %s', ', '.join(n for n, _p in fallback))
+                LOG.warning('Probe(s) %(missing)s did not start; adding '
+                            'fallback probes %(fallback)s',
+                            {'missing': ', '.join(missing),
+                             'fallback': ', '.join(n for n, _p in fallback)})
             self.probes.extend(self._start_each(
                 [(n, p) for n, p in fallback if n not in running]))
         if not self.probes:

@@ -11,25 +11,6 @@ GROUP = cfg.OptGroup(
 PROBE_NAMES = ('block_io', 'gpu_ioctl', 'kvm_exit', 'irq', 'procfs')
 
 OPTS = [
-    cfg.ListOpt(
-        'enabled',
-        default=['block_io', 'gpu_ioctl', 'kvm_exit', 'irq'],
-        item_type=cfg.types.String(choices=PROBE_NAMES),
-        help="""
-Probes to run, by ``multimodal_virt.probes`` entry point name.
-
-Possible values:
-
-* ``block_io``: block I/O latency histogram (issue to complete)
-* ``gpu_ioctl``: GPU command-submission (ioctl) latency histogram
-* ``kvm_exit``: VM exits per qemu process and exit reason
-* ``irq``: hard-IRQ counts per IRQ line
-* ``procfs``: fallback readings from /proc and /sys, no BPF
-
-Related options:
-
-* ``backend``
-"""),
     cfg.StrOpt(
         'backend',
         default='auto',

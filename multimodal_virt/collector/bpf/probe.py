@@ -105,7 +105,7 @@ class BpfProbe(base.Probe):
 
 def describe_enabled(conf):
     """Return ``describe()`` of every enabled probe (``--dump-bpf``)."""
-    names = list(conf.multimodal_virt_probes.enabled)
+    names = list(conf.multimodal_virt_collector.probes)
     texts = []
 
     def failed(manager, entrypoint, err):

@@ -90,8 +90,17 @@ class TestCollectorService(base.TestCase):
         fallback = FakeProbe('procfs', source='procfs')
         collector = self._service([('gpu_ioctl', bad), ('block_io', good)],
                                   fallback=[('procfs', fallback)])
-        self.assertEqual(['block_io'], collector.start_probes())
+        # The fallback fills the gap left by the broken probe.
+        self.assertEqual(['block_io', 'procfs'], collector.start_probes())
         self.assertEqual(1, bad.stopped)  # cleaned up after its failure
+        self.assertEqual(1, fallback.started)
+
+    def test_no_fallback_when_every_probe_starts(self):
+        fallback = FakeProbe('procfs', source='procfs')
+        collector = self._service([('block_io', FakeProbe('block_io')),
+                                   ('irq', FakeProbe('irq'))],
+                                  fallback=[('procfs', fallback)])
+        self.assertEqual(['block_io', 'irq'], collector.start_probes())
         self.assertEqual(0, fallback.started)
 
     def test_procfs_fallback_when_no_ebpf_probe_starts(self):

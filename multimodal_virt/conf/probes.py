@@ -8,8 +8,6 @@ GROUP = cfg.OptGroup(
     help='Which host probes the collector runs and how eBPF programs are '
          'built and loaded.')
 
-PROBE_NAMES = ('block_io', 'gpu_ioctl', 'kvm_exit', 'irq', 'procfs')
-
 OPTS = [
     cfg.StrOpt(
         'backend',

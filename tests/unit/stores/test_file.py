@@ -1,5 +1,6 @@
 import os
-import threading
+import subprocess
+import sys
 
 import fixtures
 
@@ -74,30 +75,33 @@ class FileStoreTest(base.TestCase):
         self.assertRaises(exception.StoreUnavailable, store.get_all)
 
     def test_concurrent_readers_never_see_torn_documents(self):
-        stop = threading.Event()
-        errors = []
-
-        def writer():
-            i = 0
-            while not stop.is_set():
-                i += 1
-                self.store.put(samples.host_sample('busy', io_us=i % 5000))
-
-        def reader():
-            store = loader.get_store(self.conf)
-            logger = self.useFixture(fixtures.FakeLogger())
-            for _ in range(300):
-                store.get_all()
-            errors.append(logger.output)
-
-        thread = threading.Thread(target=writer)
-        thread.start()
-        try:
-            reader()
-        finally:
-            stop.set()
-            thread.join()
-        self.assertEqual([''], errors)
+        # A real writer process (as the collector is) replaces one host's
+        # document 500 times while this process reads the directory. A
+        # process, not a thread: under Nova's eventlet monkey patching a
+        # thread doing file I/O never yields to the reader.
+        script = (
+            'import sys\n'
+            'from oslo_config import cfg\n'
+            'from multimodal_virt import conf\n'
+            'from multimodal_virt.stores import file\n'
+            'from tests.functional import samples\n'
+            'c = cfg.ConfigOpts(); conf.register_opts(c); c([])\n'
+            'c.set_override("file_path", sys.argv[1], '
+            '"multimodal_virt_store")\n'
+            'store = file.FileStore(c)\n'
+            'for i in range(500):\n'
+            '    store.put(samples.host_sample("busy", io_us=i + 1))\n')
+        writer = subprocess.Popen([sys.executable, '-c', script, self.path],
+                                  cwd=os.getcwd())
+        logger = self.useFixture(fixtures.FakeLogger())
+        seen = set()
+        while writer.poll() is None:
+            sample = self.store.get_all().get('busy')
+            if sample is not None:
+                seen.add(sample.timestamp)
+        self.assertEqual(0, writer.returncode)
+        self.assertGreater(len(seen), 1)  # the reads overlapped the writes
+        self.assertEqual('', logger.output)
         self.assertEqual([], [n for n in os.listdir(self.path)
                               if n.startswith('.')])
 

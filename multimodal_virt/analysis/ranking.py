@@ -90,8 +90,8 @@ def _passed(snapshot, host, rank, best_score, finding):
     else:
         text += ', %.0f us worse than the chosen host' % (score - best_score)
     if finding is not None and finding.dominant and row is not None:
-        share = ('largest share' if finding.verdict == 'healthy'
-                 else 'dominant path')
+        over = any(p.over for p in finding.pressures)
+        share = 'dominant path' if over else 'largest share'
         text += '; %s, %s: %s' % (finding.verdict, share,
                                   bottleneck.LABELS[finding.dominant])
     return text

@@ -21,6 +21,7 @@ from oslo_log import log as logging
 
 from multimodal_virt import exception
 from multimodal_virt.collector.bpf import features
+from multimodal_virt.collector.bpf import loaded
 
 LOG = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def cflags(spec, rodata, max_entries, offered):
     return flags
 
 
-class LoadedBcc(object):
+class LoadedBcc(loaded.LoadedPrograms):
     """A bcc ``BPF`` object built and attached from a probe spec.
 
     :param spec: ``ProbeSpec``; ``<spec.source>.bcc.c`` is compiled.
@@ -159,14 +160,6 @@ class LoadedBcc(object):
                 except KeyError:
                     pass
         return result
-
-    def read(self, name):
-        """Return ``{key tuple: value tuple}`` of map ``name``."""
-        return self._entries(name, delete=False)
-
-    def pop(self, name):
-        """Like :meth:`read`, deleting each entry as it is read."""
-        return self._entries(name, delete=True)
 
     def close(self):
         """Detach and free everything; safe to call twice."""

@@ -16,6 +16,7 @@ import os
 from oslo_log import log as logging
 
 from multimodal_virt import exception
+from multimodal_virt.collector.bpf import loaded
 
 LOG = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def prog_id(fd):
     return int.from_bytes(bytes(info[4:8]), 'little')
 
 
-class LoadedObject(object):
+class LoadedObject(loaded.LoadedPrograms):
     """An opened, loaded and attached BPF object.
 
     :param path: compiled ``.bpf.o``.
@@ -340,14 +341,6 @@ class LoadedObject(object):
                 result[spec_map.unpack_key(raw)] = spec_map.unpack_value(
                     value.raw)
         return result
-
-    def read(self, name):
-        """Return ``{key tuple: value tuple}`` of map ``name``."""
-        return self._entries(name, delete=False)
-
-    def pop(self, name):
-        """Like :meth:`read`, deleting each entry as it is read."""
-        return self._entries(name, delete=True)
 
     def close(self):
         """Destroy links and close the object; safe to call twice."""

@@ -7,6 +7,7 @@ from multimodal_virt.analysis import recommend
 from multimodal_virt.libvirt_xml import validate
 from tests import base
 from tests.unit.analysis import helpers
+from tests.functional import requirements
 
 THRESHOLDS = bottleneck.Thresholds(gpu_cmd_us=1000.0, io_us=5000.0,
                                    vm_exit_rate=10000.0, irq_rate=50000.0,
@@ -67,9 +68,10 @@ class RecommendTest(base.TestCase):
             driver).decode())
         for tag in ('iothreads', 'iothreadids'):
             domain.insert(2, root.find(tag))
-        if not os.path.exists(validate.DEFAULT_SCHEMA):
-            self.skipTest('libvirt domain schema %s is not installed'
-                          % validate.DEFAULT_SCHEMA)
+        requirements.require(
+            self, os.path.exists(validate.DEFAULT_SCHEMA),
+            'libvirt domain schema %s is not installed'
+            % validate.DEFAULT_SCHEMA)
         self.assertEqual([], validate.DomainSchema().schema_errors(domain))
 
     def test_vm_exits_name_the_busiest_instances(self):

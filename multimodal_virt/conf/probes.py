@@ -1,12 +1,55 @@
 """Options for the probes (``[multimodal_virt_probes]``)."""
 
 from oslo_config import cfg
+from oslo_config import types
 
 GROUP = cfg.OptGroup(
     'multimodal_virt_probes',
     title='multimodal-virt probes',
     help='Which host probes the collector runs and how eBPF programs are '
          'built and loaded.')
+
+
+class IoctlType(types.ConfigType):
+    """An ioctl type byte (``_IOC_TYPE(cmd)``): one character or hex.
+
+    ``d`` and ``0x64`` both give 100. Values are returned as ints.
+    """
+
+    def __init__(self, type_name='ioctl type'):
+        super().__init__(type_name=type_name)
+
+    def __call__(self, value):
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and len(value) == 1:
+            number = ord(value)
+            if not 0x21 <= number <= 0x7e:
+                number = -1
+        elif isinstance(value, str) and value.lower().startswith('0x'):
+            try:
+                number = int(value, 16)
+            except ValueError:
+                number = -1
+        else:
+            number = -1
+        if not 0 <= number <= 0xff:
+            raise ValueError(
+                'ioctl type must be one printable ASCII character (like d) '
+                'or a hex byte 0x00-0xff (like 0x64), got %r' % (value,))
+        return number
+
+    def __repr__(self):
+        return 'IoctlType'
+
+    def __eq__(self, other):
+        return self.__class__ == other.__class__
+
+    def _formatter(self, value):
+        if isinstance(value, str):
+            return value
+        return '0x%02x' % value
+
 
 OPTS = [
     cfg.StrOpt(
@@ -84,6 +127,32 @@ Possible values:
 Related options:
 
 * ``max_gpu_devices``
+* ``gpu_ioctl_types``: the bcc backend selects by ioctl type instead
+"""),
+    cfg.ListOpt(
+        'gpu_ioctl_types',
+        item_type=IoctlType(),
+        default=['d', 'F', 'K'],
+        help="""
+ioctl types (``_IOC_TYPE(cmd)``, bits 8-15 of the request number) whose
+ioctl() time counts as GPU command submission with the bcc backend. The
+type byte names the driver family: ``d`` (0x64) DRM and accel drivers,
+``F`` (0x46) NVIDIA (``NV_IOCTL_MAGIC``), ``K`` (0x4B) AMD KFD. The bcc
+backend compiles against the installed kernel headers without BTF, so it
+does not walk kernel structs to find the device of the fd; it selects by
+the ioctl request number alone, from the tracepoint arguments. An ioctl of
+the same type on another file is counted too. The libbpf backend ignores
+this option and selects by device number (``gpu_device_globs``).
+
+Possible values:
+
+* a list of one printable ASCII character (``d``) or a hex byte
+  (``0x64``) per type; at least one
+
+Related options:
+
+* ``backend``
+* ``gpu_device_globs``: the selector of the libbpf backend
 """),
     cfg.IntOpt(
         'max_gpu_devices',

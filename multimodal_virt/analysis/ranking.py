@@ -9,6 +9,7 @@ one, with the dominating path from the bottleneck analysis.
 import dataclasses
 
 from multimodal_virt.analysis import bottleneck
+from multimodal_virt.scheduler import slo as slo_mod
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,12 +44,7 @@ def slo_violations(snapshot, host, slos):
     row = snapshot.row(host)
     if row is None:
         return []
-    broken = []
-    for slo in slos:
-        measured = snapshot.value(row, slo.metric, slo.percentile)
-        if measured is not None and measured > slo.limit_us:
-            broken.append((slo, measured))
-    return broken
+    return slo_mod.violations(snapshot, row, slos)
 
 
 def _rejection(snapshot, host, slos, finding):

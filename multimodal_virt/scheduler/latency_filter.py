@@ -87,14 +87,14 @@ class LatencyFilter(filters.BaseHostFilter):
                        'age': snapshot.taken_at - snapshot.timestamps[row],
                        'max': snapshot.policy.stale_after})
             return False
-        for slo in slos:
-            measured = snapshot.value(row, slo.metric, slo.percentile)
-            if measured is not None and measured > slo.limit_us:
-                LOG.debug('%(host)s rejected: %(metric)s %(pct)s latency '
-                          '%(value).0f us is over the flavor SLO %(key)s='
-                          '%(limit)d us',
-                          {'host': host, 'metric': slo.metric,
-                           'pct': slo.percentile, 'value': measured,
-                           'key': slo.key, 'limit': slo.limit_us})
-                return False
+        broken = slo_mod.violations(snapshot, row, slos)
+        if broken:
+            slo, measured = broken[0]
+            LOG.debug('%(host)s rejected: %(metric)s %(pct)s latency '
+                      '%(value).0f us is over the flavor SLO %(key)s='
+                      '%(limit)d us',
+                      {'host': host, 'metric': slo.metric,
+                       'pct': slo.percentile, 'value': measured,
+                       'key': slo.key, 'limit': slo.limit_us})
+            return False
         return True

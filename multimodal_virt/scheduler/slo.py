@@ -61,3 +61,21 @@ def from_extra_specs(extra_specs):
             slos.append(Slo(match.group('metric'), match.group('percentile'),
                             parse_limit(key, value)))
     return tuple(sorted(slos, key=lambda s: s.key))
+
+
+def violations(snapshot, row, slos):
+    """The SLOs a host breaks, as the LatencyFilter judges them.
+
+    A percentile the host has no events for cannot break an SLO.
+
+    :param snapshot: a :class:`~.snapshot.LatencySnapshot`.
+    :param row: the host's row in ``snapshot`` (``snapshot.row(host)``).
+    :param slos: tuple of :class:`Slo`.
+    :returns: list of ``(slo, measured µs)``.
+    """
+    broken = []
+    for slo in slos:
+        measured = snapshot.value(row, slo.metric, slo.percentile)
+        if measured is not None and measured > slo.limit_us:
+            broken.append((slo, measured))
+    return broken

@@ -26,3 +26,16 @@ class SloTest(base.TestCase):
             exception.InvalidExtraSpec, slo.from_extra_specs,
             {'multimodal_virt:io_p99_us': value})
         self.assertIn('multimodal_virt:io_p99_us', str(err))
+
+
+class ViolationsTest(base.TestCase):
+
+    def test_only_measured_percentiles_over_the_limit(self):
+        class Snapshot(object):
+            def value(self, row, metric, percentile):
+                return {('io', 'p99'): 900.0, ('io', 'p95'): 400.0,
+                        ('gpu_cmd', 'p99'): None}[(metric, percentile)]
+        slos = (slo.Slo('io', 'p99', 500), slo.Slo('io', 'p95', 500),
+                slo.Slo('gpu_cmd', 'p99', 1))
+        self.assertEqual([(slos[0], 900.0)],
+                         slo.violations(Snapshot(), 0, slos))

@@ -25,3 +25,16 @@ class TestCase(base.BaseTestCase):
         """Override options of ``group`` for the duration of the test."""
         for name, value in kwargs.items():
             self.conf_fixture.config(**{name: value, 'group': group})
+
+
+class FakeClock(object):
+    """A clock for injection: returns ``now``, which tests advance.
+
+    :param start: the first reading, in seconds.
+    """
+
+    def __init__(self, start=0.0):
+        self.now = start
+
+    def __call__(self):
+        return self.now

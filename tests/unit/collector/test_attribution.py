@@ -39,14 +39,6 @@ class FakeConnection(object):
         self.closed = True
 
 
-class Clock(object):
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self):
-        return self.now
-
-
 class TestUuidFromCmdline(base.TestCase):
 
     def test_finds_uuid(self):
@@ -70,7 +62,7 @@ class TestAttributor(base.TestCase):
         self.proc = os.path.join(root, 'proc')
         self.run = os.path.join(root, 'run')
         os.makedirs(self.run)
-        self.clock = Clock()
+        self.clock = base.FakeClock(100.0)
 
     def _process(self, pid, cmdline, tgid=None, start=1234):
         path = os.path.join(self.proc, str(pid))

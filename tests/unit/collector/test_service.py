@@ -63,21 +63,13 @@ class FakePublisher(publisher_base.Publisher):
         self.closed += 1
 
 
-class Clock(object):
-    def __init__(self):
-        self.now = 10.0
-
-    def __call__(self):
-        return self.now
-
-
 class TestCollectorService(base.TestCase):
 
     def setUp(self):
         super().setUp()
         self.flags('multimodal_virt_collector', host='compute-1',
                    attribution=False)
-        self.clock = Clock()
+        self.clock = base.FakeClock(10.0)
 
     def _service(self, probes, fallback=(), publishers=(), **kwargs):
         return service.CollectorService(

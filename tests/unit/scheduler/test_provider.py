@@ -22,20 +22,12 @@ class CountingStore(object):
         return dict(self.samples)
 
 
-class Clock(object):
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-
 class SnapshotProviderTest(base.TestCase):
 
     def setUp(self):
         super().setUp()
         self.flags('multimodal_virt_scheduler', refresh_interval=5.0)
-        self.clock = Clock()
+        self.clock = base.FakeClock(1000.0)
 
     def _provider(self, store):
         return provider.SnapshotProvider(self.conf, store=store,

@@ -26,6 +26,7 @@ import sys
 from oslo_log import log as logging
 
 from multimodal_virt import exception
+from multimodal_virt.metrics import vocabulary
 from multimodal_virt.scheduler import slo
 
 LOG = logging.getLogger(__name__)
@@ -33,8 +34,9 @@ LOG = logging.getLogger(__name__)
 ALIAS_KEY = 'pci_passthrough:alias'
 DEFAULT_API_VERSION = '2.86'  # first microversion validating extra specs
 _ALIAS_RE = re.compile(r'^(?P<name>[^:,\s]+):(?P<count>[0-9]+)$')
-SLO_NAMES = tuple('%s_%s_us' % (m, p) for m in slo.METRIC_NAMES
-                  for p in slo.PERCENTILE_NAMES)
+SLO_NAMES = tuple(vocabulary.slo_key(m, p).split(':', 1)[1]
+                  for m in vocabulary.LATENCY_METRICS
+                  for p in vocabulary.PERCENTILE_NAMES)
 
 # (argument, environment variable, help)
 _AUTH_ARGS = (
@@ -83,9 +85,9 @@ def parse_slo(text):
     """
     name, sep, value = str(text).partition('=')
     name = name.strip()
-    key = name if name.startswith(slo.NAMESPACE + ':') else '%s:%s' % (
-        slo.NAMESPACE, name)
-    if not sep or not slo.KEY_RE.match(key):
+    key = name if name.startswith(vocabulary.NAMESPACE + ':') else '%s:%s' % (
+        vocabulary.NAMESPACE, name)
+    if not sep or not vocabulary.SLO_KEY_RE.match(key):
         raise exception.InvalidExtraSpec(
             '--slo %r: expected NAME=MICROSECONDS with NAME one of %s, '
             'e.g. --slo io_p99_us=2000' % (text, ', '.join(SLO_NAMES)))
@@ -119,8 +121,8 @@ def requested_specs(args):
         specs[ALIAS_KEY] = ','.join('%s:%d' % a for a in aliases)
     specs.update(parse_slo(s) for s in args.slo or ())
     slo.from_extra_specs(specs)  # our namespace in --property too
-    unknown = [k for k in specs if k.startswith(slo.NAMESPACE + ':')
-               and not slo.KEY_RE.match(k)]
+    unknown = [k for k in specs if k.startswith(vocabulary.NAMESPACE + ':')
+               and not vocabulary.SLO_KEY_RE.match(k)]
     if unknown:
         raise exception.InvalidExtraSpec(
             'unknown extra spec %s: valid keys are multimodal_virt:<NAME> '

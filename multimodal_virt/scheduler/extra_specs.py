@@ -7,11 +7,12 @@ misspelt key in the ``multimodal_virt`` namespace) is refused by the API.
 
 from nova.api.validation.extra_specs import base
 
+from multimodal_virt.metrics import vocabulary
 from multimodal_virt.scheduler import slo
 
 EXTRA_SPEC_VALIDATORS = [
     base.ExtraSpecValidator(
-        name='multimodal_virt:{metric}_{percentile}_us',
+        name=vocabulary.SLO_KEY_FORMAT,
         description=(
             'Latency SLO enforced by the multimodal-virt LatencyFilter: '
             'hosts whose live {metric} latency {percentile} (from eBPF '
@@ -25,13 +26,13 @@ EXTRA_SPEC_VALIDATORS = [
         parameters=[
             {
                 'name': 'metric',
-                'pattern': '|'.join(slo.METRIC_NAMES),
+                'pattern': '|'.join(vocabulary.LATENCY_METRICS),
                 'description': 'gpu_cmd (GPU command submission, ioctl '
                                'time) or io (block I/O).',
             },
             {
                 'name': 'percentile',
-                'pattern': '|'.join(slo.PERCENTILE_NAMES),
+                'pattern': '|'.join(vocabulary.PERCENTILE_NAMES),
                 'description': 'Latency percentile.',
             },
         ],

@@ -22,6 +22,7 @@ from oslo_log import log as logging
 
 from multimodal_virt.collector.publishers import base
 from multimodal_virt import exception
+from multimodal_virt.metrics import vocabulary
 
 LOG = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def desired_tiers(sample, options):
     :param sample: a :class:`~multimodal_virt.metrics.sample.HostSample`.
     :param options: the ``[multimodal_virt_collector]`` group.
     """
-    fraction = {'p50': 0.50, 'p95': 0.95, 'p99': 0.99}[options.tier_percentile]
+    fraction = vocabulary.PERCENTILE_FRACTIONS[options.tier_percentile]
     wanted = {}
     for metric, (attribute, _infix, prefix) in METRICS.items():
         histogram = getattr(sample, attribute)

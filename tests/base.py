@@ -6,6 +6,9 @@ from oslotest import base
 
 from multimodal_virt import conf as mmv_conf
 
+#: The sample signing key every test store uses.
+TEST_SIGNING_KEY = 'test-signing-key-0123456789abcdef'
+
 
 class TestCase(base.BaseTestCase):
     """Unit test base: a private ConfigOpts with every group registered.
@@ -20,6 +23,8 @@ class TestCase(base.BaseTestCase):
         mmv_conf.register_opts(self.conf)
         self.conf([], project='multimodal-virt', default_config_files=[])
         self.conf_fixture = self.useFixture(config_fixture.Config(self.conf))
+        # Stores refuse to start without a sample signing key.
+        self.flags('multimodal_virt_store', signing_keys=[TEST_SIGNING_KEY])
 
     def flags(self, group, **kwargs):
         """Override options of ``group`` for the duration of the test."""

@@ -1,6 +1,26 @@
 """Options for the scheduler filter and weigher (``[multimodal_virt_scheduler]``)."""
 
 from oslo_config import cfg
+from oslo_config import types
+
+from multimodal_virt.metrics import vocabulary
+
+
+class MetricWeights(types.Dict):
+    """``metric:weight`` pairs; unknown metric names are refused."""
+
+    def __init__(self):
+        super().__init__(value_type=types.Float(min=0.0),
+                         type_name='metric weights')
+
+    def __call__(self, value):
+        weights = super().__call__(value)
+        unknown = sorted(set(weights) - set(vocabulary.LATENCY_METRICS))
+        if unknown:
+            raise ValueError('unknown metrics %s in metric_weights (known: '
+                             '%s)' % (', '.join(unknown),
+                                      ', '.join(vocabulary.LATENCY_METRICS)))
+        return weights
 
 GROUP = cfg.OptGroup(
     'multimodal_virt_scheduler',
@@ -55,21 +75,43 @@ makes the scheduler fail and never erases the ranking of the others.
                default='p99',
                choices=['p50', 'p95', 'p99'],
                help='Latency percentile the weigher ranks by.'),
-    cfg.FloatOpt('gpu_cmd_weight',
-                 default=1.0,
-                 min=0.0,
-                 help="""
-Share of GPU-command latency in the blended latency score.
+    cfg.Opt('metric_weights',
+            type=MetricWeights(),
+            default={},
+            help="""
+Share of each latency metric in the blended latency score, as
+``metric:weight`` pairs. The blend is the sum over metrics of
+``weight * metric_pXX`` (microseconds); a metric not listed weighs 1.0, and
+0 leaves it out.
+
+Possible values:
+
+* Pairs whose names are the latency metrics of the vocabulary
+  (``gpu_cmd``, ``io``, and any metric a newer release adds); an unknown
+  name is refused. Example: ``gpu_cmd:2.0,io:0.5``.
 
 Related options:
 
-* ``io_weight``: the blend is
-  ``gpu_cmd_weight * gpu_pXX + io_weight * io_pXX`` (microseconds).
+* ``percentile``; ``gpu_cmd_weight`` and ``io_weight`` (deprecated)
+"""),
+    cfg.FloatOpt('gpu_cmd_weight',
+                 default=1.0,
+                 min=0.0,
+                 deprecated_for_removal=True,
+                 deprecated_reason='Use metric_weights = gpu_cmd:<weight>.',
+                 help="""
+Deprecated alias of ``metric_weights`` ``gpu_cmd``: used when set away from
+1.0 and ``metric_weights`` does not name ``gpu_cmd``.
 """),
     cfg.FloatOpt('io_weight',
                  default=1.0,
                  min=0.0,
-                 help='Share of I/O latency in the blended latency score.'),
+                 deprecated_for_removal=True,
+                 deprecated_reason='Use metric_weights = io:<weight>.',
+                 help="""
+Deprecated alias of ``metric_weights`` ``io``: used when set away from 1.0
+and ``metric_weights`` does not name ``io``.
+"""),
     cfg.FloatOpt('weight_multiplier',
                  default=1.0,
                  help="""

@@ -13,6 +13,7 @@
 
 import glob
 import os
+import secrets
 import stat
 import threading
 import time
@@ -87,7 +88,7 @@ class DemoRunner(object):
         try:
             os.makedirs(self.stats_dir, exist_ok=True)
             os.makedirs(self.work_dir, exist_ok=True)
-            for old in glob.glob(os.path.join(self.stats_dir, '*.json')):
+            for old in glob.glob(os.path.join(self.stats_dir, '*.sample')):
                 os.unlink(old)  # samples of an earlier demo run
         except OSError as err:
             raise exception.DemoError(
@@ -113,6 +114,11 @@ class DemoRunner(object):
         conf.set_override('driver', 'file', 'multimodal_virt_store')
         conf.set_override('file_path', self.stats_dir,
                           'multimodal_virt_store')
+        if not conf.multimodal_virt_store.signing_keys:
+            # The embedded demo writes and reads its own private store in
+            # one process: a key made for this run signs every sample.
+            conf.set_override('signing_keys', [secrets.token_hex(32)],
+                              'multimodal_virt_store')
         if self.host:
             conf.set_override('host', self.host, 'multimodal_virt_collector')
         conf.set_override('interval', self.interval_s,

@@ -16,12 +16,26 @@ from multimodal_virt.metrics import histogram as hist
 
 SCHEMA_VERSION = 1
 SOURCES = ('ebpf', 'procfs')
+#: Per-metric sources: ``none`` says the host measured nothing of that kind.
+METRIC_SOURCES = SOURCES + ('none',)
 MAX_HOST_LENGTH = 255
 MAX_INSTANCES = 4096
+#: Per-device I/O histograms kept: the busiest N plus ``other``.
+MAX_DEVICES = 16
+OTHER_DEVICE = 'other'
+MAX_DROP_COUNTERS = 64
+MAX_GPU_VFS = 256
+MAX_COUNTER = 2 ** 63 - 1
 # Samples time-stamped further in the future than this are refused: a
 # collector with a broken clock must not look fresh forever.
 MAX_CLOCK_SKEW = 300.0
-_HOST_RE = re.compile(r'[^\s/]{1,%d}' % MAX_HOST_LENGTH)
+# Host and node names: what hostnames, FQDNs and ironic node UUIDs use.
+# No "/", whitespace, "+" (the store-key separator) or control characters,
+# and no leading dot, so a name is always a safe file name and memcached key.
+_HOST_RE = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.:-]{0,%d}'
+                      % (MAX_HOST_LENGTH - 1))
+_NAME_RE = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,127}')
+KEY_SEPARATOR = '+'
 REQUIRED_FIELDS = frozenset(('host', 'timestamp', 'window_s', 'source'))
 
 
@@ -31,9 +45,79 @@ def _host_name(value):
             'host must be a non-empty string, got %r' % (value,))
     if not _HOST_RE.fullmatch(value):
         raise exception.InvalidSample(
-            'host %r must be at most %d characters with no whitespace or "/"'
+            'host %r must be 1 to %d characters of letters, digits, '
+            '"_", ".", ":" and "-", not starting with "." or "-"'
             % (value[:80], MAX_HOST_LENGTH))
     return value
+
+
+def sample_key(host, nodename=None):
+    """The store key of a compute node's sample.
+
+    ``host`` alone when the node is named like its host (libvirt's usual
+    case), else ``host+nodename`` (ironic, several hypervisors per host).
+    """
+    if nodename is None or nodename == host:
+        return host
+    return host + KEY_SEPARATOR + nodename
+
+
+def split_key(key):
+    """Inverse of :func:`sample_key`: ``(host, nodename)``."""
+    host, _, node = key.partition(KEY_SEPARATOR)
+    return host, (node or host)
+
+
+def _name_map(name, value, limit, check):
+    """Validate a small ``{name: value}`` map with ``check(label, v)``."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise exception.InvalidSample('%s must be an object, got %s'
+                                      % (name, type(value).__name__))
+    if len(value) > limit:
+        raise exception.InvalidSample('%s has %d entries, at most %d'
+                                      % (name, len(value), limit))
+    result = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not _NAME_RE.fullmatch(key):
+            raise exception.InvalidSample('%s has a bad key %r'
+                                          % (name, str(key)[:80]))
+        result[key] = check('%s[%s]' % (name, key), item)
+    return result
+
+
+def _count(label, value):
+    if type(value) is not int or not 0 <= value <= MAX_COUNTER:
+        raise exception.InvalidSample('%s must be an integer count, got %r'
+                                      % (label, value))
+    return value
+
+
+def _fraction(label, value):
+    value = hist.finite_non_negative(label, value, allow_none=False)
+    if value > 1.0:
+        raise exception.InvalidSample('%s is a fraction 0..1, got %r'
+                                      % (label, value))
+    return value
+
+
+def _metric_source(label, value):
+    if value not in METRIC_SOURCES:
+        raise exception.InvalidSample('%s must be one of %s, got %r'
+                                      % (label, ', '.join(METRIC_SOURCES),
+                                         value))
+    return value
+
+
+def _flag(label, value):
+    if not isinstance(value, bool):
+        raise exception.InvalidSample('%s must be true or false' % label)
+    return value
+
+
+def _device_histogram(label, value):
+    return _optional_histogram(label, value)
 
 
 def _optional_histogram(name, value):
@@ -81,6 +165,16 @@ class HostSample:
     :param gpu_util: GPU utilisation percentage, where known.
     :param vm_exits_by_instance: exits/s per Nova instance UUID.
     :param events: names of the kernel events that were counted.
+    :param nodename: compute node name (Nova's ``HostState.nodename``);
+        defaults to ``host``.
+    :param metric_sources: ``{metric: ebpf|procfs|none}``; a metric not
+        listed was measured by ``source`` if it has a histogram, else none.
+    :param observable: ``{metric: bool}``; ``False`` says the host cannot
+        measure that metric at all (e.g. no GPU). Unlisted: observable.
+    :param device_io: ``{device: LatencyHistogram}``, the busiest
+        :data:`MAX_DEVICES` block devices plus ``other``.
+    :param dropped: ``{bpf map name: events dropped}`` in the window.
+    :param gpu_busy: ``{VF PCI address: busy fraction 0..1}``.
     """
 
     host: str
@@ -95,6 +189,12 @@ class HostSample:
     gpu_util: float = None
     vm_exits_by_instance: dict = dataclasses.field(default_factory=dict)
     events: tuple = ()
+    nodename: str = None
+    metric_sources: dict = dataclasses.field(default_factory=dict)
+    observable: dict = dataclasses.field(default_factory=dict)
+    device_io: dict = dataclasses.field(default_factory=dict)
+    dropped: dict = dataclasses.field(default_factory=dict)
+    gpu_busy: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -132,6 +232,37 @@ class HostSample:
                 isinstance(e, str) for e in events):
             raise exception.InvalidSample('events must be a list of names')
         set_(self, 'events', tuple(events))
+        set_(self, 'nodename', _host_name(
+            self.host if self.nodename is None else self.nodename))
+        set_(self, 'metric_sources', _name_map(
+            'metric_sources', self.metric_sources, MAX_DROP_COUNTERS,
+            _metric_source))
+        set_(self, 'observable', _name_map(
+            'observable', self.observable, MAX_DROP_COUNTERS, _flag))
+        devices = _name_map('device_io', self.device_io, MAX_DEVICES + 1,
+                            _device_histogram)
+        set_(self, 'device_io', {k: v for k, v in devices.items()
+                                 if v is not None})
+        set_(self, 'dropped', _name_map('dropped', self.dropped,
+                                        MAX_DROP_COUNTERS, _count))
+        set_(self, 'gpu_busy', _name_map('gpu_busy', self.gpu_busy,
+                                         MAX_GPU_VFS, _fraction))
+
+    @property
+    def key(self):
+        """Store key of this sample: see :func:`sample_key`."""
+        return sample_key(self.host, self.nodename)
+
+    def histogram(self, metric):
+        """The histogram of a vocabulary metric, ``None`` if not carried."""
+        value = getattr(self, metric, None) if metric in FIELD_NAMES else None
+        return value if isinstance(value, hist.LatencyHistogram) else None
+
+    def metric_source(self, metric):
+        """``ebpf``, ``procfs`` or ``none`` for one metric."""
+        if metric in self.metric_sources:
+            return self.metric_sources[metric]
+        return self.source if self.histogram(metric) is not None else 'none'
 
     def age(self, now=None):
         """Seconds since the end of the sample window."""
@@ -153,6 +284,12 @@ class HostSample:
             'gpu_util': self.gpu_util,
             'vm_exits_by_instance': dict(self.vm_exits_by_instance),
             'events': list(self.events),
+            'nodename': self.nodename,
+            'metric_sources': dict(self.metric_sources),
+            'observable': dict(self.observable),
+            'device_io': {k: v.to_dict() for k, v in self.device_io.items()},
+            'dropped': dict(self.dropped),
+            'gpu_busy': dict(self.gpu_busy),
         }
 
     @classmethod
@@ -181,8 +318,10 @@ class HostSample:
         kwargs = {k: v for k, v in data.items() if k != 'version'}
         if kwargs.get('vm_exits_by_instance') is None:
             kwargs.pop('vm_exits_by_instance', None)
-        if kwargs.get('events') is None:
-            kwargs.pop('events', None)
+        for optional in ('events', 'metric_sources', 'observable',
+                         'device_io', 'dropped', 'gpu_busy'):
+            if kwargs.get(optional) is None:
+                kwargs.pop(optional, None)
         try:
             return cls(**kwargs)
         except TypeError as err:

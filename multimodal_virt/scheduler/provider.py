@@ -1,6 +1,7 @@
 """Reads the stats store at most once per refresh interval.
 
-A refresh is one batched ``store.get_all()`` followed by one vectorised
+A refresh is one batched ``store.read_batch()`` (raw payloads verified and
+decoded in bulk) followed by one vectorised
 :class:`~multimodal_virt.scheduler.snapshot.LatencySnapshot`; everything
 between refreshes is a lookup. Any failure degrades to an empty snapshot
 (no metrics: every host passes, every host weighs the same) with one
@@ -80,9 +81,9 @@ class SnapshotProvider(object):
         policy = snapshot_mod.ScoringPolicy.from_conf(
             self.conf.multimodal_virt_scheduler)
         try:
-            samples = self._current_store().get_all()
-            return snapshot_mod.LatencySnapshot(samples, policy,
-                                                self._clock())
+            now = self._clock()
+            batch = self._current_store().read_batch(now)
+            return snapshot_mod.LatencySnapshot(batch, policy, now)
         except Exception as err:  # never let the store break scheduling
             self._warn.warning(
                 'store', 'Latency stats unavailable, scheduling without '

@@ -1,8 +1,10 @@
 """Per-host latency scores computed once per store refresh.
 
-A :class:`LatencySnapshot` turns ``{host: HostSample}`` into per-host
-percentiles and a blended score with numpy, in one vectorised pass, and
-keeps them as flat lists behind a ``{host: row}`` index. Filtering or
+A :class:`LatencySnapshot` turns a bulk-decoded
+:class:`~multimodal_virt.metrics.codec.SampleBatch` into per-node
+percentiles and a blended score with numpy, in one vectorised pass over
+every vocabulary metric, and keeps them as flat lists behind a
+``{key: row}`` index. Filtering or
 weighing a host is then a dictionary lookup and a list index.
 """
 
@@ -10,7 +12,9 @@ import dataclasses
 
 import numpy as np
 
+from multimodal_virt.metrics import codec
 from multimodal_virt.metrics import histogram as hist
+from multimodal_virt.metrics import sample as sample_mod
 from multimodal_virt.metrics import vocabulary
 
 METRICS = vocabulary.LATENCY_METRICS
@@ -40,8 +44,10 @@ class ScoringPolicy:
     """How samples become scores (built from ``[multimodal_virt_scheduler]``).
 
     :param percentile: ``p50``, ``p95`` or ``p99``.
-    :param gpu_cmd_weight: weight of the GPU-command percentile.
-    :param io_weight: weight of the I/O percentile.
+    :param metric_weights: ``{metric: weight}``; metrics not named weigh 1.
+    :param gpu_cmd_weight: deprecated alias of ``metric_weights['gpu_cmd']``
+        (``None``: not set).
+    :param io_weight: deprecated alias of ``metric_weights['io']``.
     :param stale_after: age in seconds after which a sample is stale.
     :param stale_policy: ``neutral``, ``penalize`` or ``reject``.
     :param missing_policy: ``neutral`` or ``penalize``.
@@ -50,30 +56,49 @@ class ScoringPolicy:
     """
 
     percentile: str = 'p99'
-    gpu_cmd_weight: float = 1.0
-    io_weight: float = 1.0
+    metric_weights: dict = None
+    gpu_cmd_weight: float = None
+    io_weight: float = None
     stale_after: float = 60.0
     stale_policy: str = 'penalize'
     missing_policy: str = 'neutral'
     herd_penalty_us: float = 0.0
     herd_spread_boots: int = 3
 
+    def weights(self):
+        """``{metric: weight}`` for every vocabulary metric.
+
+        :raises ValueError: for a weight on a metric the vocabulary lacks.
+        """
+        weights = dict.fromkeys(METRICS, 1.0)
+        for metric, alias in (('gpu_cmd', self.gpu_cmd_weight),
+                              ('io', self.io_weight)):
+            if alias is not None and metric in weights:
+                weights[metric] = float(alias)
+        for metric, weight in (self.metric_weights or {}).items():
+            if metric not in weights:
+                raise ValueError('metric_weights: unknown metric %r (known: '
+                                 '%s)' % (metric, ', '.join(METRICS)))
+            weights[metric] = float(weight)
+        return weights
+
     @classmethod
     def from_conf(cls, group):
-        """Build from the ``[multimodal_virt_scheduler]`` option group."""
-        return cls(**{f.name: getattr(group, f.name)
-                      for f in dataclasses.fields(cls)})
+        """Build from the ``[multimodal_virt_scheduler]`` option group.
 
-
-def _histogram_matrix(samples, metric):
-    """Stack one metric's bucket counts into a ``(hosts, buckets)`` array."""
-    rows = [getattr(s, metric) for s in samples]
-    width = max((len(h.buckets) for h in rows if h is not None), default=0)
-    matrix = np.zeros((len(rows), max(width, 1)), dtype=np.float64)
-    for i, histogram in enumerate(rows):
-        if histogram is not None and histogram.buckets:
-            matrix[i, :len(histogram.buckets)] = histogram.buckets
-    return matrix
+        The deprecated ``gpu_cmd_weight``/``io_weight`` count only when set
+        away from their default; ``metric_weights`` wins over them.
+        """
+        kwargs = {}
+        for field in dataclasses.fields(cls):
+            if field.name in ('gpu_cmd_weight', 'io_weight'):
+                value = getattr(group, field.name, 1.0)
+                kwargs[field.name] = None if value == 1.0 else value
+            elif field.name == 'metric_weights':
+                kwargs[field.name] = dict(getattr(group, field.name) or {})
+            else:
+                kwargs[field.name] = getattr(group, field.name)
+        return cls(**kwargs)
 
 
 def _fill_missing(values):
@@ -84,15 +109,39 @@ def _fill_missing(values):
     return np.where(np.isnan(values), float(np.median(known)), values)
 
 
+def _clip_outliers(scores, fresh):
+    """Cap scores far above the fresh hosts' bulk.
+
+    Nova normalises weights between the best and the worst host, so one
+    host reporting an absurd latency would squeeze every other host to the
+    same weight. Scores above ``p90 + 3 * max(p90 - p10, 5 % of the
+    median, 1 us)`` of the fresh hosts are lowered to that cap: such a host
+    still ranks last (tied with other outliers) and the others keep their
+    spread.
+    """
+    bulk = scores[fresh]
+    if bulk.size < 3:
+        return scores
+    p10, p50, p90 = np.percentile(bulk, (10, 50, 90))
+    cap = p90 + 3.0 * max(p90 - p10, 0.05 * abs(p50), 1.0)
+    return np.minimum(scores, cap)
+
+
 def _as_list(values):
     """numpy floats to a list with ``None`` for NaN."""
     return [None if v != v else v for v in values.tolist()]
 
 
 class LatencySnapshot(object):
-    """Immutable scores of every reporting host at one refresh.
+    """Immutable scores of every reporting compute node at one refresh.
 
-    :param samples: ``{host: HostSample}`` as returned by a store.
+    Rows are keyed by store key (:func:`~multimodal_virt.metrics.sample.
+    sample_key`): the host name, or ``host+nodename`` for a node named
+    unlike its host.
+
+    :param samples: a :class:`~multimodal_virt.metrics.codec.SampleBatch`
+        (the scheduler's bulk-decoded refresh) or ``{key: HostSample}``
+        (CLI, demo, tests).
     :param policy: a :class:`ScoringPolicy`.
     :param now: the refresh time (seconds since the epoch).
     """
@@ -108,26 +157,32 @@ class LatencySnapshot(object):
         self.stale = []
         self.scores = []
         self.values = {}
-        if samples:
-            self._compute(sorted(samples.items()))
+        if not isinstance(samples, codec.SampleBatch):
+            samples = codec.SampleBatch.from_samples(samples or {})
+        #: ``{key: reason}`` of the payloads the refresh refused.
+        self.rejected = samples.rejected
+        if len(samples):
+            self._compute(samples)
 
-    def _compute(self, ordered):
+    def _compute(self, batch):
         policy = self.policy
-        sample_list = [sample for _, sample in ordered]
-        timestamps = np.array([s.timestamp for s in sample_list])
+        timestamps = batch.timestamps
         stale = vocabulary.is_stale(timestamps, self.taken_at,
                                     policy.stale_after)
-
-        values = {}
-        for metric in METRICS:
-            matrix = _histogram_matrix(sample_list, metric)
-            for name, fraction in hist.PERCENTILES:
-                values[(metric, name)] = hist.percentiles_matrix(matrix,
-                                                                 fraction)
+        weights = policy.weights()
         chosen = policy.percentile
-        blended = (policy.gpu_cmd_weight *
-                   _fill_missing(values[('gpu_cmd', chosen)]) +
-                   policy.io_weight * _fill_missing(values[('io', chosen)]))
+        values = {}
+        blended = np.zeros(len(batch))
+        for metric in METRICS:
+            matrix = batch.buckets[metric]
+            for name, fraction in hist.PERCENTILES:
+                column = hist.percentiles_matrix(matrix, fraction)
+                column[~batch.observable[metric]] = np.nan
+                values[(metric, name)] = column
+            if weights[metric]:
+                blended += weights[metric] * _fill_missing(
+                    values[(metric, chosen)])
+        blended = _clip_outliers(blended, ~stale)
 
         fresh = blended[~stale]
         spread = 0.0
@@ -141,7 +196,7 @@ class LatencySnapshot(object):
         else:  # penalize, and reject when the filter is not enabled
             stale_score = self.worst_score
 
-        self.index = {host: row for row, (host, _) in enumerate(ordered)}
+        self.index = batch.index
         self.timestamps = timestamps.tolist()
         self.stale = stale.tolist()
         self.scores = np.where(stale, stale_score, blended).tolist()
@@ -158,17 +213,21 @@ class LatencySnapshot(object):
     def __len__(self):
         return len(self.index)
 
-    def row(self, host):
-        """Row of ``host`` in the flat lists, or ``None`` if it has none."""
-        return self.index.get(host)
+    def row(self, host, nodename=None):
+        """Row of a compute node in the flat lists, ``None`` if it has none.
+
+        :param nodename: Nova's ``HostState.nodename``; ``None`` means the
+            node named like its host.
+        """
+        return self.index.get(sample_mod.sample_key(host, nodename))
 
     def value(self, row, metric, percentile):
         """Percentile (µs) of ``metric`` at ``row``, ``None`` if no events."""
         return self.values[(metric, percentile)][row]
 
-    def get(self, host):
-        """Return a :class:`HostLatency` for ``host`` or ``None``."""
-        row = self.index.get(host)
+    def get(self, host, nodename=None):
+        """Return a :class:`HostLatency` for a compute node or ``None``."""
+        row = self.row(host, nodename)
         if row is None:
             return None
         return HostLatency(
@@ -177,13 +236,13 @@ class LatencySnapshot(object):
             percentiles={key: column[row]
                          for key, column in self.values.items()})
 
-    def base_score(self, host):
-        """Blended latency (µs) the weigher uses for ``host``, no herd.
+    def base_score(self, host, nodename=None):
+        """Blended latency (µs) the weigher uses for a node, no herd.
 
-        Hosts without a sample get the policy's score, so they never erase
+        Nodes without a sample get the policy's score, so they never erase
         the ranking of the others.
         """
-        row = self.index.get(host)
+        row = self.row(host, nodename)
         if row is not None:
             return self.scores[row]
         if self.policy.missing_policy == 'penalize':

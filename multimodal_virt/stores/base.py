@@ -1,14 +1,35 @@
-"""Abstract stats store (``multimodal_virt.stores`` plugins)."""
+"""Abstract stats store (``multimodal_virt.stores`` plugins).
+
+A store moves opaque signed payloads (sample format v2, see
+:mod:`multimodal_virt.metrics.codec`): drivers only implement raw
+``write``/``read_all``/``read``/``delete``; signing, verification and
+decoding are the same for every driver and live here and in the codec.
+"""
 
 import abc
 
 from oslo_log import log as logging
 
 from multimodal_virt import exception
+from multimodal_virt.metrics import codec
 from multimodal_virt.metrics import sample as sample_mod
+from multimodal_virt.metrics import signing
 from multimodal_virt import ratelimit
 
 LOG = logging.getLogger(__name__)
+
+
+def valid_key(key):
+    """True if ``key`` is a well-formed store key (``host[+node]``)."""
+    if not isinstance(key, str) or key.count(sample_mod.KEY_SEPARATOR) > 1:
+        return False
+    host, node = sample_mod.split_key(key)
+    try:
+        sample_mod._host_name(host)
+        sample_mod._host_name(node)
+    except exception.InvalidSample:
+        return False
+    return sample_mod.sample_key(host, node) == key
 
 
 class StatsStore(metaclass=abc.ABCMeta):
@@ -17,49 +38,117 @@ class StatsStore(metaclass=abc.ABCMeta):
     :param conf: an ``oslo_config.cfg.ConfigOpts`` with the
         ``[multimodal_virt_store]`` group registered. Drivers read only that
         group.
+    :raises StoreError: without a signing key unless ``allow_unsigned``.
     """
 
     def __init__(self, conf):
         self.options = conf.multimodal_virt_store
         self.max_bytes = self.options.max_sample_bytes
+        self.max_hosts = self.options.max_hosts
+        self.keyring = signing.Keyring.from_conf(self.options)
         self._bad_payload_log = ratelimit.RateLimitedLog(LOG, interval=60.0)
+        self._decoder = codec.BatchDecoder(
+            self.keyring, max_bytes=self.max_bytes,
+            max_keys=2 * self.max_hosts)
+
+    # Driver interface: raw bytes only.
 
     @abc.abstractmethod
-    def put(self, sample):
-        """Publish ``sample``, replacing the host's previous one.
+    def write(self, key, payload):
+        """Store ``payload`` under ``key``, replacing the previous one.
 
-        :param sample: a :class:`~multimodal_virt.metrics.sample.HostSample`.
         :raises StoreUnavailable: when the backend cannot be written.
         """
 
     @abc.abstractmethod
-    def get_all(self):
-        """Return ``{host: HostSample}`` for every host, in one batched read.
+    def read_all(self):
+        """Return ``{key: bytes}`` for every node, in one batched read.
 
-        Invalid payloads are skipped with a rate-limited warning naming the
-        host and the reason; they never fail the whole read.
+        An entry that cannot be read is left out (with a rate-limited
+        warning naming it); it never fails the whole read.
 
-        :raises StoreUnavailable: when the backend cannot be read.
+        :raises StoreUnavailable: when the backend cannot be read at all.
         """
 
     @abc.abstractmethod
-    def delete(self, host):
-        """Forget ``host``'s sample (no error if there is none)."""
+    def read(self, key):
+        """Return one key's payload, or ``None``."""
 
-    def get(self, host):
-        """Return one host's sample, or ``None``."""
-        return self.get_all().get(host)
+    @abc.abstractmethod
+    def delete_key(self, key):
+        """Forget ``key`` (no error if there is none)."""
+
+    # Sample interface, the same for every driver.
+
+    def put(self, sample):
+        """Sign and publish ``sample``, replacing its node's previous one.
+
+        :param sample: a :class:`~multimodal_virt.metrics.sample.HostSample`.
+        :raises StoreUnavailable: when the backend cannot be written.
+        :raises InvalidSample: when the payload is over the size limit.
+        """
+        payload = codec.encode(sample, self.keyring)
+        if len(payload) > self.max_bytes:
+            raise exception.InvalidSample(
+                'sample for %s is %d bytes, over the %d byte limit'
+                % (sample.key, len(payload), self.max_bytes))
+        self.write(sample.key, payload)
+
+    def read_batch(self, now):
+        """Read, verify and decode every sample in bulk (the scheduler path).
+
+        Each refused payload is logged once (rate-limited per key) with its
+        reason; a key whose payload is refused keeps its last good sample.
+
+        :param now: the time of the read (seconds since the epoch).
+        :returns: a :class:`~multimodal_virt.metrics.codec.SampleBatch`.
+        :raises StoreUnavailable: when the backend cannot be read at all.
+        """
+        batch = self._decoder.decode(self.read_all(), now)
+        for key, reason in batch.rejected.items():
+            self._reject(key, reason)
+        return batch
+
+    def get_all(self):
+        """Return ``{key: HostSample}`` of every valid sample (CLI, demo).
+
+        :raises StoreUnavailable: when the backend cannot be read.
+        """
+        samples = {}
+        for key, payload in self.read_all().items():
+            sample = self._decode(key, payload)
+            if sample is not None:
+                samples[key] = sample
+        return samples
+
+    def get(self, host, nodename=None):
+        """Return one compute node's verified sample, or ``None``."""
+        key = sample_mod.sample_key(host, nodename)
+        if not valid_key(key):
+            return None
+        payload = self.read(key)
+        return None if payload is None else self._decode(key, payload)
+
+    def delete(self, host, nodename=None):
+        """Forget a compute node's sample (no error if there is none)."""
+        key = sample_mod.sample_key(host, nodename)
+        if valid_key(key):
+            self.delete_key(key)
 
     def close(self):
         """Release connections; the default has none."""
 
     def _decode(self, key, payload):
-        """Parse one stored payload, or log why not and return ``None``."""
+        """Verify and decode one payload, or log why not and return None."""
         try:
-            return sample_mod.HostSample.from_json(payload, self.max_bytes)
+            return codec.decode_one(payload, key, self.keyring,
+                                    self.max_bytes)
         except exception.InvalidSample as err:
-            self._bad_payload_log.warning(
-                key, 'Ignoring invalid sample %(key)s in the %(store)s '
-                'store: %(err)s',
-                {'key': key, 'store': type(self).__name__, 'err': err})
+            self._reject(key, err)
             return None
+
+    def _reject(self, key, reason):
+        self._bad_payload_log.warning(
+            key, 'Ignoring the sample stored as %(key)r in the %(store)s '
+            'store: %(reason)s',
+            {'key': key, 'store': type(self).__name__, 'reason': reason})

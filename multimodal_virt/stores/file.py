@@ -1,12 +1,20 @@
-"""File stats store: one JSON document per host in a directory.
+"""File stats store: one signed sample file per compute node in a directory.
 
-Writers replace a host's document atomically (write a temporary file in the
+Writers replace a node's file atomically (write a temporary file in the
 same directory, fsync, ``os.replace``), so a concurrent reader sees either
-the old or the new document, never a torn one. Readers cache parsed samples
-by ``(inode, mtime, size)``, so a refresh only parses what changed.
+the old or the new payload, never a torn one.
+
+Anyone who can write the directory may be hostile, so readers never trust
+an entry: a file is opened with ``O_NOFOLLOW | O_NONBLOCK`` (no symlink is
+followed, a FIFO never blocks) and read only if ``fstat`` says it is a
+regular file within the size limit. Every entry is isolated: one that
+cannot be read is skipped with a rate-limited warning naming it, and the
+others stay. A group- or world-writable directory is refused outright.
+Unchanged files are not read again (cache by inode, mtime and size).
 """
 
 import os
+import stat
 import tempfile
 
 from oslo_log import log as logging
@@ -15,7 +23,11 @@ from multimodal_virt import exception
 from multimodal_virt.stores import base
 
 LOG = logging.getLogger(__name__)
-SUFFIX = '.json'
+SUFFIX = '.sample'
+V1_SUFFIX = '.json'
+DIR_MODE = 0o755
+_OPEN_FLAGS = (os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK |
+               getattr(os, 'O_CLOEXEC', 0) | getattr(os, 'O_NOCTTY', 0))
 
 
 class FileStore(base.StatsStore):
@@ -26,26 +38,43 @@ class FileStore(base.StatsStore):
         self.path = self.options.file_path
         self._cache = {}
 
-    def _host_file(self, host):
-        # HostSample validation already forbids "/" and whitespace; refuse
-        # anything that could still escape the directory.
-        if host in ('', '.', '..') or os.sep in host or host.startswith('.'):
-            raise exception.InvalidSample('unsafe host name %r' % host)
-        return os.path.join(self.path, host + SUFFIX)
+    def _file(self, key):
+        # valid_key() forbids "/", a leading "." and whitespace: no escape.
+        if not base.valid_key(key):
+            raise exception.InvalidSample('unsafe store key %r' % key[:80])
+        return os.path.join(self.path, key + SUFFIX)
 
-    def put(self, sample):
-        payload = sample.to_json(self.max_bytes)
-        target = self._host_file(sample.host)
+    def _check_directory(self, st):
+        if not stat.S_ISDIR(st.st_mode):
+            raise exception.StoreUnavailable(
+                'stats store %s is not a directory' % self.path)
+        if st.st_mode & 0o022:
+            raise exception.StoreUnavailable(
+                'stats store directory %s is group- or world-writable (mode '
+                '%o): anyone could replace samples; run chmod 755 on it'
+                % (self.path, stat.S_IMODE(st.st_mode)))
+
+    def _ensure_directory(self):
         try:
-            os.makedirs(self.path, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix='.%s.' % sample.host,
-                                       dir=self.path)
+            if not os.path.isdir(self.path):
+                os.makedirs(self.path, mode=DIR_MODE, exist_ok=True)
+                os.chmod(self.path, DIR_MODE)  # whatever the umask
+            self._check_directory(os.stat(self.path))
+        except OSError as err:
+            raise exception.StoreUnavailable('cannot create %s: %s'
+                                             % (self.path, err))
+
+    def write(self, key, payload):
+        target = self._file(key)
+        self._ensure_directory()
+        try:
+            fd, tmp = tempfile.mkstemp(prefix='.%s.' % key, dir=self.path)
             try:
                 with os.fdopen(fd, 'wb') as handle:
                     handle.write(payload)
                     handle.flush()
+                    os.fchmod(handle.fileno(), 0o644)
                     os.fsync(handle.fileno())
-                os.chmod(tmp, 0o644)
                 os.replace(tmp, target)
             except BaseException:
                 try:
@@ -57,8 +86,9 @@ class FileStore(base.StatsStore):
             raise exception.StoreUnavailable(
                 'cannot write %s: %s' % (target, err))
 
-    def get_all(self):
+    def read_all(self):
         try:
+            self._check_directory(os.stat(self.path))
             entries = list(os.scandir(self.path))
         except FileNotFoundError:
             LOG.debug('Stats directory %s does not exist yet', self.path)
@@ -66,57 +96,83 @@ class FileStore(base.StatsStore):
         except OSError as err:
             raise exception.StoreUnavailable(
                 'cannot list %s: %s' % (self.path, err))
-        samples = {}
+        payloads = {}
         cache = {}
         for entry in entries:
             name = entry.name
-            if name.startswith('.') or not name.endswith(SUFFIX):
+            if name.startswith('.'):
                 continue
-            host = name[:-len(SUFFIX)]
-            try:
-                stat = entry.stat()
-            except FileNotFoundError:
-                continue  # deleted between scandir and stat
-            signature = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-            cached = self._cache.get(host)
-            if cached is not None and cached[0] == signature:
-                sample = cached[1]
-            else:
-                sample = self._read(host, entry.path, stat.st_size)
-            cache[host] = (signature, sample)
-            if sample is not None:
-                samples[host] = sample
+            if not name.endswith(SUFFIX):
+                if name.endswith(V1_SUFFIX):
+                    self._bad_payload_log.warning(
+                        'v1', 'Ignoring %(path)s: a v1 sample; upgrade its '
+                        'collector to publish signed v2 samples',
+                        {'path': entry.path})
+                continue
+            key = name[:-len(SUFFIX)]
+            if not base.valid_key(key):
+                self._skip(entry.path, 'not a valid host[+node] name')
+                continue
+            if len(payloads) >= self.max_hosts:
+                self._skip(self.path, 'more than max_hosts=%d entries, the '
+                           'rest ignored' % self.max_hosts)
+                break
+            found = self._read(entry.path)
+            if found is None:
+                continue
+            signature, payload = found
+            cache[key] = found
+            payloads[key] = payload
         self._cache = cache
-        return samples
+        return payloads
 
-    def _read(self, host, path, size):
-        if size > self.max_bytes:
-            self._bad_payload_log.warning(
-                host, 'Ignoring %(path)s: %(size)d bytes, over the %(max)d '
-                'byte limit', {'path': path, 'size': size,
-                               'max': self.max_bytes})
+    def read(self, key):
+        if not base.valid_key(key):
             return None
+        found = self._read(os.path.join(self.path, key + SUFFIX))
+        return None if found is None else found[1]
+
+    def _read(self, path):
+        """``(signature, bytes)`` of one regular file, or ``None``."""
         try:
-            with open(path, 'rb') as handle:
-                payload = handle.read(self.max_bytes + 1)
+            fd = os.open(path, _OPEN_FLAGS)
         except FileNotFoundError:
+            return None  # deleted between listing and opening
+        except OSError as err:  # ELOOP: a symlink; EACCES; ENXIO...
+            self._skip(path, err.strerror or err)
             return None
-        except OSError as err:
-            raise exception.StoreUnavailable('cannot read %s: %s'
-                                             % (path, err))
-        sample = self._decode(host, payload)
-        if sample is not None and sample.host != host:
-            self._bad_payload_log.warning(
-                host, 'Ignoring %(path)s: it holds a sample for host '
-                '%(other)s', {'path': path, 'other': sample.host})
-            return None
-        return sample
-
-    def delete(self, host):
         try:
-            os.unlink(self._host_file(host))
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                self._skip(path, 'not a regular file')
+                return None
+            if st.st_size > self.max_bytes:
+                self._skip(path, '%d bytes, over the %d byte limit'
+                           % (st.st_size, self.max_bytes))
+                return None
+            signature = (st.st_ino, st.st_mtime_ns, st.st_size)
+            key = os.path.basename(path)[:-len(SUFFIX)]
+            cached = self._cache.get(key)
+            if cached is not None and cached[0] == signature:
+                return cached
+            payload = os.read(fd, self.max_bytes + 1)
+            return signature, payload
+        except OSError as err:
+            self._skip(path, err.strerror or err)
+            return None
+        finally:
+            os.close(fd)
+
+    def _skip(self, path, reason):
+        self._bad_payload_log.warning(
+            path, 'Skipping %(path)s in the file stats store: %(reason)s',
+            {'path': path, 'reason': reason})
+
+    def delete_key(self, key):
+        try:
+            os.unlink(self._file(key))
         except FileNotFoundError:
             pass
         except OSError as err:
             raise exception.StoreUnavailable('cannot delete sample of %s: %s'
-                                             % (host, err))
+                                             % (key, err))

@@ -1,76 +1,100 @@
-"""memcached stats store, through oslo.cache (dogpile.cache + pymemcache).
+"""memcached stats store: raw signed bytes through pymemcache.
 
-Keys: ``<prefix>:sample:<host>`` holds a host's JSON sample and
-``<prefix>:hosts`` the index of hosts, so one ``get_multi`` returns them
-all. Writers add their host to the index when it is missing; the index is
-re-checked on every publish, so a lost concurrent update heals within one
-collection interval.
+No serializer anywhere: values are written and read as bytes, whatever
+flags a writer put on them, so nothing read from memcached is ever
+unpickled or otherwise turned into code. A payload is only believed once
+its HMAC checks out (see :mod:`multimodal_virt.metrics.signing`).
+
+Keys (all ASCII, fixed length, whatever the host name):
+
+* ``<prefix>:v2:s:<blake2b(key)>``: a node's signed sample, with a TTL;
+* ``<prefix>:v2:i:<shard>``: one of :data:`SHARDS` index shards, each a
+  newline-separated list of the store keys that hash to it.
+
+Writers add their key to its shard with ``gets``/``cas`` (retrying on a
+concurrent update), so no update is lost. A shard is bounded: when full, a
+writer first prunes names whose sample has expired. Readers read all
+shards in one ``get_many``, keep at most ``2 * max_hosts / SHARDS`` valid
+names per shard, then read every sample in one more ``get_many``: a refresh
+costs two round trips per server and is bounded whatever the index holds.
 """
 
-import json
+import hashlib
+import ssl
 
-from dogpile.cache import api as dogpile_api
-from oslo_cache import core as cache_core
-from oslo_config import cfg
 from oslo_log import log as logging
+from pymemcache.client import hash as hash_client
 
 from multimodal_virt import exception
 from multimodal_virt.stores import base
 
 LOG = logging.getLogger(__name__)
-BACKEND = 'dogpile.cache.pymemcache'
+SHARDS = 64
+CAS_ATTEMPTS = 8
 DEAD_RETRY_SECONDS = 2.0
+# memcached's default largest item is 1 MiB.
+MAX_INDEX_BYTES = 1024 * 1024 - 1024
 
 
-def _cache_conf(options):
-    """A private oslo.cache configuration built from our store options."""
-    conf = cfg.ConfigOpts()
-    cache_core.configure(conf)
-    conf([], project='multimodal-virt', default_config_files=[])
-    conf.set_override('enabled', True, group='cache')
-    conf.set_override('backend', BACKEND, group='cache')
-    conf.set_override('memcache_servers', options.memcached_servers,
-                      group='cache')
-    conf.set_override('socket_timeout', options.socket_timeout,
-                      group='cache')
-    if options.sample_ttl:
-        conf.set_override('expiration_time', options.sample_ttl,
-                          group='cache')
-        conf.set_override('backend_expiration_time', options.sample_ttl,
-                          group='cache')
-    return conf
+def _server(address):
+    host, _, port = address.rpartition(':')
+    if not host:
+        return address, 11211
+    return host.strip('[]'), int(port)
+
+
+def tls_context(options):
+    """An ``ssl.SSLContext`` from the TLS options, or ``None``."""
+    if not options.memcached_tls_enabled:
+        return None
+    context = ssl.create_default_context(cafile=options.memcached_tls_cafile)
+    if options.memcached_tls_certfile:
+        context.load_cert_chain(options.memcached_tls_certfile,
+                                options.memcached_tls_keyfile)
+    if options.memcached_tls_allowed_ciphers:
+        context.set_ciphers(options.memcached_tls_allowed_ciphers)
+    return context
 
 
 class MemcachedStore(base.StatsStore):
-    """``memcached`` driver: many hosts, one batched read."""
+    """``memcached`` driver: many hosts, two batched reads."""
 
     def __init__(self, conf):
         super().__init__(conf)
-        self.prefix = self.options.key_prefix
-        self.index_key = '%s:hosts' % self.prefix
-        self._region = cache_core.configure_cache_region(
-            _cache_conf(self.options), cache_core.create_region())
-        self._fail_loudly(self._region.backend)
-
-    @staticmethod
-    def _fail_loudly(backend):
-        """Make an unreachable server raise instead of reading as empty.
-
-        pymemcache's HashClient, as dogpile builds it, answers "no value"
-        and silently drops writes while it retries a failed server. A
-        collector must know its publish failed and the scheduler must log
-        that the store is down, so retries are turned off and a dead server
-        is tried again after a short pause. Set before the client exists.
-        """
-        backend.hashclient_retry_attempts = 0
-        backend.dead_timeout = DEAD_RETRY_SECONDS
-
-    def _sample_key(self, host):
-        return '%s:sample:%s' % (self.prefix, host)
-
-    def _call(self, what, func, *args):
+        prefix = self.options.key_prefix
+        self._sample_prefix = '%s:v2:s:' % prefix
+        self._shard_keys = ['%s:v2:i:%02d' % (prefix, i)
+                            for i in range(SHARDS)]
+        self.shard_limit = max(1, -(-2 * self.max_hosts // SHARDS))
+        self.ttl = self.options.sample_ttl
         try:
-            return func(*args)
+            context = tls_context(self.options)
+        except (OSError, ssl.SSLError, ValueError) as err:
+            raise exception.StoreError('memcached TLS settings: %s' % err)
+        # retry_attempts=0 and a short dead_timeout: an unreachable server
+        # raises (a collector must know its publish failed, the scheduler
+        # must log the outage) and is tried again soon.
+        self._client = hash_client.HashClient(
+            [_server(s) for s in self.options.memcached_servers],
+            connect_timeout=self.options.socket_timeout,
+            timeout=self.options.socket_timeout,
+            retry_attempts=0, dead_timeout=DEAD_RETRY_SECONDS,
+            use_pooling=True, ignore_exc=False, default_noreply=False,
+            tls_context=context)
+
+    def sample_key(self, key):
+        """The memcached key of a store key (fixed length, pure ASCII)."""
+        digest = hashlib.blake2b(key.encode('ascii'), digest_size=16)
+        return self._sample_prefix + digest.hexdigest()
+
+    def shard_key(self, key):
+        """The index shard a store key is listed in."""
+        digest = hashlib.blake2b(key.encode('ascii'), digest_size=8)
+        return self._shard_keys[digest.digest()[0] % SHARDS]
+
+    def _call(self, what, func, *args, **kwargs):
+        try:
+            return func(*args, **kwargs)
         except exception.MultimodalVirtError:
             raise
         except Exception as err:  # pymemcache/socket errors vary by version
@@ -78,51 +102,108 @@ class MemcachedStore(base.StatsStore):
                 'memcached %s failed (%s): %s'
                 % (what, ','.join(self.options.memcached_servers), err))
 
-    def _hosts(self):
-        raw = self._call('index read', self._region.get, self.index_key)
-        if raw is dogpile_api.NO_VALUE:
+    def _parse_shard(self, shard, raw):
+        """Valid, unique names of one shard, at most ``shard_limit``."""
+        if not isinstance(raw, bytes):
             return []
-        try:
-            hosts = json.loads(raw)
-            if isinstance(hosts, list) and all(isinstance(h, str)
-                                               for h in hosts):
-                return hosts
-        except (TypeError, ValueError):
-            pass
-        self._bad_payload_log.warning(
-            self.index_key, 'Ignoring corrupt host index %s in memcached',
-            self.index_key)
-        return []
+        names = []
+        seen = set()
+        for line in raw.split(b'\n', self.shard_limit * 2)[
+                :self.shard_limit * 2]:
+            try:
+                name = line.decode('ascii')
+            except UnicodeDecodeError:
+                continue
+            if (name and name not in seen and base.valid_key(name)
+                    and self.shard_key(name) == shard):
+                seen.add(name)
+                names.append(name)
+                if len(names) >= self.shard_limit:
+                    self._bad_payload_log.warning(
+                        shard, 'memcached index shard %(shard)s lists more '
+                        'than %(limit)d hosts; the rest are ignored (raise '
+                        'max_hosts if this is real)',
+                        {'shard': shard, 'limit': self.shard_limit})
+                    break
+        return names
 
-    def put(self, sample):
-        payload = sample.to_json(self.max_bytes)
-        self._call('write', self._region.set, self._sample_key(sample.host),
-                   payload)
-        hosts = self._hosts()
-        if sample.host not in hosts:
-            hosts.append(sample.host)
-            self._call('index write', self._region.set, self.index_key,
-                       json.dumps(sorted(hosts)))
+    def _index(self):
+        shards = self._call('index read', self._client.get_many,
+                            self._shard_keys)
+        names = []
+        for shard in self._shard_keys:
+            raw = shards.get(shard)
+            if raw is not None:
+                names.extend(self._parse_shard(shard, raw))
+        return names
 
-    def get_all(self):
-        hosts = self._hosts()
-        if not hosts:
+    def write(self, key, payload):
+        self._call('write', self._client.set, self.sample_key(key), payload,
+                   expire=self.ttl)
+        self._index_update(key, add=True)
+
+    def _index_update(self, key, add):
+        shard = self.shard_key(key)
+        for _ in range(CAS_ATTEMPTS):
+            raw, cas = self._call('index read', self._client.gets, shard)
+            names = self._parse_shard(shard, raw) if raw is not None else []
+            if (key in names) == add:
+                return
+            if add:
+                if len(names) >= self.shard_limit:
+                    names = self._prune(names)
+                if len(names) >= self.shard_limit:
+                    raise exception.StoreUnavailable(
+                        'memcached index shard %s is full (%d hosts); raise '
+                        'max_hosts' % (shard, len(names)))
+                names.append(key)
+            else:
+                names.remove(key)
+            value = '\n'.join(names).encode('ascii')
+            if raw is None:
+                done = self._call('index write', self._client.add, shard,
+                                  value, noreply=False)
+            else:
+                done = self._call('index write', self._client.cas, shard,
+                                  value, cas, noreply=False)
+            if done:
+                return
+        raise exception.StoreUnavailable(
+            'memcached index shard %s kept changing under %d attempts'
+            % (shard, CAS_ATTEMPTS))
+
+    def _prune(self, names):
+        """Drop names whose sample is gone (expired or never written)."""
+        present = self._call('index prune', self._client.get_many,
+                             [self.sample_key(n) for n in names])
+        return [n for n in names if self.sample_key(n) in present]
+
+    def read_all(self):
+        names = self._index()[:self.max_hosts]
+        if not names:
             return {}
-        keys = [self._sample_key(host) for host in hosts]
-        payloads = self._call('batched read', self._region.get_multi, keys)
-        samples = {}
-        for host, payload in zip(hosts, payloads):
-            if payload is dogpile_api.NO_VALUE:
-                continue  # expired, or deleted and index not yet pruned
-            sample = self._decode(host, payload)
-            if sample is not None and sample.host == host:
-                samples[host] = sample
-        return samples
+        keys = {self.sample_key(name): name for name in names}
+        values = self._call('batched read', self._client.get_many, list(keys))
+        payloads = {}
+        for mkey, value in values.items():
+            name = keys.get(mkey)
+            if name is not None and isinstance(value, bytes):
+                payloads[name] = value
+        return payloads
 
-    def delete(self, host):
-        self._call('delete', self._region.delete, self._sample_key(host))
-        hosts = self._hosts()
-        if host in hosts:
-            hosts.remove(host)
-            self._call('index write', self._region.set, self.index_key,
-                       json.dumps(hosts))
+    def read(self, key):
+        if not base.valid_key(key):
+            return None
+        value = self._call('read', self._client.get, self.sample_key(key))
+        return value if isinstance(value, bytes) else None
+
+    def delete_key(self, key):
+        self._call('delete', self._client.delete, self.sample_key(key),
+                   noreply=False)
+        self._index_update(key, add=False)
+
+    def close(self):
+        try:
+            self._client.close()
+        except Exception:  # closing a dead socket must not fail a shutdown
+            LOG.debug('Closing the memcached client failed', exc_info=True)

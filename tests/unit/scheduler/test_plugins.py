@@ -5,6 +5,7 @@ import dataclasses
 import fixtures
 from nova import objects
 
+from multimodal_virt.metrics import codec
 from multimodal_virt.scheduler import latency_filter
 from multimodal_virt.scheduler import latency_weigher
 from multimodal_virt.scheduler import provider
@@ -18,6 +19,9 @@ class FixedStore(object):
 
     def get_all(self):
         return self.samples
+
+    def read_batch(self, now):
+        return codec.SampleBatch.from_samples(self.get_all())
 
 
 @dataclasses.dataclass

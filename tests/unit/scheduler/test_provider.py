@@ -1,6 +1,7 @@
 import fixtures
 from oslo_config import cfg
 
+from multimodal_virt.metrics import codec
 from multimodal_virt import conf as mmv_conf
 from multimodal_virt import exception
 from multimodal_virt.scheduler import provider
@@ -20,6 +21,9 @@ class CountingStore(object):
         if self.error:
             raise self.error
         return dict(self.samples)
+
+    def read_batch(self, now):
+        return codec.SampleBatch.from_samples(self.get_all())
 
 
 class SnapshotProviderTest(base.TestCase):

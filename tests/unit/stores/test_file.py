@@ -1,4 +1,6 @@
+import dataclasses
 import os
+import stat
 import subprocess
 import sys
 
@@ -38,26 +40,92 @@ class FileStoreTest(base.TestCase):
 
     def test_invalid_documents_skipped_with_reason(self):
         self.store.put(samples.host_sample('good', io_us=50))
+        good = os.path.join(self.path, 'good' + file_store.SUFFIX)
+        with open(good, 'rb') as handle:
+            signed = handle.read()
         bad = {
-            'nan.json': b'{"version": 1, "host": "nan", "timestamp": NaN}',
-            'trunc.json': b'{"version": 1, "host"',
-            'other.json': samples.host_sample('elsewhere').to_json(),
-            'huge.json': b' ' * 70000,
+            'nan': b'{"version": 1, "host": "nan", "timestamp": NaN}',
+            'trunc': signed[:40],
+            'other': signed,  # good's signed sample under another name
+            'huge': b' ' * 70000,
         }
         for name, payload in bad.items():
-            with open(os.path.join(self.path, name), 'wb') as handle:
+            path = os.path.join(self.path, name + file_store.SUFFIX)
+            with open(path, 'wb') as handle:
                 handle.write(payload)
         logger = self.useFixture(fixtures.FakeLogger())
         self.assertEqual(['good'], list(self.store.get_all()))
-        for host in ('nan', 'trunc', 'other', 'huge'):
+        for host in bad:
             self.assertIn(host, logger.output)
 
-    def test_unchanged_documents_are_not_parsed_again(self):
+    def test_unchanged_files_are_not_read_again(self):
         self.store.put(samples.host_sample('a', io_us=50))
-        first = self.store.get_all()['a']
-        self.assertIs(first, self.store.get_all()['a'])
+        first = self.store.read_all()['a']
+        self.assertIs(first, self.store.read_all()['a'])
         self.store.put(samples.host_sample('a', io_us=900))
-        self.assertIsNot(first, self.store.get_all()['a'])
+        self.assertIsNot(first, self.store.read_all()['a'])
+
+    def test_directory_created_0755(self):
+        path = os.path.join(self.path, 'new', 'stats')
+        self.flags('multimodal_virt_store', file_path=path)
+        old = os.umask(0)
+        try:
+            loader.get_store(self.conf).put(samples.host_sample('a'))
+        finally:
+            os.umask(old)
+        self.assertEqual(0o755, stat.S_IMODE(os.stat(path).st_mode))
+
+    def test_group_or_world_writable_directory_refused(self):
+        self.store.put(samples.host_sample('a'))
+        for mode in (0o775, 0o757, 0o777):
+            os.chmod(self.path, mode)
+            logger = self.useFixture(fixtures.FakeLogger())
+            err = self.assertRaises(exception.StoreUnavailable,
+                                    self.store.read_all)
+            self.assertIn('writable', str(err))
+            self.assertRaises(exception.StoreUnavailable, self.store.put,
+                              samples.host_sample('b'))
+            self.assertEqual('', logger.output)
+        os.chmod(self.path, 0o755)
+        self.assertEqual(['a'], list(self.store.get_all()))
+
+    def test_symlink_fifo_and_directory_entries_skipped_others_kept(self):
+        self.store.put(samples.host_sample('good', io_us=50))
+        good = os.path.join(self.path, 'good' + file_store.SUFFIX)
+        os.symlink(good, os.path.join(self.path, 'link' + file_store.SUFFIX))
+        os.symlink('loop' + file_store.SUFFIX,
+                   os.path.join(self.path, 'loop' + file_store.SUFFIX))
+        os.mkfifo(os.path.join(self.path, 'fifo' + file_store.SUFFIX))
+        os.mkdir(os.path.join(self.path, 'dir' + file_store.SUFFIX))
+        logger = self.useFixture(fixtures.FakeLogger())
+        self.assertEqual(['good'], list(self.store.read_all()))
+        for name in ('link', 'loop', 'fifo', 'dir'):
+            self.assertIn(name + file_store.SUFFIX, logger.output)
+        self.assertEqual(4, len(logger.output.splitlines()))
+
+    def test_bad_entry_logged_once_per_interval(self):
+        self.store.put(samples.host_sample('good', io_us=50))
+        os.mkfifo(os.path.join(self.path, 'fifo' + file_store.SUFFIX))
+        logger = self.useFixture(fixtures.FakeLogger())
+        for _ in range(5):
+            self.assertEqual(['good'], list(self.store.read_all()))
+        self.assertEqual(1, len(logger.output.splitlines()))
+
+    def test_v1_files_ignored_with_upgrade_hint(self):
+        with open(os.path.join(self.path, 'old.json'), 'wb') as handle:
+            handle.write(b'{"version": 1}')
+        logger = self.useFixture(fixtures.FakeLogger())
+        self.assertEqual({}, self.store.read_all())
+        self.assertIn('v1 sample', logger.output)
+
+    def test_two_nodes_of_one_host_kept_apart(self):
+        one = samples.host_sample('svc', io_us=50)
+        two = dataclasses.replace(one, nodename='node-2', io=None)
+        self.store.put(one)
+        self.store.put(two)
+        self.assertEqual({'svc', 'svc+node-2'}, set(self.store.get_all()))
+        self.assertEqual(one, self.store.get('svc'))
+        self.assertEqual(two, self.store.get('svc', 'node-2'))
 
     def test_delete(self):
         self.store.put(samples.host_sample('a'))
@@ -86,12 +154,15 @@ class FileStoreTest(base.TestCase):
             'from multimodal_virt.stores import file\n'
             'from tests.functional import samples\n'
             'c = cfg.ConfigOpts(); conf.register_opts(c); c([])\n'
+            'c.set_override("signing_keys", [sys.argv[2]], '
+            '"multimodal_virt_store")\n'
             'c.set_override("file_path", sys.argv[1], '
             '"multimodal_virt_store")\n'
             'store = file.FileStore(c)\n'
             'for i in range(500):\n'
             '    store.put(samples.host_sample("busy", io_us=i + 1))\n')
-        writer = subprocess.Popen([sys.executable, '-c', script, self.path],
+        writer = subprocess.Popen([sys.executable, '-c', script, self.path,
+                                   base.TEST_SIGNING_KEY],
                                   cwd=os.getcwd())
         logger = self.useFixture(fixtures.FakeLogger())
         seen = set()

@@ -1,0 +1,476 @@
+"""Sample format v2: compact, bounded, signed bytes, decoded in bulk.
+
+Layout (little endian, no padding)::
+
+    header   36 bytes  magic "MMVS", version 2, metric count n, bucket count
+                       (always NBUCKETS), flags (0), host length, node length
+                       (0: same as host), 2 reserved, extras length (u32),
+                       key id (4 bytes), timestamp (f64, end of the window,
+                       epoch seconds), window (f64 seconds)
+    names    n x 16    metric names (ASCII, NUL padded)
+    records  n x 144   source (u8: 0 none, 1 ebpf, 2 procfs), observable (u8),
+                       6 reserved, event count (u64), NBUCKETS x u32 counts
+    host, node         ASCII names
+    extras             JSON object: rates, per-device I/O, drop counters,
+                       GPU busy per VF (read by humans and the compute hook;
+                       the scheduler never parses it)
+    tag      32 bytes  HMAC-SHA256 over everything before it
+
+Bounded by construction: a fixed number of log2 buckets (the last one holds
+every latency at or above its low edge, so percentiles never exceed
+:data:`CEILING_US`), unsigned 32-bit counts (no overflow, no NaN, no
+negative), and an event count that must equal the bucket sum.
+
+The scheduler decodes a whole refresh with :class:`BatchDecoder`: one HMAC
+and a few slices per payload in Python, then every header and histogram of
+the refresh validated at once with numpy over the joined bytes.
+"""
+
+import json
+import struct
+import time
+
+import numpy as np
+
+from multimodal_virt import exception
+from multimodal_virt.metrics import histogram as hist
+from multimodal_virt.metrics import sample as sample_mod
+from multimodal_virt.metrics import signing
+from multimodal_virt.metrics import vocabulary
+
+MAGIC = b'MMVS'
+VERSION = 2
+NBUCKETS = 32
+#: Largest latency a percentile can report: the top of the last bucket.
+CEILING_US = float(2 ** NBUCKETS)
+MAX_BUCKET_COUNT = 2 ** 32 - 1
+NAME_BYTES = 16
+MAX_METRICS = 32
+#: Longest window a sample may cover (seconds).
+MAX_WINDOW_S = 86400.0
+SOURCE_CODES = {'none': 0, 'ebpf': 1, 'procfs': 2}
+SOURCE_NAMES = {code: name for name, code in SOURCE_CODES.items()}
+
+_HEADER = struct.Struct('<4sBBBBBBHI4sdd')
+HEADER_BYTES = _HEADER.size
+HEADER_DTYPE = np.dtype([
+    ('magic', 'S4'), ('version', 'u1'), ('nmetrics', 'u1'),
+    ('nbuckets', 'u1'), ('flags', 'u1'), ('host_len', 'u1'),
+    ('node_len', 'u1'), ('reserved', 'u2'), ('extras_len', '<u4'),
+    ('key_id', 'V4'), ('timestamp', '<f8'), ('window', '<f8')])
+RECORD_DTYPE = np.dtype([
+    ('source', 'u1'), ('observable', 'u1'), ('reserved', 'V6'),
+    ('count', '<u8'), ('buckets', '<u4', (NBUCKETS,))])
+RECORD_BYTES = RECORD_DTYPE.itemsize
+TAG_BYTES = signing.TAG_BYTES
+_EXTRA_FIELDS = ('source', 'collector_version', 'vm_exit_rate', 'irq_rate',
+                 'gpu_util', 'vm_exits_by_instance', 'events', 'device_io',
+                 'dropped', 'gpu_busy')
+assert HEADER_DTYPE.itemsize == HEADER_BYTES
+
+
+def core_bytes(nmetrics):
+    """Bytes of the fixed part (header, names, records) for n metrics."""
+    return HEADER_BYTES + nmetrics * (NAME_BYTES + RECORD_BYTES)
+
+
+def fold_buckets(buckets):
+    """Fit log2 bucket counts into NBUCKETS capped u32 counts."""
+    counts = [0] * NBUCKETS
+    for index, count in enumerate(buckets):
+        slot = min(index, NBUCKETS - 1)
+        counts[slot] = min(counts[slot] + count, MAX_BUCKET_COUNT)
+    return counts
+
+
+def _json_default(value):
+    if isinstance(value, hist.LatencyHistogram):
+        return value.to_dict()
+    raise TypeError('cannot serialise %s' % type(value).__name__)
+
+
+def encode(sample, keyring, metrics=None):
+    """Serialise and sign a :class:`~.sample.HostSample` as v2 bytes.
+
+    :param keyring: a :class:`~.signing.Keyring`.
+    :param metrics: metric names to carry (default: the vocabulary's).
+    """
+    metrics = tuple(metrics or vocabulary.LATENCY_METRICS)
+    names, records = [], []
+    for metric in metrics:
+        observable = bool(sample.observable.get(metric, True))
+        histogram = sample.histogram(metric) if observable else None
+        counts = fold_buckets(histogram.buckets) if histogram else [0] * NBUCKETS
+        source = (sample.metric_source(metric) if histogram is not None
+                  else 'none')
+        names.append(metric.encode('ascii').ljust(NAME_BYTES, b'\0'))
+        records.append(struct.pack('<BB6xQ%dI' % NBUCKETS,
+                                   SOURCE_CODES[source], observable,
+                                   sum(counts), *counts))
+    host = sample.host.encode('ascii')
+    node = (b'' if sample.nodename == sample.host
+            else sample.nodename.encode('ascii'))
+    data = sample.to_dict()
+    extras = json.dumps({k: data[k] for k in _EXTRA_FIELDS},
+                        separators=(',', ':'), allow_nan=False,
+                        default=_json_default).encode('utf-8')
+    header = _HEADER.pack(MAGIC, VERSION, len(metrics), NBUCKETS, 0,
+                          len(host), len(node), 0, len(extras),
+                          keyring.signing_id, sample.timestamp,
+                          sample.window_s)
+    body = b''.join([header] + names + records + [host, node, extras])
+    return body + keyring.tag(body)
+
+
+def check_frame(payload, key, keyring, max_bytes):
+    """Check one payload's framing, name and MAC.
+
+    :param key: the store key it was read under (``host`` or
+        ``host+node``).
+    :returns: ``(timestamp, None)`` or ``(None, reason)``.
+    """
+    if not isinstance(payload, bytes):
+        return None, 'payload is %s, not bytes' % type(payload).__name__
+    size = len(payload)
+    if size > max_bytes:
+        return None, '%d bytes, over the %d byte limit' % (size, max_bytes)
+    if size < HEADER_BYTES + TAG_BYTES:
+        if payload[:1] == b'{':
+            return None, ('a v1 JSON sample from a collector not yet '
+                          'upgraded')
+        return None, 'truncated (%d bytes)' % size
+    (magic, version, nmetrics, _, _, host_len, node_len, _, extras_len,
+     key_id, timestamp, _) = _HEADER.unpack_from(payload)
+    if magic != MAGIC:
+        if payload[:1] == b'{':
+            return None, ('a v1 JSON sample from a collector not yet '
+                          'upgraded')
+        return None, 'not a multimodal-virt sample (bad magic)'
+    if version != VERSION:
+        return None, 'unsupported sample version %d' % version
+    if nmetrics > MAX_METRICS:
+        return None, '%d metrics, at most %d' % (nmetrics, MAX_METRICS)
+    expected = (core_bytes(nmetrics) + host_len + node_len + extras_len +
+                TAG_BYTES)
+    if size != expected:
+        return None, 'length %d does not match its header (%d)' % (
+            size, expected)
+    start = core_bytes(nmetrics)
+    host = payload[start:start + host_len]
+    node = payload[start + host_len:start + host_len + node_len]
+    named = host + b'+' + node if node_len else host
+    if named != key.encode('ascii', 'replace'):
+        return None, 'it names %r, not the key it is stored under' % (
+            named.decode('ascii', 'replace')[:80],)
+    reason = keyring.check(key_id, payload[:-TAG_BYTES],
+                           payload[-TAG_BYTES:])
+    if reason:
+        return None, reason
+    return timestamp, None
+
+
+def _names(payload, nmetrics):
+    raw = payload[HEADER_BYTES:HEADER_BYTES + nmetrics * NAME_BYTES]
+    names = []
+    for i in range(nmetrics):
+        name = raw[i * NAME_BYTES:(i + 1) * NAME_BYTES].rstrip(b'\0')
+        names.append(name.decode('ascii', 'replace'))
+    if len(set(names)) != len(names):
+        raise exception.InvalidSample('duplicate metric names %s' % names)
+    return names
+
+
+def _validate(headers, records, now, max_skew):
+    """Vectorised checks; returns a bool array and a reason per bad row."""
+    ts = headers['timestamp']
+    window = headers['window']
+    checks = [
+        (headers['nbuckets'] == NBUCKETS, 'bucket count is not %d'
+         % NBUCKETS),
+        (headers['flags'] == 0, 'unknown flags'),
+        (np.isfinite(ts) & (ts >= 0), 'timestamp is not a finite time'),
+        (ts <= now + max_skew, 'timestamp is more than %.0f s in the future'
+         % max_skew),
+        (np.isfinite(window) & (window > 0) & (window <= MAX_WINDOW_S),
+         'window is not in (0, %.0f] s' % MAX_WINDOW_S),
+    ]
+    if records.shape[1]:
+        buckets = records['buckets']
+        sums = buckets.sum(axis=2, dtype=np.uint64)
+        source = records['source']
+        observable = records['observable']
+        checks += [
+            ((source <= 2).all(axis=1), 'unknown metric source'),
+            ((observable <= 1).all(axis=1), 'observable flag is not 0 or 1'),
+            ((records['count'] == sums).all(axis=1),
+             'event count does not match its histogram'),
+            ((((source != 0) & (observable == 1)) | (sums == 0)).all(axis=1),
+             'events reported for a metric that is not measured'),
+        ]
+    ok = np.ones(len(headers), dtype=bool)
+    reasons = {}
+    for passed, reason in checks:
+        for row in np.flatnonzero(~passed & ok):
+            reasons[int(row)] = reason
+        ok &= passed
+    return ok, reasons
+
+
+class SampleBatch(object):
+    """Every accepted sample of one refresh, as arrays (row per key).
+
+    :ivar keys: store keys, sorted; ``index`` maps key to row.
+    :ivar timestamps: float64 array, end of each sample's window.
+    :ivar windows: float64 array of window lengths (seconds).
+    :ivar buckets: ``{metric: (rows, NBUCKETS) uint32 array}`` for every
+        vocabulary metric (zeros where a host did not carry it).
+    :ivar sources: ``{metric: uint8 array}`` (see :data:`SOURCE_CODES`).
+    :ivar observable: ``{metric: bool array}``.
+    :ivar rejected: ``{key: reason}`` of the payloads refused this refresh.
+    """
+
+    def __init__(self, keys, timestamps, windows, buckets, sources,
+                 observable, rejected=None):
+        self.keys = keys
+        self.index = {key: row for row, key in enumerate(keys)}
+        self.timestamps = timestamps
+        self.windows = windows
+        self.buckets = buckets
+        self.sources = sources
+        self.observable = observable
+        self.rejected = rejected or {}
+
+    def __len__(self):
+        return len(self.keys)
+
+    @classmethod
+    def empty(cls):
+        return cls.from_samples({})
+
+    @classmethod
+    def from_samples(cls, samples):
+        """Build from ``{key: HostSample}`` (CLI, demo, tests).
+
+        Histograms are folded exactly as :func:`encode` folds them, so a
+        snapshot scores a sample the same whichever way it arrived.
+        """
+        keys = sorted(samples)
+        rows = len(keys)
+        metrics = vocabulary.LATENCY_METRICS
+        buckets = {m: np.zeros((rows, NBUCKETS), np.uint32) for m in metrics}
+        sources = {m: np.zeros(rows, np.uint8) for m in metrics}
+        observable = {m: np.ones(rows, bool) for m in metrics}
+        for row, key in enumerate(keys):
+            sample = samples[key]
+            for metric in metrics:
+                if not sample.observable.get(metric, True):
+                    observable[metric][row] = False
+                    continue
+                histogram = sample.histogram(metric)
+                if histogram is not None:
+                    buckets[metric][row] = fold_buckets(histogram.buckets)
+                    sources[metric][row] = SOURCE_CODES[
+                        sample.metric_source(metric)]
+        return cls(keys,
+                   np.array([samples[k].timestamp for k in keys], float),
+                   np.array([samples[k].window_s for k in keys], float),
+                   buckets, sources, observable)
+
+
+def _decode_arrays(payloads, now, max_skew):
+    """Decode framed payloads (already MAC-checked) into arrays.
+
+    :param payloads: list of ``(key, bytes)``.
+    :returns: ``(keys, headers, {metric: records}, {key: reason})``.
+    """
+    groups = {}
+    for key, payload in payloads:
+        nmetrics = payload[5]
+        names = payload[HEADER_BYTES:HEADER_BYTES + nmetrics * NAME_BYTES]
+        groups.setdefault(names, []).append((key, payload))
+    keys, headers, per_metric, rejected = [], [], [], {}
+    for names_raw, members in groups.items():
+        nmetrics = len(names_raw) // NAME_BYTES
+        try:
+            names = _names(members[0][1], nmetrics)
+        except exception.InvalidSample as err:
+            rejected.update((key, str(err)) for key, _ in members)
+            continue
+        dtype = np.dtype([('header', HEADER_DTYPE),
+                          ('names', 'V%d' % (nmetrics * NAME_BYTES)),
+                          ('records', RECORD_DTYPE, (nmetrics,))])
+        size = dtype.itemsize
+        joined = b''.join([payload[:size] for _, payload in members])
+        table = np.frombuffer(joined, dtype=dtype)
+        ok, reasons = _validate(table['header'], table['records'], now,
+                                max_skew)
+        for row, reason in reasons.items():
+            rejected[members[row][0]] = reason
+        table = table[ok]
+        keys.extend(key for (key, _), good in zip(members, ok) if good)
+        headers.append(table['header'])
+        columns = {name: table['records'][:, i]
+                   for i, name in enumerate(names)}
+        per_metric.append(columns)
+    return keys, headers, per_metric, rejected
+
+
+def _assemble(keys, headers, per_metric, rejected):
+    metrics = vocabulary.LATENCY_METRICS
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    header = (np.concatenate(headers) if headers
+              else np.zeros(0, HEADER_DTYPE))[order]
+    rows = len(keys)
+    buckets, sources, observable = {}, {}, {}
+    for metric in metrics:
+        parts = []
+        for group_headers, columns in zip(headers, per_metric):
+            column = columns.get(metric)
+            if column is None:  # an older collector without this metric
+                column = np.zeros(len(group_headers), RECORD_DTYPE)
+                column['observable'] = 1
+            parts.append(column)
+        column = (np.concatenate(parts) if parts
+                  else np.zeros(0, RECORD_DTYPE))[order]
+        buckets[metric] = np.ascontiguousarray(column['buckets']).reshape(
+            rows, NBUCKETS)
+        sources[metric] = column['source'].copy()
+        observable[metric] = column['observable'] == 1
+    return SampleBatch([keys[i] for i in order],
+                       header['timestamp'].astype(float),
+                       header['window'].astype(float),
+                       buckets, sources, observable, rejected)
+
+
+class BatchDecoder(object):
+    """Verifies and decodes whole refreshes; remembers the last good sample.
+
+    A key whose new payload is refused (bad MAC, replay of an older sample,
+    malformed) keeps its last accepted sample, which then ages into the
+    stale policy: overwriting or deleting a host's entry can never make it
+    look better than what it last really reported. An unchanged payload is
+    not verified again.
+
+    :param keyring: a :class:`~.signing.Keyring`.
+    :param max_bytes: largest payload accepted.
+    :param retain_s: how long a key that vanished from the store keeps its
+        last sample (seconds after that sample's timestamp).
+    :param max_keys: bound on remembered keys.
+    :param max_skew: seconds a timestamp may be in the future.
+    """
+
+    def __init__(self, keyring, max_bytes=65536, retain_s=86400.0,
+                 max_keys=200000, max_skew=sample_mod.MAX_CLOCK_SKEW):
+        self.keyring = keyring
+        self.max_bytes = max_bytes
+        self.retain_s = retain_s
+        self.max_keys = max_keys
+        self.max_skew = max_skew
+        self._good = {}
+
+    def decode(self, payloads, now):
+        """Decode ``{key: bytes}`` read at ``now`` into a :class:`SampleBatch`.
+
+        Never raises for bad payloads: each is skipped and named in
+        ``batch.rejected`` with its reason.
+        """
+        good = self._good
+        keep, fresh, rejected = [], [], {}
+        for key, payload in payloads.items():
+            last = good.get(key)
+            if last is not None and last[1] == payload:
+                keep.append((key, payload))
+                continue
+            timestamp, reason = check_frame(payload, key, self.keyring,
+                                            self.max_bytes)
+            if reason is None and last is not None and timestamp < last[0]:
+                reason = ('replay of an older sample (%.0f, already saw '
+                          '%.0f)' % (timestamp, last[0]))
+            if reason is None:
+                fresh.append((key, payload))
+            else:
+                rejected[key] = reason
+        keys, headers, columns, bad = _decode_arrays(keep + fresh, now,
+                                                     self.max_skew)
+        rejected.update(bad)
+        accepted = set(keys)
+        # Refused or vanished keys fall back to their last good sample.
+        fallback = [(key, last[1]) for key, last in good.items()
+                    if key not in accepted
+                    and (key in rejected or key not in payloads)
+                    and now - last[0] <= self.retain_s]
+        if fallback:
+            more = _decode_arrays(fallback, now, self.max_skew)
+            keys += more[0]
+            headers += more[1]
+            columns += more[2]
+        batch = _assemble(keys, headers, columns, rejected)
+        payload_of = dict(keep + fresh + fallback)
+        self._good = {
+            key: (ts, payload_of[key])
+            for key, ts in zip(batch.keys, batch.timestamps.tolist())}
+        if len(self._good) > self.max_keys:
+            self._good = {}
+        return batch
+
+
+def decode_one(payload, key, keyring, max_bytes=65536, now=None,
+               max_skew=sample_mod.MAX_CLOCK_SKEW):
+    """Verify and decode one payload into a :class:`~.sample.HostSample`.
+
+    For the CLI, the compute hook and the demo; the scheduler uses
+    :class:`BatchDecoder`.
+
+    :raises InvalidSample: naming what is wrong.
+    """
+    _, reason = check_frame(payload, key, keyring, max_bytes)
+    if reason:
+        raise exception.InvalidSample(reason)
+    now = time.time() if now is None else now
+    keys, headers, columns, bad = _decode_arrays([(key, payload)], now,
+                                                 max_skew)
+    if bad:
+        raise exception.InvalidSample(bad[key])
+    header = headers[0][0]
+    nmetrics = int(header['nmetrics'])
+    start = core_bytes(nmetrics)
+    host_len, node_len = int(header['host_len']), int(header['node_len'])
+    host = payload[start:start + host_len].decode('ascii')
+    node = payload[start + host_len:start + host_len + node_len]
+    extras_raw = payload[start + host_len + node_len:-TAG_BYTES]
+    try:
+        extras = json.loads(extras_raw.decode('utf-8'),
+                            parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
+        raise exception.InvalidSample('extras are not valid JSON: %s'
+                                      % str(err)[:200])
+    if not isinstance(extras, dict) or set(extras) - set(_EXTRA_FIELDS):
+        raise exception.InvalidSample('extras must be an object with the '
+                                      'fields %s' % ', '.join(_EXTRA_FIELDS))
+    kwargs = {k: v for k, v in extras.items() if v is not None}
+    sources, observable = {}, {}
+    for metric, column in columns[0].items():
+        record = column[0]
+        if not record['observable']:
+            observable[metric] = False
+        counts = record['buckets'].tolist()
+        while counts and not counts[-1]:
+            counts.pop()
+        if record['source'] and metric in sample_mod.FIELD_NAMES:
+            kwargs[metric] = hist.LatencyHistogram(tuple(counts))
+        source = SOURCE_NAMES[int(record['source'])]
+        default = extras.get('source') if record['source'] else 'none'
+        if metric in vocabulary.LATENCY_METRICS and source != default:
+            sources[metric] = source
+    try:
+        return sample_mod.HostSample(
+            host=host, nodename=node.decode('ascii') if node else None,
+            timestamp=float(header['timestamp']),
+            window_s=float(header['window']), metric_sources=sources,
+            observable=observable, **kwargs)
+    except (TypeError, exception.InvalidSample) as err:
+        raise exception.InvalidSample('invalid sample fields: %s' % err)
+
+
+def _reject_constant(name):
+    raise ValueError('%s is not a number' % name)

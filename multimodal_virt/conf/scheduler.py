@@ -22,6 +22,7 @@ class MetricWeights(types.Dict):
                                       ', '.join(vocabulary.LATENCY_METRICS)))
         return weights
 
+
 GROUP = cfg.OptGroup(
     'multimodal_virt_scheduler',
     title='Latency-aware scheduling',

@@ -106,10 +106,11 @@ class MemcachedStore(base.StatsStore):
         """Valid, unique names of one shard, at most ``shard_limit``."""
         if not isinstance(raw, bytes):
             return []
+        scan = self.shard_limit * 2
+        lines = raw.split(b'\n', scan)
         names = []
         seen = set()
-        for line in raw.split(b'\n', self.shard_limit * 2)[
-                :self.shard_limit * 2]:
+        for line in lines[:scan]:
             try:
                 name = line.decode('ascii')
             except UnicodeDecodeError:
@@ -118,14 +119,13 @@ class MemcachedStore(base.StatsStore):
                     and self.shard_key(name) == shard):
                 seen.add(name)
                 names.append(name)
-                if len(names) >= self.shard_limit:
-                    self._bad_payload_log.warning(
-                        shard, 'memcached index shard %(shard)s lists more '
-                        'than %(limit)d hosts; the rest are ignored (raise '
-                        'max_hosts if this is real)',
-                        {'shard': shard, 'limit': self.shard_limit})
-                    break
-        return names
+        if len(lines) > scan or len(names) > self.shard_limit:
+            self._bad_payload_log.warning(
+                shard, 'memcached index shard %(shard)s lists more than '
+                '%(limit)d hosts; the rest are ignored until their writers '
+                'publish again (raise max_hosts if this is real)',
+                {'shard': shard, 'limit': self.shard_limit})
+        return names[:self.shard_limit]
 
     def _index(self):
         shards = self._call('index read', self._client.get_many,

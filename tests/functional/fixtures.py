@@ -18,10 +18,11 @@ def free_port():
 class MemcachedFixture(fixtures.Fixture):
     """A real memcached on a private loopback port, killed on cleanup."""
 
-    def __init__(self, binary=None, port=None):
+    def __init__(self, binary=None, port=None, extra_args=()):
         super().__init__()
         self.binary = binary or shutil.which('memcached')
         self.port = port
+        self.extra_args = list(extra_args)
 
     @property
     def server(self):
@@ -34,7 +35,7 @@ class MemcachedFixture(fixtures.Fixture):
         self.port = self.port or free_port()
         process = subprocess.Popen(
             [self.binary, '-u', 'nobody', '-l', '127.0.0.1',
-             '-p', str(self.port), '-U', '0', '-m', '16'],
+             '-p', str(self.port), '-U', '0', '-m', '16'] + self.extra_args,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.process = process
         self.addCleanup(self.stop)

@@ -1,7 +1,14 @@
 """The memcached store against a real memcached started by the test."""
 
+import os
+import pickle
 import shutil
+import socket
+import subprocess
+import sys
 import time
+
+import fixtures
 
 from multimodal_virt import exception
 from multimodal_virt.stores import loader
@@ -10,6 +17,16 @@ from tests import base
 from tests.functional import fixtures as mmv_fixtures
 from tests.functional import requirements
 from tests.functional import samples
+
+
+class _Evil(object):
+    """Unpickling this creates ``marker``: proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, 'w'))
 
 
 class MemcachedStoreTest(base.TestCase):
@@ -51,10 +68,89 @@ class MemcachedStoreTest(base.TestCase):
     def test_invalid_payload_skipped(self):
         self.store.put(samples.host_sample('good'))
         self.store.put(samples.host_sample('bad'))
-        region = self.store._region
-        region.set(self.store._sample_key('bad'),
-                   b'{"version": 1, "host": "bad", "timestamp": NaN}')
+        self.store._client.set(self.store.sample_key('bad'),
+                               b'{"version": 1, "host": "bad"}')
+        logger = self.useFixture(fixtures.FakeLogger())
         self.assertEqual({'good'}, set(self.store.get_all()))
+        self.assertIn("'bad'", logger.output)
+
+    def test_pickle_payload_never_runs(self):
+        # A raw memcached "set" with pymemcache's pickle flag (1) and
+        # oslo.cache's dogpile flag: the value is a pickle that would create
+        # a file if anything unpickled it. It must only ever be bytes.
+        marker = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                              'pwned')
+        evil = pickle.dumps(_Evil(marker))
+        self.store.put(samples.host_sample('victim', io_us=50))
+        for flags in (1, 2, 3):
+            self.store = loader.get_store(self.conf)
+            with socket.create_connection(
+                    ('127.0.0.1', self.memcached.port)) as conn:
+                key = self.store.sample_key('victim').encode()
+                conn.sendall(b'set %s %d 0 %d\r\n%s\r\n'
+                             % (key, flags, len(evil), evil))
+                self.assertEqual(b'STORED\r\n', conn.recv(64))
+            logger = self.useFixture(fixtures.FakeLogger())
+            self.assertEqual({}, self.store.get_all())
+            self.assertEqual([], self.store.read_batch(time.time()).keys)
+            self.assertIsNone(self.store.get('victim'))
+            self.assertEqual(evil, self.store.read('victim'))
+            self.assertFalse(os.path.exists(marker))
+            self.assertIn('victim', logger.output)
+
+    def test_concurrent_writers_lose_no_index_entry(self):
+        # 8 processes publish 25 hosts each into the same 64 shards at once;
+        # cas retries mean every name lands in the index.
+        script = (
+            'import sys\n'
+            'from oslo_config import cfg\n'
+            'from multimodal_virt import conf\n'
+            'from multimodal_virt.stores import memcached\n'
+            'from tests.functional import samples\n'
+            'c = cfg.ConfigOpts(); conf.register_opts(c); c([])\n'
+            'g = "multimodal_virt_store"\n'
+            'c.set_override("signing_keys", [sys.argv[1]], g)\n'
+            'c.set_override("memcached_servers", [sys.argv[2]], g)\n'
+            'c.set_override("key_prefix", sys.argv[3], g)\n'
+            'store = memcached.MemcachedStore(c)\n'
+            'for i in range(25):\n'
+            '    store.put(samples.host_sample("w%s-%d" % (sys.argv[4], i)))\n')
+        writers = [subprocess.Popen(
+            [sys.executable, '-c', script, base.TEST_SIGNING_KEY,
+             self.memcached.server, 't%d' % self.memcached.port, str(n)])
+            for n in range(8)]
+        for writer in writers:
+            self.assertEqual(0, writer.wait(60))
+        self.assertEqual(200, len(self.store.read_all()))
+
+    def test_index_bounded_and_huge_index_read_fast(self):
+        self.flags('multimodal_virt_store', max_hosts=640)
+        store = loader.get_store(self.conf)
+        store.put(samples.host_sample('real', io_us=50))
+        shard = store.shard_key('real')
+        # Names that all hash to real's shard, then junk, then real.
+        same = [b'bogus-%06d' % i for i in range(20000)
+                if store.shard_key('bogus-%06d' % i) == shard]
+        bogus = b'\n'.join(same + [b'junk'] * 60000 + [b'real'])
+        store._client.set(shard, bogus)
+        logger = self.useFixture(fixtures.FakeLogger())
+        started = time.monotonic()
+        self.assertLessEqual(len(store._index()), store.shard_limit)
+        self.assertLess(time.monotonic() - started, 5.0)
+        self.assertIn('ignored', logger.output)
+        # The real writer's next publish prunes names with no sample.
+        store.put(samples.host_sample('real', io_us=50))
+        self.assertEqual({'real'}, set(store.read_all()))
+
+    def test_sample_ttl_set_on_each_key(self):
+        self.flags('multimodal_virt_store', sample_ttl=1)
+        store = loader.get_store(self.conf)
+        store.put(samples.host_sample('short-lived'))
+        self.flags('multimodal_virt_store', sample_ttl=0)
+        loader.get_store(self.conf).put(samples.host_sample('forever'))
+        self.assertEqual({'short-lived', 'forever'}, set(store.get_all()))
+        time.sleep(2.1)
+        self.assertEqual({'forever'}, set(store.get_all()))
 
     def test_sample_ttl_expires_entries(self):
         self.flags('multimodal_virt_store', sample_ttl=1)
@@ -92,3 +188,50 @@ class MemcachedStoreTest(base.TestCase):
                 self.assertLess(time.monotonic(), deadline)
                 time.sleep(0.2)
         self.assertEqual({'b'}, set(self.store.get_all()))
+
+
+class MemcachedTlsTest(base.TestCase):
+    """The TLS options reach a real memcached started with ``-Z``."""
+
+    def setUp(self):
+        super().setUp()
+        requirements.require(self, shutil.which('memcached'),
+                             'memcached binary not installed')
+        requirements.require(self, shutil.which('openssl'),
+                             'openssl binary not installed')
+        work = self.useFixture(fixtures.TempDir()).path
+        self.cert = os.path.join(work, 'cert.pem')
+        key = os.path.join(work, 'key.pem')
+        subprocess.run(
+            ['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes',
+             '-keyout', key, '-out', self.cert, '-days', '1',
+             '-subj', '/CN=127.0.0.1', '-addext',
+             'subjectAltName=IP:127.0.0.1'],
+            check=True, capture_output=True)
+        os.chmod(key, 0o644)  # memcached drops to "nobody"
+        os.chmod(work, 0o755)
+        self.memcached = self.useFixture(mmv_fixtures.MemcachedFixture(
+            extra_args=['-Z', '-o', 'ssl_chain_cert=%s,ssl_key=%s'
+                        % (self.cert, key)]))
+        self.flags('multimodal_virt_store', driver='memcached',
+                   memcached_servers=[self.memcached.server],
+                   key_prefix='tls', socket_timeout=2.0)
+
+    def test_round_trip_over_tls(self):
+        self.flags('multimodal_virt_store', memcached_tls_enabled=True,
+                   memcached_tls_cafile=self.cert)
+        store = loader.get_store(self.conf)
+        sample = samples.host_sample('a', io_us=50)
+        store.put(sample)
+        self.assertEqual({'a': sample}, store.get_all())
+
+    def test_untrusted_server_certificate_refused(self):
+        self.flags('multimodal_virt_store', memcached_tls_enabled=True)
+        store = loader.get_store(self.conf)  # system CAs: not ours
+        self.assertRaises(exception.StoreUnavailable, store.put,
+                          samples.host_sample('a'))
+
+    def test_plaintext_client_does_not_get_a_sample(self):
+        store = loader.get_store(self.conf)
+        self.assertRaises(exception.StoreUnavailable, store.put,
+                          samples.host_sample('a'))

@@ -255,7 +255,7 @@ class HostSample:
 
     def histogram(self, metric):
         """The histogram of a vocabulary metric, ``None`` if not carried."""
-        value = getattr(self, metric, None) if metric in FIELD_NAMES else None
+        value = getattr(self, metric, None)
         return value if isinstance(value, hist.LatencyHistogram) else None
 
     def metric_source(self, metric):

@@ -17,8 +17,6 @@ from multimodal_virt.metrics import histogram as hist
 from multimodal_virt.metrics import sample as sample_mod
 from multimodal_virt.metrics import vocabulary
 
-METRICS = vocabulary.LATENCY_METRICS
-
 
 @dataclasses.dataclass(frozen=True)
 class HostLatency:
@@ -70,7 +68,8 @@ class ScoringPolicy:
 
         :raises ValueError: for a weight on a metric the vocabulary lacks.
         """
-        weights = dict.fromkeys(METRICS, 1.0)
+        metrics = vocabulary.LATENCY_METRICS
+        weights = dict.fromkeys(metrics, 1.0)
         for metric, alias in (('gpu_cmd', self.gpu_cmd_weight),
                               ('io', self.io_weight)):
             if alias is not None and metric in weights:
@@ -78,7 +77,7 @@ class ScoringPolicy:
         for metric, weight in (self.metric_weights or {}).items():
             if metric not in weights:
                 raise ValueError('metric_weights: unknown metric %r (known: '
-                                 '%s)' % (metric, ', '.join(METRICS)))
+                                 '%s)' % (metric, ', '.join(metrics)))
             weights[metric] = float(weight)
         return weights
 
@@ -110,21 +109,20 @@ def _fill_missing(values):
 
 
 def _clip_outliers(scores, fresh):
-    """Cap scores far above the fresh hosts' bulk.
+    """Cap scores far above the fresh hosts' bulk (Tukey's far-out fence).
 
     Nova normalises weights between the best and the worst host, so one
     host reporting an absurd latency would squeeze every other host to the
-    same weight. Scores above ``p90 + 3 * max(p90 - p10, 5 % of the
-    median, 1 us)`` of the fresh hosts are lowered to that cap: such a host
-    still ranks last (tied with other outliers) and the others keep their
-    spread.
+    same weight. Scores above ``p75 + 3 * max(p75 - p25, 5 % of the median,
+    1 us)`` of the fresh hosts are lowered to that fence: such a host still
+    ranks last (tied with other outliers) and the others keep their spread.
     """
     bulk = scores[fresh]
-    if bulk.size < 3:
+    if bulk.size < 4:
         return scores
-    p10, p50, p90 = np.percentile(bulk, (10, 50, 90))
-    cap = p90 + 3.0 * max(p90 - p10, 0.05 * abs(p50), 1.0)
-    return np.minimum(scores, cap)
+    p25, p50, p75 = np.percentile(bulk, (25, 50, 75))
+    fence = p75 + 3.0 * max(p75 - p25, 0.05 * abs(p50), 1.0)
+    return np.minimum(scores, fence)
 
 
 def _as_list(values):
@@ -173,7 +171,7 @@ class LatencySnapshot(object):
         chosen = policy.percentile
         values = {}
         blended = np.zeros(len(batch))
-        for metric in METRICS:
+        for metric in vocabulary.LATENCY_METRICS:
             matrix = batch.buckets[metric]
             for name, fraction in hist.PERCENTILES:
                 column = hist.percentiles_matrix(matrix, fraction)

@@ -105,7 +105,7 @@ class FileStore(base.StatsStore):
             if not name.endswith(SUFFIX):
                 if name.endswith(V1_SUFFIX):
                     self._bad_payload_log.warning(
-                        'v1', 'Ignoring %(path)s: a v1 sample; upgrade its '
+                        'v1', 'Ignoring %(path)r: a v1 sample; upgrade its '
                         'collector to publish signed v2 samples',
                         {'path': entry.path})
                 continue
@@ -165,7 +165,7 @@ class FileStore(base.StatsStore):
 
     def _skip(self, path, reason):
         self._bad_payload_log.warning(
-            path, 'Skipping %(path)s in the file stats store: %(reason)s',
+            path, 'Skipping %(path)r in the file stats store: %(reason)s',
             {'path': path, 'reason': reason})
 
     def delete_key(self, key):

@@ -110,15 +110,26 @@ class MemcachedStore(base.StatsStore):
         lines = raw.split(b'\n', scan)
         names = []
         seen = set()
+        invalid = []
         for line in lines[:scan]:
             try:
                 name = line.decode('ascii')
             except UnicodeDecodeError:
+                invalid.append(line)
                 continue
-            if (name and name not in seen and base.valid_key(name)
-                    and self.shard_key(name) == shard):
+            if not name or name in seen:
+                continue
+            if base.valid_key(name) and self.shard_key(name) == shard:
                 seen.add(name)
                 names.append(name)
+            else:
+                invalid.append(line)
+        if invalid:
+            self._bad_payload_log.warning(
+                shard + ':invalid', 'memcached index shard %(shard)s lists '
+                '%(count)d invalid names (e.g. %(name)r); ignored',
+                {'shard': shard, 'count': len(invalid),
+                 'name': invalid[0][:80]})
         if len(lines) > scan or len(names) > self.shard_limit:
             self._bad_payload_log.warning(
                 shard, 'memcached index shard %(shard)s lists more than '

@@ -1,0 +1,471 @@
+"""Hostile writers of the stats store, against the real filter and weigher.
+
+Anyone who can write the store directory or reach memcached may be
+hostile. Each case below plants something in a real file store or a real
+memcached, then runs LatencyFilter and LatencyWeigher (real plugins, real
+store, the scheduler's bulk read) and asserts:
+
+* no exception comes out of the filter or the weigher, and nothing hangs
+  (a 30 s timeout per test);
+* no code runs (pickle payloads would create a marker file);
+* the honest hosts' pass/fail, weights and order are unchanged;
+* the hostile target gains nothing: ``slow`` (over the flavor SLO) still
+  fails and weighs no better, ``evil`` (a name nobody publishes) stays
+  without a sample;
+* each rejection is logged exactly once, even over repeated refreshes.
+"""
+
+import dataclasses
+import json
+import os
+import pickle
+import shutil
+import socket
+import stat
+import struct
+import time
+
+import fixtures
+from nova import objects
+
+from multimodal_virt.metrics import codec
+from multimodal_virt.metrics import histogram
+from multimodal_virt.metrics import signing
+from multimodal_virt.metrics import vocabulary
+from multimodal_virt.scheduler import latency_filter
+from multimodal_virt.scheduler import latency_weigher
+from multimodal_virt.scheduler import provider as provider_mod
+from multimodal_virt.stores import base as store_base
+from multimodal_virt.stores import file as file_store
+from multimodal_virt.stores import loader
+from tests import base
+from tests.functional import fixtures as mmv_fixtures
+from tests.functional import requirements
+from tests.functional import samples
+
+SLO = {vocabulary.slo_key('io', 'p99'): '2000'}
+HONEST = (('fast', 100), ('mid', 400), ('mid2', 800), ('slow', 3000))
+HOSTS = tuple(h for h, _ in HONEST) + ('evil',)
+OTHER_KEY = 'another-signing-key-0123456789abcdef'
+NMETRICS = len(vocabulary.LATENCY_METRICS)
+
+
+@dataclasses.dataclass
+class FakeHostState:
+    host: str
+    nodename: str = None
+    num_instances: int = 0
+    aggregates: list = dataclasses.field(default_factory=list)
+
+    def __post_init__(self):
+        self.nodename = self.nodename or self.host
+
+
+class _Evil(object):
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, 'w'))
+
+
+def _keyring(*keys, unsigned=False):
+    return signing.Keyring(list(keys), allow_unsigned=unsigned)
+
+
+def _signed(host, io_us=50, keyring=None, age=0.0, **fields):
+    s = samples.host_sample(host, io_us=io_us, age=age)
+    if fields:
+        s = dataclasses.replace(s, **fields)
+    return codec.encode(s, keyring or _keyring(base.TEST_SIGNING_KEY))
+
+
+def _resign(payload):
+    keyring = _keyring(base.TEST_SIGNING_KEY)
+    body = payload[:-codec.TAG_BYTES]
+    return body + keyring.tag(body)
+
+
+def _patched(offset, fmt, value, resign=False):
+    def build(test):
+        data = bytearray(_signed('slow'))
+        struct.pack_into(fmt, data, offset, value)
+        return _resign(bytes(data)) if resign else bytes(data)
+    return build
+
+
+def _flip(offset):
+    def build(test):
+        data = bytearray(_signed('slow'))
+        data[offset if offset >= 0 else len(data) + offset] ^= 0x5A
+        return bytes(data)
+    return build
+
+
+def _record(metric_index, field):
+    start = codec.HEADER_BYTES + NMETRICS * codec.NAME_BYTES
+    return (start + metric_index * codec.RECORD_BYTES +
+            codec.RECORD_DTYPE.fields[field][1])
+
+
+IO = vocabulary.LATENCY_METRICS.index('io')
+_HDR = {name: codec.HEADER_DTYPE.fields[name][1]
+        for name in codec.HEADER_DTYPE.names}
+
+
+def _pickle(protocol):
+    return lambda test: pickle.dumps(_Evil(test.marker), protocol=protocol)
+
+
+def _deep_json(test):
+    return b'{"version": 1, "host": "slow", "x": ' + b'[' * 2000 + b']' * 2000
+
+
+def _truncated(size):
+    return lambda test: _signed('slow')[:size]
+
+
+def _all_max_buckets(test):
+    data = bytearray(_signed('slow', io_us=3000))
+    offset = _record(IO, 'buckets')
+    for i in range(codec.NBUCKETS):
+        struct.pack_into('<I', data, offset + 4 * i, codec.MAX_BUCKET_COUNT)
+    struct.pack_into('<Q', data, _record(IO, 'count'),
+                     codec.MAX_BUCKET_COUNT * codec.NBUCKETS)
+    return _resign(bytes(data))
+
+
+def _outlier(test):
+    huge = histogram.LatencyHistogram(tuple([0] * 63 + [2 ** 40]))
+    return _signed('slow', io=huge)
+
+
+def _dup_names(test):
+    data = bytearray(_signed('slow'))
+    first = data[codec.HEADER_BYTES:codec.HEADER_BYTES + codec.NAME_BYTES]
+    data[codec.HEADER_BYTES + codec.NAME_BYTES:
+         codec.HEADER_BYTES + 2 * codec.NAME_BYTES] = first
+    return _resign(bytes(data))
+
+
+def _host_swapped(test):
+    return _signed('fast').replace(b'\x04fast', b'\x04slow', 1)
+
+
+# (name, key written, payload builder, rejections logged, target)
+PAYLOAD_CASES = [
+    ('pickle_p%d' % p, 'slow', _pickle(p), 1) for p in range(6)
+] + [
+    ('pickle_new_key', 'evil', _pickle(4), 1),
+    ('v1_json_claiming_fast', 'slow', lambda t: json.dumps(
+        samples.host_sample('slow', io_us=10).to_dict()).encode(), 1),
+    ('json_nested_2000_deep', 'slow', _deep_json, 1),
+    ('json_count_over_float64', 'slow',
+     lambda t: b'{"version":1,"io":{"buckets":[1' + b'0' * 400 + b']}}', 1),
+    ('json_nan', 'slow', lambda t: b'{"version":1,"timestamp":NaN}', 1),
+    ('garbage_bytes', 'slow', lambda t: os.urandom(600), 1),
+    ('oversized', 'slow', lambda t: b'MMVS' + b'\0' * 70000, 1),
+    ('unsigned_claiming_fast', 'slow', lambda t: _signed(
+        'slow', io_us=10, keyring=_keyring(unsigned=True)), 1),
+    ('unsigned_new_host', 'evil', lambda t: _signed(
+        'evil', io_us=1, keyring=_keyring(unsigned=True)), 1),
+    ('unknown_key', 'slow', lambda t: _signed(
+        'slow', io_us=10, keyring=_keyring(OTHER_KEY)), 1),
+    ('known_key_id_wrong_mac', 'slow', lambda t: _signed(
+        'slow', io_us=10)[:-codec.TAG_BYTES] + _signed(
+        'slow', io_us=10, keyring=_keyring(OTHER_KEY))[-codec.TAG_BYTES:],
+     1),
+    ('zero_tag', 'slow', lambda t: _signed(
+        'slow', io_us=10)[:-codec.TAG_BYTES] + b'\0' * codec.TAG_BYTES, 1),
+    ('replay_of_own_older_sample', 'slow',
+     lambda t: _signed('slow', io_us=10, age=30), 1),
+    ('other_hosts_sample_copied', 'slow', lambda t: _signed('fast'), 1),
+    ('other_hosts_sample_copied_to_new_key', 'evil',
+     lambda t: _signed('fast'), 1),
+    ('host_bytes_swapped', 'slow', _host_swapped, 1),
+    ('node_sample_under_host_key', 'slow', lambda t: _signed(
+        'slow', io_us=10, nodename='slow-node'), 1),
+] + [
+    ('truncated_%d' % size, 'slow', _truncated(size), 1)
+    for size in (0, 1, 4, 35, 36, 37, 68, 300, 566)
+] + [
+    ('flip_%s' % name, 'slow', _flip(offset), 1)
+    for name, offset in (
+        ('magic', 0), ('version', 4), ('nmetrics', 5), ('nbuckets', 6),
+        ('flags', 7), ('host_len', 8), ('node_len', 9), ('extras_len', 12),
+        ('key_id', 16), ('timestamp', 27), ('window', 35),
+        ('name', codec.HEADER_BYTES + 1), ('source', _record(IO, 'source')),
+        ('count', _record(IO, 'count')),
+        ('bucket', _record(IO, 'buckets') + 4 * 6),
+        ('host', codec.core_bytes(NMETRICS) + 1), ('extras', -40),
+        ('tag', -1))
+] + [
+    # A collector holding the key but sending nonsense (bug or theft):
+    # bounds are checked after the MAC, in bulk.
+    ('signed_%s' % name, 'slow', builder, 1)
+    for name, builder in (
+        ('count_mismatch', _patched(_record(IO, 'count'), '<Q', 1, True)),
+        ('bad_source', _patched(_record(IO, 'source'), '<B', 9, True)),
+        ('bad_observable', _patched(_record(IO, 'observable'), '<B', 7,
+                                    True)),
+        ('events_when_unobservable', _patched(_record(IO, 'observable'),
+                                              '<B', 0, True)),
+        ('nan_timestamp', _patched(_HDR['timestamp'], '<d', float('nan'),
+                                   True)),
+        ('inf_timestamp', _patched(_HDR['timestamp'], '<d', float('inf'),
+                                   True)),
+        ('negative_timestamp', _patched(_HDR['timestamp'], '<d', -5.0,
+                                        True)),
+        ('future_timestamp', _patched(_HDR['timestamp'], '<d',
+                                      time.time() + 86400, True)),
+        ('zero_window', _patched(_HDR['window'], '<d', 0.0, True)),
+        ('nan_window', _patched(_HDR['window'], '<d', float('nan'), True)),
+        ('huge_window', _patched(_HDR['window'], '<d', 1e300, True)),
+        ('bucket_count_31', _patched(_HDR['nbuckets'], '<B', 31, True)),
+        ('flags_set', _patched(_HDR['flags'], '<B', 1, True)),
+        ('version_3', _patched(_HDR['version'], '<B', 3, True)),
+        ('duplicate_metric_names', _dup_names),
+    )
+] + [
+    # Schema-valid extremes a signed collector can send: accepted, bounded.
+    ('signed_all_buckets_at_cap', 'slow', _all_max_buckets, 0),
+    ('signed_outlier_2_pow_40_us', 'slow', _outlier, 0),
+]
+
+
+class HostileStoreBase(object):
+    """Plants hostile entries; subclasses say how to write raw entries."""
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(fixtures.Timeout(30, gentle=True))
+        self.marker = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                                   'code-ran')
+        self.store = self._make_store()
+        for host, io_us in HONEST:
+            self.store.put(samples.host_sample(host, io_us=io_us))
+        objects.register_all()
+        self.spec = objects.RequestSpec(flavor=objects.Flavor(
+            name='slo', flavorid='slo', extra_specs=dict(SLO)))
+        self.provider = provider_mod.SnapshotProvider(self.conf,
+                                                      store=self.store)
+        self.filter = latency_filter.LatencyFilter(self.conf, self.provider)
+        self.weigher = latency_weigher.LatencyWeigher(self.conf,
+                                                      self.provider)
+        self.before = self._judge()
+        self.assertEqual(['fast', 'mid', 'mid2', 'evil'], self.before[0])
+        self.logger = self.useFixture(fixtures.FakeLogger())
+
+    def _judge(self):
+        self.provider.invalidate()
+        states = [FakeHostState(h) for h in HOSTS]
+        passing = [s.host for s in self.filter.filter_all(states, self.spec)]
+        wrapped = [type('W', (), {'obj': s}) for s in states]
+        weights = self.weigher.weigh_objects(wrapped, self.spec)
+        return passing, dict(zip(HOSTS, weights))
+
+    def assertNothingGained(self, rejections, marker):
+        for _ in range(3):  # repeated refreshes: still one log line
+            passing, weights = self._judge()
+        before_passing, before_weights = self.before
+        self.assertFalse(os.path.exists(self.marker), 'code ran')
+        self.assertEqual(before_passing, passing)
+        honest = [h for h, _ in HONEST if h != 'slow']
+        for host in honest:
+            self.assertAlmostEqual(before_weights[host], weights[host])
+        self.assertEqual(sorted(honest, key=before_weights.get),
+                         sorted(honest, key=weights.get))
+        self.assertLessEqual(weights['slow'], before_weights['slow'] + 1e-9)
+        self.assertLessEqual(weights['evil'], before_weights['evil'] + 1e-9)
+        self.assertIsNone(self.provider.snapshot().row('evil'))
+        lines = [line for line in self.logger.output.splitlines() if line]
+        self.assertEqual(rejections, len(lines), lines)
+        if rejections:
+            self.assertIn(marker, lines[0])
+
+
+def _payload_test(key, builder, rejections):
+    def test(self):
+        self.raw_write(key, builder(self))
+        self.assertNothingGained(rejections, key)
+    return test
+
+
+def _add_payload_cases(cls):
+    for name, key, builder, rejections in PAYLOAD_CASES:
+        setattr(cls, 'test_' + name, _payload_test(key, builder, rejections))
+    return cls
+
+
+@_add_payload_cases
+class FileStoreHostileTest(HostileStoreBase, base.TestCase):
+
+    def _make_store(self):
+        self.path = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                                 'stats')
+        self.flags('multimodal_virt_store', driver='file',
+                   file_path=self.path)
+        return loader.get_store(self.conf)
+
+    def _entry(self, name):
+        return os.path.join(self.path, name + file_store.SUFFIX)
+
+    def raw_write(self, name, payload):
+        with open(self._entry(name), 'wb') as handle:
+            handle.write(payload)
+
+    def _replace(self, name, make):
+        entry = self._entry(name)
+        if os.path.lexists(entry):
+            os.unlink(entry)
+        make(entry)
+
+    def test_fifo_in_place_of_a_sample_never_hangs(self):
+        self._replace('slow', os.mkfifo)
+        self.assertNothingGained(1, 'slow.sample')
+
+    def test_fifo_new_name(self):
+        self._replace('evil', os.mkfifo)
+        self.assertNothingGained(1, 'evil.sample')
+
+    def test_symlink_to_a_good_sample(self):
+        self._replace('slow', lambda e: os.symlink(self._entry('fast'), e))
+        self.assertNothingGained(1, 'slow.sample')
+
+    def test_symlink_loop(self):
+        self._replace('evil', lambda e: os.symlink(e, e))
+        self.assertNothingGained(1, 'evil.sample')
+
+    def test_symlink_to_dev_zero(self):
+        self._replace('evil', lambda e: os.symlink('/dev/zero', e))
+        self.assertNothingGained(1, 'evil.sample')
+
+    def test_dangling_symlink(self):
+        self._replace('slow', lambda e: os.symlink('/nonexistent', e))
+        self.assertNothingGained(1, 'slow.sample')
+
+    def test_directory_named_like_a_sample(self):
+        self._replace('slow', os.mkdir)
+        self.assertNothingGained(1, 'slow.sample')
+
+    def test_character_device(self):
+        self._replace('evil', lambda e: os.mknod(
+            e, stat.S_IFCHR | 0o644, os.makedev(1, 5)))  # /dev/zero
+        self.assertNothingGained(1, 'evil.sample')
+
+    def test_unix_socket(self):
+        server = socket.socket(socket.AF_UNIX)
+        self.addCleanup(server.close)
+        self._replace('evil', server.bind)
+        self.assertNothingGained(1, 'evil.sample')
+
+    def test_sample_deleted_keeps_last_good(self):
+        os.unlink(self._entry('slow'))
+        self.assertNothingGained(0, '')
+
+    def test_v1_file_beside_v2(self):
+        with open(os.path.join(self.path, 'slow.json'), 'wb') as handle:
+            handle.write(samples.host_sample('slow', io_us=10).to_json())
+        self.assertNothingGained(1, 'v1 sample')
+
+    def test_hidden_and_temporary_files_ignored(self):
+        self.raw_write('.slow', _signed('slow', io_us=10))
+        self.assertNothingGained(0, '')
+
+
+def _file_name_trick(name):
+    def test(self):
+        self.raw_write(name, _signed('fast'))
+        self.assertNothingGained(1, repr(name)[1:-1][:10])
+    return test
+
+
+def _memcached_name_trick(name):
+    def test(self):
+        self.raw_write(name, _signed('fast'))
+        self.assertNothingGained(1, name[:20] if store_base.valid_key(name)
+                                 else 'invalid names')
+    return test
+
+
+NAME_TRICKS = {
+    'space': 'fast slow',
+    'non_ascii': 'f\u0430st',  # Cyrillic a
+    'two_separators': 'a+b+c',
+    'leading_dash': '-fast',
+    'empty_node': 'fast+',
+    'longest_valid': 'x' * 240,
+    'newline': 'fast\nslow',
+    'control_char': 'fa\x01st',
+}
+for _name, _value in NAME_TRICKS.items():
+    setattr(FileStoreHostileTest, 'test_name_trick_' + _name,
+            _file_name_trick(_value))
+
+
+@_add_payload_cases
+class MemcachedHostileTest(HostileStoreBase, base.TestCase):
+
+    def _make_store(self):
+        requirements.require(self, shutil.which('memcached'),
+                             'memcached binary not installed')
+        # Items up to 8 MiB, so an index of 200,000 names can be planted.
+        self.memcached = self.useFixture(mmv_fixtures.MemcachedFixture(
+            extra_args=['-m', '64', '-I', '8m']))
+        self.flags('multimodal_virt_store', driver='memcached',
+                   memcached_servers=[self.memcached.server],
+                   key_prefix='hostile', max_hosts=640)
+        return loader.get_store(self.conf)
+
+    def _raw(self, command):
+        with socket.create_connection(
+                ('127.0.0.1', self.memcached.port)) as conn:
+            conn.sendall(command)
+            reply = conn.recv(4096)
+        return reply
+
+    def _set(self, key, value, flags=0):
+        self.assertEqual(b'STORED\r\n', self._raw(
+            b'set %s %d 0 %d\r\n%s\r\n' % (key.encode(), flags, len(value),
+                                           value)))
+
+    def raw_write(self, name, payload):
+        """What an attacker on the memcached port can do, bypassing us."""
+        client = self.store._client
+        if store_base.valid_key(name):
+            key = self.store.sample_key(name)
+            shard = self.store.shard_key(name)
+        else:
+            key = 'hostile:junk'
+            shard = self.store._shard_keys[0]
+        self._set(key, payload, flags=1)  # pymemcache's pickle flag
+        index = client.get(shard) or b''
+        client.set(shard, index + b'\n' + name.encode('utf-8'))
+
+    def test_huge_index_bounded(self):
+        shard = self.store.shard_key('slow')
+        names = b'\n'.join(b'bogus-%06d' % i for i in range(200000))
+        self._set(shard, names + b'\nslow')
+        started = time.monotonic()
+        self.assertNothingGained(2, shard)
+        self.assertLess(time.monotonic() - started, 10.0)
+
+    def test_index_shard_garbage(self):
+        self._set(self.store._shard_keys[0], os.urandom(5000))
+        self.assertNothingGained(1, 'invalid names')
+
+    def test_index_deleted_keeps_last_good(self):
+        for shard in self.store._shard_keys:
+            self._raw(b'delete %s\r\n' % shard.encode())
+        self.assertNothingGained(0, '')
+
+    def test_flush_all_keeps_last_good(self):
+        self._raw(b'flush_all\r\n')
+        self.assertNothingGained(0, '')
+
+
+for _name, _value in NAME_TRICKS.items():
+    if '\n' in _value:
+        continue  # one index line per name: a newline makes two names
+    setattr(MemcachedHostileTest, 'test_name_trick_' + _name,
+            _memcached_name_trick(_value))

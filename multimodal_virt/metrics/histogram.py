@@ -64,24 +64,43 @@ def percentiles_matrix(matrix, fraction):
     :param fraction: quantile in ``(0, 1]``.
     :returns: 1-D float array; ``nan`` where a row is empty.
     """
-    counts = np.asarray(matrix, dtype=np.float64)
+    return percentiles_of_matrix(matrix, (fraction,))[0]
+
+
+def percentiles_of_matrix(matrix, fractions):
+    """Several percentiles of every row, with one cumulative sum.
+
+    :param matrix: 2-D array of non-negative integer (or float) counts.
+    :param fractions: quantiles in ``(0, 1]``.
+    :returns: list of 1-D float arrays, one per fraction; ``nan`` where a
+        row is empty.
+    """
+    counts = np.asarray(matrix)
     if counts.ndim != 2 or counts.shape[1] == 0:
-        return np.full(counts.shape[0] if counts.ndim else 0, np.nan)
-    cumulative = np.cumsum(counts, axis=1)
-    totals = cumulative[:, -1]
-    ranks = fraction * totals
-    # First bucket whose cumulative count reaches the rank.
-    index = np.argmax(cumulative >= ranks[:, None], axis=1)
+        rows = counts.shape[0] if counts.ndim else 0
+        return [np.full(rows, np.nan) for _ in fractions]
+    if counts.dtype.kind in 'ui':
+        cumulative = np.cumsum(counts, axis=1, dtype=np.uint64)
+    else:
+        cumulative = np.cumsum(counts, axis=1, dtype=np.float64)
+    totals = cumulative[:, -1].astype(np.float64)
     rows = np.arange(counts.shape[0])
-    in_bucket = counts[rows, index]
-    before = cumulative[rows, index] - in_bucket
-    low = np.where(index == 0, 0.0, np.exp2(index.astype(np.float64)))
-    high = np.exp2(index.astype(np.float64) + 1.0)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        position = np.where(in_bucket > 0, (ranks - before) / in_bucket, 0.0)
-    result = low + (high - low) * position
-    result[totals <= 0] = np.nan
-    return result
+    results = []
+    for fraction in fractions:
+        ranks = fraction * totals
+        # First bucket whose cumulative count reaches the rank.
+        index = np.argmax(cumulative >= ranks[:, None], axis=1)
+        in_bucket = counts[rows, index].astype(np.float64)
+        before = cumulative[rows, index].astype(np.float64) - in_bucket
+        low = np.where(index == 0, 0.0, np.exp2(index.astype(np.float64)))
+        high = np.exp2(index.astype(np.float64) + 1.0)
+        with np.errstate(invalid='ignore', divide='ignore'):
+            position = np.where(in_bucket > 0, (ranks - before) / in_bucket,
+                                0.0)
+        result = low + (high - low) * position
+        result[totals <= 0] = np.nan
+        results.append(result)
+    return results
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,6 +14,7 @@ unreadable, never change what it says.
 
 import hashlib
 import hmac
+import struct
 
 from multimodal_virt import exception
 
@@ -28,6 +29,29 @@ def key_id(key):
     """The 4-byte fingerprint of a key (bytes)."""
     return hashlib.sha256(b'multimodal-virt sample key\0' + key).digest()[
         :KEY_ID_BYTES]
+
+
+class _Mac(object):
+    """HMAC-SHA256 with one key, its inner and outer pads hashed once.
+
+    Exactly RFC 2104 (tests compare it with :func:`hmac.digest`); keeping
+    the two keyed SHA-256 states and copying them saves the per-call key
+    set-up that dominates ``hmac.digest`` on payloads this small.
+    """
+
+    def __init__(self, key):
+        if len(key) > 64:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(64, b'\0')
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def __call__(self, body):
+        inner = self._inner.copy()
+        inner.update(body)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
 
 class Keyring(object):
@@ -61,9 +85,14 @@ class Keyring(object):
         if len(self._verify) != len(encoded):
             raise exception.StoreError(
                 '[multimodal_virt_store] signing_keys has duplicate keys')
-        self._signing = encoded[0] if encoded else None
-        self.signing_id = (key_id(self._signing) if self._signing
+        self._signing = _Mac(encoded[0]) if encoded else None
+        self.signing_id = (key_id(encoded[0]) if encoded
                            else UNSIGNED_KEY_ID)
+        #: ``{key id as little-endian u32: mac}`` for bulk verification.
+        self.macs = {struct.unpack('<I', kid)[0]: _Mac(key)
+                     for kid, key in self._verify.items()}
+        #: the key id of unsigned samples, as a u32.
+        self.unsigned_id = 0
 
     @classmethod
     def from_conf(cls, options):
@@ -79,7 +108,7 @@ class Keyring(object):
         """The MAC of ``body`` (zeros when unsigned)."""
         if self._signing is None:
             return b'\0' * TAG_BYTES
-        return hmac.digest(self._signing, body, 'sha256')
+        return self._signing(body)
 
     def check(self, key_id_bytes, body, tag):
         """Return ``None`` when ``tag`` authenticates ``body``, else why not.
@@ -90,9 +119,9 @@ class Keyring(object):
             if self.allow_unsigned:
                 return None
             return 'unsigned sample (allow_unsigned is false)'
-        key = self._verify.get(key_id_bytes)
-        if key is None:
+        mac = self.macs.get(struct.unpack('<I', key_id_bytes)[0])
+        if mac is None:
             return 'signed with an unknown key %s' % key_id_bytes.hex()
-        if not hmac.compare_digest(hmac.digest(key, body, 'sha256'), tag):
+        if not hmac.compare_digest(mac(body), tag):
             return 'bad signature'
         return None

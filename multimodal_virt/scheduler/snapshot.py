@@ -125,11 +125,6 @@ def _clip_outliers(scores, fresh):
     return np.minimum(scores, fence)
 
 
-def _as_list(values):
-    """numpy floats to a list with ``None`` for NaN."""
-    return [None if v != v else v for v in values.tolist()]
-
-
 class LatencySnapshot(object):
     """Immutable scores of every reporting compute node at one refresh.
 
@@ -172,10 +167,12 @@ class LatencySnapshot(object):
         values = {}
         blended = np.zeros(len(batch))
         for metric in vocabulary.LATENCY_METRICS:
-            matrix = batch.buckets[metric]
-            for name, fraction in hist.PERCENTILES:
-                column = hist.percentiles_matrix(matrix, fraction)
-                column[~batch.observable[metric]] = np.nan
+            columns = hist.percentiles_of_matrix(
+                batch.buckets[metric],
+                [fraction for _, fraction in hist.PERCENTILES])
+            blind = ~batch.observable[metric]
+            for (name, _), column in zip(hist.PERCENTILES, columns):
+                column[blind] = np.nan
                 values[(metric, name)] = column
             if weights[metric]:
                 blended += weights[metric] * _fill_missing(
@@ -198,7 +195,8 @@ class LatencySnapshot(object):
         self.timestamps = timestamps.tolist()
         self.stale = stale.tolist()
         self.scores = np.where(stale, stale_score, blended).tolist()
-        self.values = {key: _as_list(array) for key, array in values.items()}
+        # NaN (no events) stays NaN here; value() and get() say None.
+        self.values = {key: array.tolist() for key, array in values.items()}
 
     def _herd_penalty(self, spread):
         if self.policy.herd_penalty_us > 0:
@@ -221,7 +219,8 @@ class LatencySnapshot(object):
 
     def value(self, row, metric, percentile):
         """Percentile (µs) of ``metric`` at ``row``, ``None`` if no events."""
-        return self.values[(metric, percentile)][row]
+        value = self.values[(metric, percentile)][row]
+        return None if value != value else value
 
     def get(self, host, nodename=None):
         """Return a :class:`HostLatency` for a compute node or ``None``."""
@@ -231,7 +230,8 @@ class LatencySnapshot(object):
         return HostLatency(
             host=host, timestamp=self.timestamps[row], stale=self.stale[row],
             score=self.scores[row],
-            percentiles={key: column[row]
+            percentiles={key: None if column[row] != column[row]
+                         else column[row]
                          for key, column in self.values.items()})
 
     def base_score(self, host, nodename=None):

@@ -195,9 +195,11 @@ class TestCollectorProcess(base.TestCase):
                          'interval = 0.5\nhost = %s\nprobes = %s\n'
                          'attribution = false\n'
                          '[multimodal_virt_store]\nfile_path = %s\n'
+                         'signing_keys = %s\n'
                          '[multimodal_virt_probes]\nbpf_build_dir = %s\n'
                          % (self.host, probes,
                             os.path.join(self.work, 'stats'),
+                            base.TEST_SIGNING_KEY,
                             os.path.join(self.work, 'bpf')))
         return config
 
@@ -217,15 +219,17 @@ class TestCollectorProcess(base.TestCase):
             process.wait()
 
     def _wait_published(self, process):
-        store = os.path.join(self.work, 'stats', self.host + '.json')
+        store = os.path.join(self.work, 'stats',
+                             self.host + file_store.SUFFIX)
         end = time.monotonic() + DEADLINE
         while not os.path.exists(store):
             if process.poll() is not None or time.monotonic() > end:
                 self.fail('collector published nothing (rc=%s):\n%s'
                           % (process.poll(), self._log_text()))
             time.sleep(0.1)
-        with open(store, 'rb') as handle:
-            return sample_mod.HostSample.from_json(handle.read())
+        reader = file_store.FileStore(self.conf)
+        reader.path = os.path.join(self.work, 'stats')
+        return reader.get(self.host)
 
     def _log_text(self):
         try:
@@ -290,8 +294,8 @@ class TestCollectorProcess(base.TestCase):
         self.assertEqual(0, done.returncode, done.stderr)
         self.assertIn('== procfs ==', done.stdout)
         self.assertIn('nosuchprobe', done.stderr)
-        self.assertFalse(os.path.exists(os.path.join(self.work, 'stats',
-                                                     self.host + '.json')))
+        self.assertFalse(os.path.exists(os.path.join(
+            self.work, 'stats', self.host + file_store.SUFFIX)))
 
     def test_sigterm_with_procfs_probe(self):
         process = self._spawn('procfs')

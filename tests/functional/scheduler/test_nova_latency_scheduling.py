@@ -14,6 +14,7 @@ from oslo_config import cfg
 
 from multimodal_virt import conf as mmv_conf
 from multimodal_virt.stores import file as file_store
+from tests import base as test_base
 from tests.functional import nova_env
 from tests.functional import samples
 
@@ -39,6 +40,7 @@ class LatencySchedulingTest(integrated_helpers.ProviderUsageBaseTestCase):
                    weight_classes=[WEIGHER],
                    group='filter_scheduler')
         self.flags(driver='file', file_path=self.stats_dir,
+                   signing_keys=[test_base.TEST_SIGNING_KEY],
                    group='multimodal_virt_store')
         # Re-read the store on every request so a test can publish and boot.
         self.flags(refresh_interval=0.0, group='multimodal_virt_scheduler')

@@ -174,7 +174,11 @@ class BatchDecoderTest(base.TestCase):
         slow = snapshot.LatencySnapshot(samples_, policy, NOW)
         self.assertEqual(slow.index, fast.index)
         self.assertEqual(slow.scores, fast.scores)
-        self.assertEqual(slow.values, fast.values)
+        for metric in vocabulary.LATENCY_METRICS:
+            for name in vocabulary.PERCENTILE_NAMES:
+                self.assertEqual(
+                    [slow.value(r, metric, name) for r in range(3)],
+                    [fast.value(r, metric, name) for r in range(3)])
 
     def test_bad_rows_rejected_others_kept(self):
         payloads = self._payloads(a=100, b=900, c=4000)

@@ -32,10 +32,12 @@ MAX_CLOCK_SKEW = 300.0
 # Host and node names: what hostnames, FQDNs and ironic node UUIDs use.
 # No "/", whitespace, "+" (the store-key separator) or control characters,
 # and no leading dot, so a name is always a safe file name and memcached key.
-_HOST_RE = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.:-]{0,%d}'
-                      % (MAX_HOST_LENGTH - 1))
+_HOST_PATTERN = r'[A-Za-z0-9_][A-Za-z0-9_.:-]{0,%d}' % (MAX_HOST_LENGTH - 1)
+_HOST_RE = re.compile(_HOST_PATTERN)
 _NAME_RE = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,127}')
 KEY_SEPARATOR = '+'
+#: A store key: ``host`` or ``host+nodename``.
+KEY_RE = re.compile(r'%s(?:\+%s)?' % (_HOST_PATTERN, _HOST_PATTERN))
 REQUIRED_FIELDS = frozenset(('host', 'timestamp', 'window_s', 'source'))
 
 

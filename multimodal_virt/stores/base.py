@@ -21,15 +21,7 @@ LOG = logging.getLogger(__name__)
 
 def valid_key(key):
     """True if ``key`` is a well-formed store key (``host[+node]``)."""
-    if not isinstance(key, str) or key.count(sample_mod.KEY_SEPARATOR) > 1:
-        return False
-    host, node = sample_mod.split_key(key)
-    try:
-        sample_mod._host_name(host)
-        sample_mod._host_name(node)
-    except exception.InvalidSample:
-        return False
-    return sample_mod.sample_key(host, node) == key
+    return isinstance(key, str) and sample_mod.KEY_RE.fullmatch(key) is not None
 
 
 class StatsStore(metaclass=abc.ABCMeta):

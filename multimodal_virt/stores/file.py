@@ -20,6 +20,7 @@ import tempfile
 from oslo_log import log as logging
 
 from multimodal_virt import exception
+from multimodal_virt.metrics import sample as sample_mod
 from multimodal_virt.stores import base
 
 LOG = logging.getLogger(__name__)
@@ -89,40 +90,50 @@ class FileStore(base.StatsStore):
     def read_all(self):
         try:
             self._check_directory(os.stat(self.path))
-            entries = list(os.scandir(self.path))
+            directory = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY |
+                                getattr(os, 'O_CLOEXEC', 0))
         except FileNotFoundError:
             LOG.debug('Stats directory %s does not exist yet', self.path)
             return {}
         except OSError as err:
             raise exception.StoreUnavailable(
                 'cannot list %s: %s' % (self.path, err))
+        try:
+            return self._read_entries(directory)
+        finally:
+            os.close(directory)
+
+    def _read_entries(self, directory):
+        try:
+            names = os.listdir(directory)
+        except OSError as err:
+            raise exception.StoreUnavailable(
+                'cannot list %s: %s' % (self.path, err))
         payloads = {}
         cache = {}
-        for entry in entries:
-            name = entry.name
-            if name.startswith('.'):
-                continue
-            if not name.endswith(SUFFIX):
-                if name.endswith(V1_SUFFIX):
+        old_cache = self._cache
+        valid = sample_mod.KEY_RE.fullmatch
+        cut = -len(SUFFIX)
+        for name in names:
+            if not name.endswith(SUFFIX) or name[0] == '.':
+                if name.endswith(V1_SUFFIX) and name[0] != '.':
                     self._bad_payload_log.warning(
                         'v1', 'Ignoring %(path)r: a v1 sample; upgrade its '
                         'collector to publish signed v2 samples',
-                        {'path': entry.path})
+                        {'path': os.path.join(self.path, name)})
                 continue
-            key = name[:-len(SUFFIX)]
-            if not base.valid_key(key):
-                self._skip(entry.path, 'not a valid host[+node] name')
+            key = name[:cut]
+            if valid(key) is None:
+                self._skip(name, 'not a valid host[+node] name')
                 continue
             if len(payloads) >= self.max_hosts:
                 self._skip(self.path, 'more than max_hosts=%d entries, the '
                            'rest ignored' % self.max_hosts)
                 break
-            found = self._read(entry.path)
-            if found is None:
-                continue
-            signature, payload = found
-            cache[key] = found
-            payloads[key] = payload
+            found = self._read(name, directory, old_cache.get(key))
+            if found is not None:
+                cache[key] = found
+                payloads[key] = found[1]
         self._cache = cache
         return payloads
 
@@ -132,38 +143,40 @@ class FileStore(base.StatsStore):
         found = self._read(os.path.join(self.path, key + SUFFIX))
         return None if found is None else found[1]
 
-    def _read(self, path):
-        """``(signature, bytes)`` of one regular file, or ``None``."""
+    def _read(self, name, directory=None, cached=None):
+        """``(signature, bytes)`` of one regular file, or ``None``.
+
+        :param name: file name in ``directory`` (a directory fd), or a path.
+        :param cached: the ``(signature, bytes)`` read last time, if any.
+        """
         try:
-            fd = os.open(path, _OPEN_FLAGS)
+            fd = os.open(name, _OPEN_FLAGS, dir_fd=directory)
         except FileNotFoundError:
             return None  # deleted between listing and opening
         except OSError as err:  # ELOOP: a symlink; EACCES; ENXIO...
-            self._skip(path, err.strerror or err)
+            self._skip(name, err.strerror or err)
             return None
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                self._skip(path, 'not a regular file')
+                self._skip(name, 'not a regular file')
                 return None
             if st.st_size > self.max_bytes:
-                self._skip(path, '%d bytes, over the %d byte limit'
+                self._skip(name, '%d bytes, over the %d byte limit'
                            % (st.st_size, self.max_bytes))
                 return None
             signature = (st.st_ino, st.st_mtime_ns, st.st_size)
-            key = os.path.basename(path)[:-len(SUFFIX)]
-            cached = self._cache.get(key)
             if cached is not None and cached[0] == signature:
                 return cached
-            payload = os.read(fd, self.max_bytes + 1)
-            return signature, payload
+            return signature, os.read(fd, self.max_bytes + 1)
         except OSError as err:
-            self._skip(path, err.strerror or err)
+            self._skip(name, err.strerror or err)
             return None
         finally:
             os.close(fd)
 
-    def _skip(self, path, reason):
+    def _skip(self, name, reason):
+        path = os.path.join(self.path, name)
         self._bad_payload_log.warning(
             path, 'Skipping %(path)r in the file stats store: %(reason)s',
             {'path': path, 'reason': reason})

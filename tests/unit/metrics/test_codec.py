@@ -1,6 +1,7 @@
 """Sample format v2: round trip, signing, bulk decode and its bounds."""
 
 import dataclasses
+import hmac
 import struct
 from unittest import mock
 
@@ -112,6 +113,12 @@ class CodecRoundTripTest(base.TestCase):
 
 
 class SigningTest(base.TestCase):
+
+    def test_pre_keyed_mac_is_rfc2104_hmac_sha256(self):
+        for key in (b'k' * 16, b'x' * 64, b'long' * 40):
+            mac = signing._Mac(key)
+            for body in (b'', b'a', bytes(range(256)) * 3):
+                self.assertEqual(hmac.digest(key, body, 'sha256'), mac(body))
 
     def test_no_key_refused_with_clear_message(self):
         err = self.assertRaises(exception.StoreError, signing.Keyring, [])

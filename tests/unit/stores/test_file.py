@@ -25,6 +25,24 @@ class FileStoreTest(base.TestCase):
     def test_loaded_by_stevedore(self):
         self.assertIsInstance(self.store, file_store.FileStore)
 
+    def test_no_signing_key_refuses_to_start(self):
+        self.flags('multimodal_virt_store', signing_keys=[])
+        err = self.assertRaises(exception.StoreError, loader.get_store,
+                                self.conf)
+        self.assertIn('signing_keys', str(err))
+        self.flags('multimodal_virt_store', allow_unsigned=True)
+        store = loader.get_store(self.conf)
+        store.put(samples.host_sample('demo', io_us=50))
+        self.assertEqual(['demo'], list(store.get_all()))
+
+    def test_other_key_cannot_read_or_forge(self):
+        self.store.put(samples.host_sample('a', io_us=50))
+        self.flags('multimodal_virt_store',
+                   signing_keys=['a-different-key-0123456789abcdef'])
+        logger = self.useFixture(fixtures.FakeLogger())
+        self.assertEqual({}, loader.get_store(self.conf).get_all())
+        self.assertIn('unknown key', logger.output)
+
     def test_put_get_all_round_trip(self):
         published = {h: samples.host_sample(h, io_us=100 * i)
                      for i, h in enumerate(('a', 'b', 'c'), 1)}

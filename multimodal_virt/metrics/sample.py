@@ -22,6 +22,7 @@ MAX_INSTANCES = 4096
 # collector with a broken clock must not look fresh forever.
 MAX_CLOCK_SKEW = 300.0
 _HOST_RE = re.compile(r'[^\s/]{1,%d}' % MAX_HOST_LENGTH)
+KEY_SEPARATOR = '+'
 REQUIRED_FIELDS = frozenset(('host', 'timestamp', 'window_s', 'source'))
 
 
@@ -34,6 +35,17 @@ def _host_name(value):
             'host %r must be at most %d characters with no whitespace or "/"'
             % (value[:80], MAX_HOST_LENGTH))
     return value
+
+
+def sample_key(host, nodename=None):
+    """The store key of a compute node's sample.
+
+    ``host`` alone when the node is named like its host (libvirt's usual
+    case), else ``host+nodename`` (ironic, several hypervisors per host).
+    """
+    if nodename is None or nodename == host:
+        return host
+    return host + KEY_SEPARATOR + nodename
 
 
 def _optional_histogram(name, value):

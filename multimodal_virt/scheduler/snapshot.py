@@ -11,6 +11,7 @@ import dataclasses
 import numpy as np
 
 from multimodal_virt.metrics import histogram as hist
+from multimodal_virt.metrics import sample as sample_mod
 from multimodal_virt.metrics import vocabulary
 
 METRICS = vocabulary.LATENCY_METRICS
@@ -158,9 +159,13 @@ class LatencySnapshot(object):
     def __len__(self):
         return len(self.index)
 
-    def row(self, host):
-        """Row of ``host`` in the flat lists, or ``None`` if it has none."""
-        return self.index.get(host)
+    def row(self, host, nodename=None):
+        """Row of compute node ``(host, nodename)`` in the flat lists.
+
+        ``nodename`` ``None`` means the node named like its host. Returns
+        ``None`` if the node has no sample.
+        """
+        return self.index.get(sample_mod.sample_key(host, nodename))
 
     def value(self, row, metric, percentile):
         """Percentile (µs) of ``metric`` at ``row``, ``None`` if no events."""
@@ -177,13 +182,13 @@ class LatencySnapshot(object):
             percentiles={key: column[row]
                          for key, column in self.values.items()})
 
-    def base_score(self, host):
-        """Blended latency (µs) the weigher uses for ``host``, no herd.
+    def base_score(self, host, nodename=None):
+        """Blended latency (µs) the weigher uses for a node, no herd.
 
         Hosts without a sample get the policy's score, so they never erase
         the ranking of the others.
         """
-        row = self.index.get(host)
+        row = self.row(host, nodename)
         if row is not None:
             return self.scores[row]
         if self.policy.missing_policy == 'penalize':

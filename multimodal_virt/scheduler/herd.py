@@ -5,14 +5,22 @@ add, so a burst of boots would all pick the one "best" node. Nova builds
 fresh ``HostState`` objects for every request, so what one request placed
 is not in the next request's ``num_instances`` until the compute host has
 claimed the instance. The guard therefore keeps the scheduler's own record
-of its selections: after weighing, it watches the few best-weighed
-``HostState`` objects of the request; Nova's
-``HostState.consume_from_request`` increments ``num_instances`` on the one
-it selects, and the next weighing (of this or any later request) records
-that selection against the node. Boots since a node's sample are the
-selections recorded after the sample's timestamp, or the node's
-``num_instances`` growth since the sample if that is larger (selections
-made by other scheduler processes, once the compute host claimed them).
+of its selections, with no network call:
+
+* each weighing is a pending decision for the node the latency ranking put
+  first, counted as one boot there until it is settled, so separate
+  requests weighed while earlier ones are still claiming in Placement see
+  each other (as the instances of one multi-create do);
+* the decision watches the request's best-weighed ``HostState`` objects:
+  Nova's ``HostState.consume_from_request`` increments ``num_instances`` on
+  the one it selects, and the next weighing (of this or any request)
+  records that selection against the node and settles the decision; a
+  decision whose request ended without one is dropped.
+
+Boots since a node's sample are its pending decisions plus its selections
+recorded after the sample's timestamp, or plus the node's ``num_instances``
+growth since the sample if that is larger (selections by other scheduler
+processes, once the compute host claimed them).
 
 The penalty per boot is derived so that ``herd_spread_boots`` means what it
 says: after that many boots on the best node, the next-best node gets the
@@ -22,6 +30,7 @@ next one.
 import collections
 import threading
 import time
+import weakref
 
 import numpy as np
 
@@ -31,8 +40,8 @@ WATCHED_PER_REQUEST = 16
 #: Seconds a watched host state is kept for Nova to consume it (it does so
 #: right after weighing, once Placement accepted the claim).
 WATCH_SECONDS = 30.0
-#: Bound on watched host states across concurrent requests.
-MAX_WATCHED = 4096
+#: Bound on pending decisions (concurrent requests).
+MAX_DECISIONS = 1024
 #: The penalty never drops below this share of the median latency, so near
 #: ties still spread instead of taking hundreds of boots.
 MIN_PENALTY_SHARE = 0.05
@@ -67,10 +76,40 @@ def penalty_per_boot(snapshot, spread_boots, fixed_us=0.0):
     return max(gap, floor) / (spread_boots - 0.5)
 
 
+class _Decision(object):
+    """One weighing: the states watched and the node it predicts."""
+
+    __slots__ = ('request', 'watched', 'predicted', 'at')
+
+    def __init__(self, request, watched, predicted, at):
+        self.request = request
+        self.watched = watched
+        self.predicted = predicted
+        self.at = at
+
+    def live(self, now):
+        request = self.request() if self.request is not None else True
+        return request is not None and now - self.at <= WATCH_SECONDS
+
+
+def _request_ref(request):
+    try:
+        return weakref.ref(request)
+    except TypeError:
+        return None
+
+
 class HerdGuard(object):
     """The scheduler's record of its own selections, per compute node.
 
-    :param max_nodes: bound on tracked nodes; the table is cleared past it.
+    Every weighing is a pending decision: until Nova consumes one of the
+    watched host states, the node the latency ranking put first counts as
+    one boot, so separate requests weighed while earlier ones are still
+    claiming in Placement see each other. Once Nova consumes a state the
+    selection is recorded against that node (the prediction is dropped);
+    a decision whose request ended without a consumed state is dropped.
+
+    :param max_nodes: bound on tracked nodes; tables are cleared past it.
     :param clock: wall clock, comparable with sample timestamps.
     """
 
@@ -82,9 +121,7 @@ class HerdGuard(object):
         self._selections = {}
         # node key -> (sample timestamp, num_instances at first sight)
         self._baselines = {}
-        # id(host_state) -> (host_state, node key, num_instances when
-        # weighed, watched at), oldest first
-        self._watched = collections.OrderedDict()
+        self._decisions = collections.deque()
         self._penalty = (None, 0.0)
 
     def penalty(self, snapshot, policy):
@@ -96,68 +133,78 @@ class HerdGuard(object):
             self._penalty = (snapshot, value)
         return value
 
-    def record_selections(self):
-        """Record the watched host states Nova has consumed since weighing.
+    def weigh(self, request, nodes, penalty):
+        """Weigh one request's nodes and record the decision, atomically.
 
-        Called before every weighing, so the selections of earlier requests
-        (and of earlier instances of a multi-create) count.
+        :param request: the ``RequestSpec`` (its lifetime bounds the
+            pending decision).
+        :param nodes: ``[(host_state, node key, score µs, sample time)]``.
+        :param penalty: µs per boot since the sample.
+        :returns: raw weights, ``-(score + boots * penalty)``.
         """
         now = self._clock()
         with self._lock:
-            for ident, (state, key, seen, since) in list(
-                    self._watched.items()):
+            self._record_selections(now, request)
+            pending = collections.Counter(
+                d.predicted for d in self._decisions)
+            weights = [
+                -(score + penalty * self._boots(
+                    key, since, getattr(state, 'num_instances', 0) or 0,
+                    pending[key]))
+                for state, key, score, since in nodes]
+            self._decide(request, nodes, weights, now)
+        return weights
+
+    def _record_selections(self, now, request):
+        """Record consumed states; drop decisions that are settled."""
+        kept = collections.deque()
+        for decision in self._decisions:
+            consumed = False
+            for state, key, seen in decision.watched:
                 grown = (getattr(state, 'num_instances', 0) or 0) - seen
                 if grown > 0:
                     self._add(key, now, grown)
-                    del self._watched[ident]
-                elif now - since > WATCH_SECONDS:
-                    del self._watched[ident]
+                    consumed = True
+            # A new weighing of the same request (the next instance of a
+            # multi-create) settles its earlier decision either way.
+            same_request = (request is not None and decision.request
+                            is not None and decision.request() is request)
+            if not consumed and not same_request and decision.live(now):
+                kept.append(decision)
+        self._decisions = kept
 
-    def watch(self, weighed):
-        """Watch the best-weighed host states of a request.
+    def _decide(self, request, nodes, weights, now):
+        # Stable, best first, ties in Nova's order (its sort is stable too).
+        ranked = sorted(range(len(nodes)), key=weights.__getitem__,
+                        reverse=True)
+        watched = tuple(
+            (nodes[i][0], nodes[i][1],
+             getattr(nodes[i][0], 'num_instances', 0) or 0)
+            for i in ranked[:WATCHED_PER_REQUEST])
+        if watched:
+            self._decisions.append(_Decision(
+                _request_ref(request), watched, watched[0][1], now))
+        while len(self._decisions) > MAX_DECISIONS:
+            self._decisions.popleft()
 
-        :param weighed: ``[(raw weight, host_state, node key)]``.
-        """
-        best = sorted(weighed, key=lambda item: item[0], reverse=True)
-        now = self._clock()
-        with self._lock:
-            for _, state, key in best[:WATCHED_PER_REQUEST]:
-                # A state still watched has not grown since (growth is
-                # recorded before each weighing): keep its first entry.
-                if id(state) not in self._watched:
-                    self._watched[id(state)] = (
-                        state, key, getattr(state, 'num_instances', 0) or 0,
-                        now)
-            while len(self._watched) > MAX_WATCHED:
-                self._watched.popitem(last=False)
-
-    def boots_since(self, key, sample_timestamp, num_instances):
-        """Boots placed on node ``key`` since its sample.
-
-        :param key: ``(host, nodename)``.
-        :param sample_timestamp: timestamp of the node's sample (or of the
-            window standing in for it, for nodes without one); it only
-            moves forward.
-        :param num_instances: ``HostState.num_instances`` now.
-        :returns: a non-negative integer.
-        """
-        with self._lock:
-            times = self._selections.get(key)
-            selected = 0
-            if times:
-                times[:] = [t for t in times if t > sample_timestamp]
-                selected = len(times)
-                if not selected:
-                    del self._selections[key]
-            baseline = self._baselines.get(key)
-            if baseline is None or baseline[0] != sample_timestamp:
-                if len(self._baselines) >= self._max_nodes:
-                    self._baselines.clear()
-                baseline = (sample_timestamp, num_instances)
-                self._baselines[key] = baseline
-            # Both count the same boots once the compute host has claimed
-            # them: the larger is the better estimate, never their sum.
-            return max(selected, num_instances - baseline[1], 0)
+    def _boots(self, key, sample_timestamp, num_instances, pending):
+        times = self._selections.get(key)
+        selected = 0
+        if times:
+            times[:] = [t for t in times if t > sample_timestamp]
+            selected = len(times)
+            if not selected:
+                del self._selections[key]
+        baseline = self._baselines.get(key)
+        if baseline is None or baseline[0] != sample_timestamp:
+            if len(self._baselines) >= self._max_nodes:
+                self._baselines.clear()
+            baseline = (sample_timestamp, num_instances)
+            self._baselines[key] = baseline
+        # Recorded selections and num_instances growth count the same boots
+        # once the compute host has claimed them: the larger is the better
+        # estimate, never their sum. Pending decisions are not in either.
+        return max(selected, num_instances - baseline[1], 0) + pending
 
     def _add(self, key, when, count):
         times = self._selections.get(key)

@@ -60,36 +60,28 @@ class LatencyWeigher(weights.BaseHostWeigher):
 
     def weigh_objects(self, weighed_obj_list, weight_properties):
         """Weigh every node against the snapshot of this request."""
-        self._herd.record_selections()
         snapshot = self._provider.snapshot_for(weight_properties)
         if not len(snapshot):
             # No metrics at all: do not influence placement.
             return [0.0] * len(weighed_obj_list)
-        penalty = self._herd.penalty(snapshot, snapshot.policy)
         # Nodes without a sample count their boots over windows of
         # stale_after seconds, so their count neither grows forever nor
         # resets at every refresh.
         window = snapshot.policy.stale_after
         no_sample_since = math.floor(snapshot.taken_at / window) * window
-        result = []
-        watched = []
+        nodes = []
         for weighed in weighed_obj_list:
             state = weighed.obj
             key = node_mod.node_key(state)
             row = node_mod.row(snapshot, state)
             if row is None:
-                score = snapshot.base_score(*key)
-                since = no_sample_since
+                nodes.append((state, key, snapshot.base_score(*key),
+                              no_sample_since))
             else:
-                score = snapshot.scores[row]
-                since = snapshot.timestamps[row]
-            boots = self._herd.boots_since(
-                key, since, getattr(state, 'num_instances', 0) or 0)
-            weight = -(score + boots * penalty)
-            result.append(weight)
-            watched.append((weight, state, key))
-        self._herd.watch(watched)
-        return result
+                nodes.append((state, key, snapshot.scores[row],
+                              snapshot.timestamps[row]))
+        return self._herd.weigh(weight_properties, nodes,
+                                self._herd.penalty(snapshot, snapshot.policy))
 
     def _weigh_object(self, host_state, weight_properties):
         wrapped = weights.WeighedHost(host_state, 0.0)

@@ -1,4 +1,5 @@
 import dataclasses
+import gc
 import time
 
 from multimodal_virt.scheduler import herd
@@ -80,6 +81,10 @@ class PenaltyTest(base.TestCase):
         self.assertEqual(0.0, herd.penalty_per_boot(_snap({}), 3))
 
 
+class Request(object):
+    """Stands in for a RequestSpec."""
+
+
 class HerdGuardTest(base.TestCase):
 
     def setUp(self):
@@ -87,74 +92,113 @@ class HerdGuardTest(base.TestCase):
         self.clock = base.FakeClock(1000.0)
         self.guard = herd.HerdGuard(clock=self.clock)
 
-    def _weigh(self, states):
-        self.guard.record_selections()
-        self.guard.watch([(0.0, s, (s.host, s.host)) for s in states])
+    def _boots(self, request, states, since=900.0, scores=None):
+        """Weigh ``states`` for ``request``; return boots per host."""
+        scores = scores or [0.0] * len(states)
+        nodes = [(s, (s.host, s.host), score, since)
+                 for s, score in zip(states, scores)]
+        weights = self.guard.weigh(request, nodes, penalty=1.0)
+        return {s.host: -w - score
+                for s, w, score in zip(states, weights, scores)}
 
-    def test_selection_counts_in_later_requests(self):
-        first = State('a', 5)
-        self._weigh([first, State('b', 2)])
-        first.num_instances += 1  # Nova consumes the selected host
+    def test_pending_decision_counts_for_concurrent_requests(self):
+        first = Request()
+        # 'a' ranks first (lower latency): the decision predicts it.
+        self._boots(first, [State('a'), State('b')], scores=[10.0, 20.0])
+        # A second request weighs while the first is still claiming.
+        self.assertEqual({'a': 1, 'b': 0},
+                         self._boots(Request(), [State('a'), State('b')]))
+
+    def test_consumed_selection_replaces_the_prediction(self):
+        first = Request()
+        a = State('a', 5)
+        self._boots(first, [a, State('b', 2)], scores=[10.0, 20.0])
+        a.num_instances += 1  # Nova consumes the host it selected
         self.clock.now += 1.0
-        self._weigh([State('a', 5), State('b', 2)])  # next request
-        self.assertEqual(1, self.guard.boots_since(('a', 'a'), 900.0, 5))
-        self.assertEqual(0, self.guard.boots_since(('b', 'b'), 900.0, 2))
-
-    def test_claimed_and_recorded_boots_are_not_added(self):
-        first = State('a', 5)
-        self._weigh([first])
-        first.num_instances += 1
-        self.guard.record_selections()
-        self.assertEqual(1, self.guard.boots_since(('a', 'a'), 900.0, 5))
+        later = Request()
+        self.assertEqual({'a': 1, 'b': 0},
+                         self._boots(later, [State('a', 5), State('b', 2)]))
+        del later
+        gc.collect()
         # The compute host claims it: num_instances grows, still one boot.
-        self.assertEqual(1, self.guard.boots_since(('a', 'a'), 900.0, 6))
+        self.assertEqual({'a': 1, 'b': 0},
+                         self._boots(Request(), [State('a', 6),
+                                                 State('b', 2)]))
+
+    def test_selection_other_than_predicted(self):
+        first = Request()
+        b = State('b')
+        self._boots(first, [State('a'), b], scores=[10.0, 20.0])
+        b.num_instances += 1  # another weigher made Nova pick 'b'
+        self.assertEqual({'a': 0, 'b': 1},
+                         self._boots(Request(), [State('a'), State('b')]))
+
+    def test_request_ended_without_selection_is_dropped(self):
+        first = Request()
+        self._boots(first, [State('a'), State('b')], scores=[10.0, 20.0])
+        del first  # e.g. NoValidHost after the claims failed
+        gc.collect()
+        self.assertEqual({'a': 0, 'b': 0},
+                         self._boots(Request(), [State('a'), State('b')]))
 
     def test_multi_create_counts_each_instance_once(self):
-        states = [State('a', 0), State('b', 0)]
+        request = Request()
+        states = [State('a'), State('b')]
         for chosen in (0, 0, 1):
-            self._weigh(states)  # each instance of one request re-weighs
+            self._boots(request, states, scores=[10.0, 20.0])
             states[chosen].num_instances += 1
-        self.guard.record_selections()
-        self.assertEqual(2, self.guard.boots_since(('a', 'a'), 900.0, 2))
-        self.assertEqual(1, self.guard.boots_since(('b', 'b'), 900.0, 1))
+        del request
+        gc.collect()
+        self.assertEqual({'a': 2, 'b': 1},
+                         self._boots(Request(), [State('a'), State('b')]))
 
     def test_new_sample_resets_the_count(self):
-        first = State('a', 5)
-        self._weigh([first])
-        first.num_instances += 1
-        self.guard.record_selections()
-        self.assertEqual(1, self.guard.boots_since(('a', 'a'), 900.0, 6))
-        self.assertEqual(0, self.guard.boots_since(('a', 'a'), 1001.0, 6))
-        self.assertEqual(1, self.guard.boots_since(('a', 'a'), 1001.0, 7))
+        request = Request()
+        a = State('a', 5)
+        self._boots(request, [a])
+        a.num_instances += 1
+        del request
+        gc.collect()
+        self.assertEqual({'a': 1}, self._boots(Request(), [State('a', 6)]))
+        self.assertEqual({'a': 0}, self._boots(Request(), [State('a', 6)],
+                                               since=1001.0))
 
     def test_growth_from_other_schedulers_counts(self):
-        self.assertEqual(0, self.guard.boots_since(('a', 'a'), 1.0, 5))
-        self.assertEqual(2, self.guard.boots_since(('a', 'a'), 1.0, 7))
+        gone = Request()
+        self._boots(gone, [State('a', 5)])
+        del gone
+        gc.collect()
+        self.assertEqual({'a': 2}, self._boots(Request(), [State('a', 7)]))
 
     def test_deletes_never_go_negative(self):
-        self.guard.boots_since(('a', 'a'), 1.0, 5)
-        self.assertEqual(0, self.guard.boots_since(('a', 'a'), 1.0, 2))
+        gone = Request()
+        self._boots(gone, [State('a', 5)])
+        del gone
+        gc.collect()
+        self.assertEqual({'a': 0}, self._boots(Request(), [State('a', 2)]))
 
-    def test_unselected_watch_expires(self):
-        self._weigh([State('a', 0)])
+    def test_unsettled_decision_expires(self):
+        keep = Request()
+        self._boots(keep, [State('a')])
         self.clock.now += herd.WATCH_SECONDS + 1
-        self.guard.record_selections()
-        self.assertEqual({}, dict(self.guard._watched))
+        self.assertEqual({'a': 0}, self._boots(Request(), [State('a')]))
 
     def test_bounded(self):
         guard = herd.HerdGuard(max_nodes=10)
-        for i in range(25):
-            guard.boots_since(('h%d' % i, 'h%d' % i), 1.0, 0)
+        requests = [Request() for _ in range(herd.MAX_DECISIONS + 20)]
+        for i, request in enumerate(requests):
+            guard.weigh(request, [(State('h%d' % i), ('h%d' % i, 'n'),
+                                   0.0, 1.0)], 1.0)
+        self.assertLessEqual(len(guard._decisions), herd.MAX_DECISIONS)
         self.assertLessEqual(len(guard._baselines), 10)
-        for _ in range(herd.MAX_WATCHED // herd.WATCHED_PER_REQUEST + 5):
-            guard.watch([(0.0, State('h'), ('h', 'h'))
-                         for _ in range(herd.WATCHED_PER_REQUEST)])
-        self.assertLessEqual(len(guard._watched), herd.MAX_WATCHED)
 
     def test_nodes_of_one_host_count_apart(self):
-        one, two = State('h', 0), State('h', 0)
-        self.guard.watch([(1.0, one, ('h', 'n1')), (0.0, two, ('h', 'n2'))])
+        one, two = State('h'), State('h')
+        request = Request()
+        self.guard.weigh(request, [(one, ('h', 'n1'), 0.0, 900.0),
+                                   (two, ('h', 'n2'), 5.0, 900.0)], 1.0)
         one.num_instances += 1
-        self.guard.record_selections()
-        self.assertEqual(1, self.guard.boots_since(('h', 'n1'), 900.0, 0))
-        self.assertEqual(0, self.guard.boots_since(('h', 'n2'), 900.0, 0))
+        weights = self.guard.weigh(Request(), [
+            (State('h'), ('h', 'n1'), 0.0, 900.0),
+            (State('h'), ('h', 'n2'), 0.0, 900.0)], 1.0)
+        self.assertEqual([-1.0, 0.0], weights)

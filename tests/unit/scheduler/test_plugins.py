@@ -1,6 +1,7 @@
 """LatencyFilter/LatencyWeigher logic with in-memory host states."""
 
 import dataclasses
+import gc
 
 import fixtures
 from nova import objects
@@ -149,9 +150,10 @@ class LatencyWeigherTest(PluginTestBase):
         self.weigher = latency_weigher.LatencyWeigher(self.conf,
                                                       self.provider)
 
-    def _weights(self, hosts):
+    def _weights(self, hosts, request=None):
+        """Weigh ``hosts`` for ``request`` (a new, finished one if None)."""
         wrapped = [type('W', (), {'obj': h}) for h in hosts]
-        return self.weigher.weigh_objects(wrapped, None)
+        return self.weigher.weigh_objects(wrapped, request or _spec({}))
 
     def test_lower_latency_weighs_more(self):
         fast, slow, old, unknown = self._weights(
@@ -172,21 +174,26 @@ class LatencyWeigherTest(PluginTestBase):
         self.assertAlmostEqual(before - 2 * penalty, after)
 
     def test_selections_count_across_requests(self):
-        # Request 1 weighs; Nova consumes the host it selects.
-        states = [FakeHostState(h) for h in ('fast', 'slowio', 'unknown')]
-        self._weights(states)
-        states[0].num_instances += 1  # HostState.consume_from_request
-        # Request 2 gets fresh HostStates: the compute has not claimed the
-        # instance yet, so num_instances is what it was.
-        fresh = [FakeHostState(h) for h in ('fast', 'slowio', 'unknown')]
-        fast_again, _, _ = self._weights(fresh)
-        fast_first, _, _ = self._weights(
-            [FakeHostState(h) for h in ('fast', 'slowio', 'unknown')])
-        self.assertEqual(fast_again, fast_first)
         penalty = self.weigher._herd.penalty(self.provider.snapshot(),
                                              self.provider.snapshot().policy)
-        base = -self.provider.snapshot().base_score('fast')
-        self.assertAlmostEqual(base - penalty, fast_again)
+        self.assertGreater(penalty, 0)
+        base_fast = -self.provider.snapshot().base_score('fast')
+        # Request 1 weighs; while it claims, request 2 sees its decision.
+        first = _spec({})
+        states = [FakeHostState(h) for h in ('fast', 'slowio', 'unknown')]
+        self._weights(states, first)
+        fast, _, _ = self._weights(
+            [FakeHostState(h) for h in ('fast', 'slowio', 'unknown')])
+        self.assertAlmostEqual(base_fast - penalty, fast)
+        # Nova consumes the host it selected; request 1 ends. Request 3
+        # gets fresh HostStates (the compute has not claimed the instance
+        # yet): one boot still counts, once.
+        states[0].num_instances += 1
+        del first
+        gc.collect()
+        fast, _, _ = self._weights(
+            [FakeHostState(h) for h in ('fast', 'slowio', 'unknown')])
+        self.assertAlmostEqual(base_fast - penalty, fast)
 
     def test_no_data_means_no_influence(self):
         empty = provider.SnapshotProvider(self.conf, store=FixedStore({}))

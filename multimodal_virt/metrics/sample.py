@@ -93,6 +93,8 @@ class HostSample:
     :param gpu_util: GPU utilisation percentage, where known.
     :param vm_exits_by_instance: exits/s per Nova instance UUID.
     :param events: names of the kernel events that were counted.
+    :param nodename: compute node name (Nova's ``HostState.nodename``);
+        defaults to ``host``.
     """
 
     host: str
@@ -107,6 +109,7 @@ class HostSample:
     gpu_util: float = None
     vm_exits_by_instance: dict = dataclasses.field(default_factory=dict)
     events: tuple = ()
+    nodename: str = None
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -144,6 +147,13 @@ class HostSample:
                 isinstance(e, str) for e in events):
             raise exception.InvalidSample('events must be a list of names')
         set_(self, 'events', tuple(events))
+        set_(self, 'nodename', _host_name(
+            self.host if self.nodename is None else self.nodename))
+
+    @property
+    def key(self):
+        """Store key of this sample: see :func:`sample_key`."""
+        return sample_key(self.host, self.nodename)
 
     def age(self, now=None):
         """Seconds since the end of the sample window."""
@@ -151,7 +161,7 @@ class HostSample:
 
     def to_dict(self):
         """Serialise to plain JSON types (with schema version)."""
-        return {
+        data = {
             'version': SCHEMA_VERSION,
             'host': self.host,
             'timestamp': self.timestamp,
@@ -166,6 +176,9 @@ class HostSample:
             'vm_exits_by_instance': dict(self.vm_exits_by_instance),
             'events': list(self.events),
         }
+        if self.nodename != self.host:  # single-node documents unchanged
+            data['nodename'] = self.nodename
+        return data
 
     @classmethod
     def from_dict(cls, data):

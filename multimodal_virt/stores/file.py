@@ -35,7 +35,7 @@ class FileStore(base.StatsStore):
 
     def put(self, sample):
         payload = sample.to_json(self.max_bytes)
-        target = self._host_file(sample.host)
+        target = self._host_file(sample.key)
         try:
             os.makedirs(self.path, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix='.%s.' % sample.host,
@@ -105,10 +105,10 @@ class FileStore(base.StatsStore):
             raise exception.StoreUnavailable('cannot read %s: %s'
                                              % (path, err))
         sample = self._decode(host, payload)
-        if sample is not None and sample.host != host:
+        if sample is not None and sample.key != host:
             self._bad_payload_log.warning(
-                host, 'Ignoring %(path)s: it holds a sample for host '
-                '%(other)s', {'path': path, 'other': sample.host})
+                host, 'Ignoring %(path)s: it holds a sample for node '
+                '%(other)s', {'path': path, 'other': sample.key})
             return None
         return sample
 

@@ -96,11 +96,11 @@ class MemcachedStore(base.StatsStore):
 
     def put(self, sample):
         payload = sample.to_json(self.max_bytes)
-        self._call('write', self._region.set, self._sample_key(sample.host),
+        self._call('write', self._region.set, self._sample_key(sample.key),
                    payload)
         hosts = self._hosts()
-        if sample.host not in hosts:
-            hosts.append(sample.host)
+        if sample.key not in hosts:
+            hosts.append(sample.key)
             self._call('index write', self._region.set, self.index_key,
                        json.dumps(sorted(hosts)))
 
@@ -115,7 +115,7 @@ class MemcachedStore(base.StatsStore):
             if payload is dogpile_api.NO_VALUE:
                 continue  # expired, or deleted and index not yet pruned
             sample = self._decode(host, payload)
-            if sample is not None and sample.host == host:
+            if sample is not None and sample.key == host:
                 samples[host] = sample
         return samples
 

@@ -10,6 +10,7 @@ import threading
 import time
 
 import fixtures
+from nova.tests.functional.api import client as api_client
 from nova.tests.functional import integrated_helpers
 from oslo_config import cfg
 
@@ -107,9 +108,14 @@ class SchedulingTestBase(integrated_helpers.ProviderUsageBaseTestCase):
 
         def post(index):
             try:
+                # One client per caller, as separate users would have.
+                client = api_client.TestOpenStackClient(
+                    self.api.auth_user, self.api.base_url,
+                    project_id=self.api.project_id, roles=self.api.roles)
+                client.microversion = self.api.microversion
                 body = self._build_server(flavor_id=self.flavor_id,
                                           networks='none')
-                posted[index] = self.api.post_server({'server': body})
+                posted[index] = client.post_server({'server': body})
             except Exception as err:  # reported by the test below
                 errors.append(err)
 

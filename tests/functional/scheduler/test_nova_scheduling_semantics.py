@@ -8,12 +8,14 @@ real Placement, as a user would.
 import shutil
 import time
 
+from nova.tests.functional import integrated_helpers
 from oslo_config import cfg
 
 from multimodal_virt.conf import scheduler as scheduler_opts
 from multimodal_virt.stores import loader
 from tests.functional import fixtures as mmv_fixtures
 from tests.functional import requirements
+from tests.functional import samples
 from tests.functional.scheduler import base
 
 SLO = {'multimodal_virt:io_p99_us': '500'}
@@ -231,3 +233,53 @@ class WeightMultiplierTest(base.SchedulingTestBase):
         default, = [opt.default for opt in scheduler_opts.OPTS
                     if opt.name == 'weight_multiplier']
         self.assertEqual(10.0, default)
+
+
+class TwoNodeHostTest(base.SchedulingTestBase):
+    """One nova-compute service host with two nodes, weighed per node."""
+
+    hosts = ('host1', 'host2')
+
+    def setUp(self):
+        super().setUp()
+        # How Nova's own functional tests give one service several nodes.
+        compute = self.computes['host1']
+        compute.manager.driver._set_nodes(['host1', 'host1-b'])
+        compute.manager.update_available_resource(
+            integrated_helpers.context.get_admin_context())
+        nodes = {h['hypervisor_hostname'] for h in
+                 self.admin_api.api_get('/os-hypervisors').body[
+                     'hypervisors']}
+        self.assertEqual({'host1', 'host1-b', 'host2'}, nodes)
+
+    def _publish_nodes(self, latencies):
+        for (host, node), io_us in latencies.items():
+            self.store.put(samples.host_sample(host, io_us=io_us,
+                                               nodename=node))
+
+    def _boot_node(self, flavor_id=None):
+        self._await_refresh()
+        server = self._create_server(
+            flavor_id=flavor_id or self.flavor_id, networks='none')
+        return (server['OS-EXT-SRV-ATTR:host'],
+                server['OS-EXT-SRV-ATTR:hypervisor_hostname'])
+
+    def test_nodes_of_one_host_weighed_apart(self):
+        self._publish_nodes({('host1', 'host1'): 4000,
+                             ('host1', 'host1-b'): 60,
+                             ('host2', None): 1000})
+        self.assertEqual(('host1', 'host1-b'), self._boot_node())
+        self._publish_nodes({('host1', 'host1'): 60,
+                             ('host1', 'host1-b'): 4000})
+        self.assertEqual(('host1', 'host1'), self._boot_node())
+
+    def test_nodes_of_one_host_filtered_apart(self):
+        slo_flavor = self._create_flavor(
+            name='slo', memory_mb=256, vcpu=1, disk=1, ephemeral=0,
+            extra_spec=SLO)
+        self._publish_nodes({('host1', 'host1'): 4000,
+                             ('host1', 'host1-b'): 60,
+                             ('host2', None): 1000})
+        for _ in range(2):
+            self.assertEqual(('host1', 'host1-b'),
+                             self._boot_node(slo_flavor))

@@ -118,6 +118,16 @@ class LatencyFilterTest(PluginTestBase):
         self.assertEqual([], list(self.filter.filter_all(
             self.hosts[:1], _spec({'multimodal_virt:io_p99_us': '500'}))))
 
+    def test_nodes_of_one_host_judged_apart(self):
+        slow = samples.host_sample('twin', io_us=4000)
+        fast = samples.host_sample('twin', io_us=60, nodename='twin-b')
+        self.store.samples = {slow.key: slow, fast.key: fast}
+        self.provider.refresh()
+        spec = _spec({'multimodal_virt:io_p99_us': '500'})
+        self.assertFalse(self.filter.host_passes(FakeHostState('twin'), spec))
+        self.assertTrue(self.filter.host_passes(
+            FakeHostState('twin', nodename='twin-b'), spec))
+
     def test_node_judged_by_own_sample_else_host_sample(self):
         self.store.samples = {
             'fast': samples.host_sample('fast', io_us=60)}

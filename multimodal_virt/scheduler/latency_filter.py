@@ -18,6 +18,8 @@ Nova's filter loop), so a server whose host has since gone over its SLO can
 still be rebuilt in place.
 """
 
+import weakref
+
 from nova.scheduler import filters
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -48,10 +50,19 @@ class LatencyFilter(filters.BaseHostFilter):
         self._provider = (provider or
                           provider_mod.SnapshotProvider.shared(self.conf))
         self._bad_spec_log = ratelimit.RateLimitedLog(LOG, interval=60.0)
+        # Parsed once per request, not once per candidate host.
+        self._slos_by_request = weakref.WeakKeyDictionary()
 
     def host_passes(self, host_state, spec_obj):
         """Judge one host against the snapshot of this request."""
-        slos = self._requested_slos(spec_obj)
+        try:
+            slos = self._slos_by_request[spec_obj]
+        except (KeyError, TypeError):
+            slos = self._requested_slos(spec_obj)
+            try:
+                self._slos_by_request[spec_obj] = slos
+            except TypeError:
+                pass  # not weak-referable: parsed per host
         if slos is None:
             return False
         if not slos:

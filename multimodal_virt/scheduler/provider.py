@@ -129,7 +129,13 @@ class SnapshotProvider(object):
         :returns: the new snapshot.
         """
         with self._refresh_lock:
-            fresh = self._read_and_build(self._clock())
+            try:
+                fresh = self._read_and_build(self._clock())
+            except Exception as err:  # a bug in building: keep serving
+                self._warn.warning(
+                    'build', 'Latency snapshot not rebuilt, scheduling with '
+                    'the previous one: %(err)s', {'err': err})
+                return self.snapshot()
             self._snapshot = fresh
         return fresh
 

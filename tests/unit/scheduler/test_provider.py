@@ -109,6 +109,14 @@ class SnapshotProviderTest(base.TestCase):
         store = CountingStore(error=RuntimeError('boom'))
         self.assertEqual(0, len(self._provider(store).refresh()))
 
+    def test_build_failure_keeps_the_previous_snapshot(self):
+        store = CountingStore({'a': samples.host_sample('a', io_us=100)})
+        prov = self._provider(store)
+        first = prov.refresh()
+        store.samples = {'b': object()}  # not a sample: building fails
+        self.assertIs(first, prov.refresh())
+        self.assertIs(first, prov.snapshot())
+
     def test_vanished_host_stays_stale_until_forgotten(self):
         store = CountingStore({
             'dead': samples.host_sample('dead', io_us=100),

@@ -35,9 +35,19 @@ OPTS = [
                  default=5.0,
                  min=0.0,
                  help="""
-Seconds between reads of the stats store. The scheduler reads all hosts in
-one batched call at most once per interval; between reads, filtering and
-weighing a host is a dictionary lookup.
+Seconds between reads of the stats store by the scheduler's background
+refresher. It reads all hosts in one batched call and swaps in a new
+snapshot; scheduling requests never wait for the store, they read the
+latest snapshot (a dictionary lookup per host).
+
+Possible values:
+
+* 0 or more seconds; below 0.01 the refresher still pauses 0.01 s.
+
+Related options:
+
+* ``stale_after``: a store outage keeps the last samples, which become
+  stale after this many seconds.
 """),
     cfg.FloatOpt('stale_after',
                  default=60.0,
@@ -57,9 +67,31 @@ Related options:
                                'passes the filter and gets the neutral score'),
                    ('penalize', 'the host passes the filter but is weighed '
                                 'as the worst reporting host'),
-                   ('reject', 'the LatencyFilter rejects the host'),
+                   ('reject', 'the LatencyFilter rejects the host for '
+                              'flavors with latency SLOs (flavors without '
+                              'them are never filtered); it is weighed as '
+                              'the worst reporting host'),
                ],
                help='What to do with a host whose sample is stale.'),
+    cfg.FloatOpt('forget_after',
+                 default=86400.0,
+                 min=0.0,
+                 help="""
+Seconds after its last sample during which the scheduler remembers a host
+whose sample disappeared from the store (a memcached key that expired, a
+deleted file). Until then the host is judged by that last sample, which is
+stale, so a dead host stays rejected (``stale_policy = reject``) or
+penalised instead of passing as a host with no sample. The memory is per
+scheduler process and starts empty when it restarts.
+
+Possible values:
+
+* Seconds; values below ``stale_after`` act as ``stale_after``.
+
+Related options:
+
+* ``stale_after``, ``stale_policy``, ``missing_policy``
+"""),
     cfg.StrOpt('missing_policy',
                default='neutral',
                choices=[
@@ -114,27 +146,61 @@ Deprecated alias of ``metric_weights`` ``io``: used when set away from 1.0
 and ``metric_weights`` does not name ``io``.
 """),
     cfg.FloatOpt('weight_multiplier',
-                 default=1.0,
+                 default=10.0,
                  help="""
 Multiplier of the LatencyWeigher. Positive values prefer low-latency hosts;
 0 disables it. Can be overridden per aggregate with the
 ``multimodal_virt_latency_weight_multiplier`` aggregate metadata key.
+
+Nova normalises every weigher to 0..1 and adds them up, multiplied. With
+Nova's default weighers kept (``nova.scheduler.weights.all_weighers``), the
+RAM, disk, CPU, I/O ops, PCI, hypervisor version, metrics and soft
+(anti-)affinity weighers have multipliers of 1 each (about 9 together): at 1
+the latency ranking is outvoted by free RAM and CPU. The default 10 lets
+latency decide between hosts whose latency differs and Nova's weighers
+break near ties; keep it far below the build failure and cross-cell
+weighers (1000000), which must still win.
+
+Possible values:
+
+* A float; 0 disables the weigher; negative prefers high latency.
+
+Related options:
+
+* ``[filter_scheduler] weight_classes`` and Nova's ``*_weight_multiplier``
+  options.
 """),
     cfg.FloatOpt('herd_penalty_us',
                  default=0.0,
                  min=0.0,
                  help="""
-Herd guard: microseconds added to a host's blended latency for each boot
-placed on it since its last sample. 0 selects an automatic penalty: the
-spread (p90 - p10) of the blended latency across reporting hosts divided by
-``herd_spread_boots``, so a burst spreads over the best hosts.
+Herd guard: microseconds added to a node's blended latency for each boot
+the scheduler placed on it since its last sample (its own selections across
+requests, or the node's instance count growth if larger).
+
+Possible values:
+
+* 0 (default): automatic; the gap between the best and the next-best fresh
+  blended latency (at least 5 % of the median) divided by
+  ``herd_spread_boots - 0.5``.
+* A positive number of microseconds per boot.
+
+Related options:
+
+* ``herd_spread_boots``
 """),
     cfg.IntOpt('herd_spread_boots',
                default=3,
                min=1,
                help="""
-With the automatic herd penalty, how many boots on one host before it looks
-as bad as a host one latency spread worse.
+With the automatic herd penalty, how many boots in a row the best node
+takes before the next-best node gets one: after that many boots on the best
+node, the next boot goes to the next-best (sooner when the two are within
+5 % of the median latency).
+
+Related options:
+
+* ``herd_penalty_us``: a positive value replaces the automatic penalty.
 """),
 ]
 

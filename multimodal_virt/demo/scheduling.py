@@ -79,6 +79,7 @@ def rank(conf, hosts, extra_specs, store):
     objects.register_all()
     validate_extra_specs(extra_specs)
     provider = provider_mod.SnapshotProvider(conf, store=store)
+    provider.refresh()  # one-shot: read the store now, no refresher
     latency = latency_filter.LatencyFilter(conf, provider=provider)
     weigher = latency_weigher.LatencyWeigher(conf, provider=provider)
     cell = uuidutils.generate_uuid()

@@ -7,12 +7,18 @@ Enable it in nova.conf on the scheduler::
     available_filters = multimodal_virt.scheduler.latency_filter.LatencyFilter
     enabled_filters = ComputeFilter,...,LatencyFilter
 
-Flavors ask for SLOs with ``multimodal_virt:<gpu_cmd|io>_<p50|p95|p99>_us``
-extra specs (see :mod:`multimodal_virt.scheduler.slo`). Hosts with a stale
-sample are rejected when ``[multimodal_virt_scheduler] stale_policy =
-reject``; hosts with no sample pass (their latency is unknown, and a
-missing store must not stop boots).
+Flavors ask for SLOs with ``multimodal_virt:<metric>_<percentile>_us``
+extra specs (see :mod:`multimodal_virt.scheduler.slo`). Only those flavors
+are filtered: a flavor without latency SLOs passes every host, whatever the
+samples say. For SLO flavors, a host whose sample is stale is rejected when
+``[multimodal_virt_scheduler] stale_policy = reject``; a host with no
+sample passes (its latency is unknown, and a missing store must not stop
+boots). Rebuilds are not filtered (``RUN_ON_REBUILD = False``, honoured by
+Nova's filter loop), so a server whose host has since gone over its SLO can
+still be rebuilt in place.
 """
+
+import weakref
 
 from nova.scheduler import filters
 from oslo_config import cfg
@@ -21,6 +27,7 @@ from oslo_log import log as logging
 from multimodal_virt import conf as mmv_conf
 from multimodal_virt import exception
 from multimodal_virt import ratelimit
+from multimodal_virt.scheduler import node as node_mod
 from multimodal_virt.scheduler import provider as provider_mod
 from multimodal_virt.scheduler import slo as slo_mod
 
@@ -43,18 +50,25 @@ class LatencyFilter(filters.BaseHostFilter):
         self._provider = (provider or
                           provider_mod.SnapshotProvider.shared(self.conf))
         self._bad_spec_log = ratelimit.RateLimitedLog(LOG, interval=60.0)
-
-    def filter_all(self, filter_obj_list, spec_obj):
-        """Filter all hosts against one snapshot read for this request."""
-        snapshot = self._provider.snapshot()
-        slos = self._requested_slos(spec_obj)
-        for host_state in filter_obj_list:
-            if self._passes(host_state, snapshot, slos):
-                yield host_state
+        # Parsed once per request, not once per candidate host.
+        self._slos_by_request = weakref.WeakKeyDictionary()
 
     def host_passes(self, host_state, spec_obj):
-        return self._passes(host_state, self._provider.snapshot(),
-                            self._requested_slos(spec_obj))
+        """Judge one host against the snapshot of this request."""
+        try:
+            slos = self._slos_by_request[spec_obj]
+        except (KeyError, TypeError):
+            slos = self._requested_slos(spec_obj)
+            try:
+                self._slos_by_request[spec_obj] = slos
+            except TypeError:
+                pass  # not weak-referable: parsed per host
+        if slos is None:
+            return False
+        if not slos:
+            return True  # no latency SLO: nothing to enforce
+        snapshot = self._provider.snapshot_for(spec_obj)
+        return self._meets(host_state, snapshot, slos)
 
     def _requested_slos(self, spec_obj):
         flavor = getattr(spec_obj, 'flavor', None)
@@ -70,30 +84,29 @@ class LatencyFilter(filters.BaseHostFilter):
                 {'flavor': getattr(flavor, 'name', '?'), 'err': err})
             return None
 
-    def _passes(self, host_state, snapshot, slos):
-        host = host_state.host
-        if slos is None:
-            return False
-        row = snapshot.row(host)
+    @staticmethod
+    def _meets(host_state, snapshot, slos):
+        host, nodename = node_mod.node_key(host_state)
+        row = node_mod.row(snapshot, host_state)
         if row is None:
-            if slos:
-                LOG.debug('%(host)s passes latency SLOs unchecked: no sample',
-                          {'host': host})
+            LOG.debug('%(host)s (%(node)s) passes latency SLOs unchecked: '
+                      'no sample', {'host': host, 'node': nodename})
             return True
         if snapshot.stale[row] and snapshot.policy.stale_policy == 'reject':
-            LOG.debug('%(host)s rejected: latency sample is %(age).0f s old, '
-                      'over stale_after=%(max).0f s and stale_policy=reject',
-                      {'host': host,
+            LOG.debug('%(host)s (%(node)s) rejected: latency sample is '
+                      '%(age).0f s old, over stale_after=%(max).0f s and '
+                      'stale_policy=reject',
+                      {'host': host, 'node': nodename,
                        'age': snapshot.taken_at - snapshot.timestamps[row],
                        'max': snapshot.policy.stale_after})
             return False
         broken = slo_mod.violations(snapshot, row, slos)
         if broken:
             slo, measured = broken[0]
-            LOG.debug('%(host)s rejected: %(metric)s %(pct)s latency '
-                      '%(value).0f us is over the flavor SLO %(key)s='
-                      '%(limit)d us',
-                      {'host': host, 'metric': slo.metric,
+            LOG.debug('%(host)s (%(node)s) rejected: %(metric)s %(pct)s '
+                      'latency %(value).0f us is over the flavor SLO '
+                      '%(key)s=%(limit)d us',
+                      {'host': host, 'node': nodename, 'metric': slo.metric,
                        'pct': slo.percentile, 'value': measured,
                        'key': slo.key, 'limit': slo.limit_us})
             return False

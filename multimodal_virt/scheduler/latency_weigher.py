@@ -11,13 +11,20 @@ default list, so keep Nova's weighers in it)::
     percentile = p99
     gpu_cmd_weight = 1.0
     io_weight = 1.0
-    weight_multiplier = 1.0
+    # Nova's default weighers add up to about 9 (RAM, disk, CPU, I/O ops,
+    # PCI, hypervisor version, metrics, soft (anti-)affinity): at 1.0 the
+    # latency ranking is outvoted by free RAM and CPU.
+    weight_multiplier = 10.0
 
-The raw weight is ``-(gpu_cmd_weight * gpu_pXX + io_weight * io_pXX +
-boots_since_sample * herd_penalty)`` in microseconds; Nova normalises it
-across the candidate hosts. The multiplier can be overridden per aggregate
-with the ``multimodal_virt_latency_weight_multiplier`` metadata key.
+The raw weight of a compute node is ``-(gpu_cmd_weight * gpu_pXX +
+io_weight * io_pXX + boots_since_sample * herd_penalty)`` in microseconds;
+Nova normalises it across the candidate nodes. The multiplier can be
+overridden per aggregate with the
+``multimodal_virt_latency_weight_multiplier`` metadata key. Each node is
+weighed by its own sample (see :mod:`multimodal_virt.scheduler.node`).
 """
+
+import math
 
 from nova.scheduler import utils
 from nova.scheduler import weights
@@ -25,13 +32,14 @@ from oslo_config import cfg
 
 from multimodal_virt import conf as mmv_conf
 from multimodal_virt.scheduler import herd as herd_mod
+from multimodal_virt.scheduler import node as node_mod
 from multimodal_virt.scheduler import provider as provider_mod
 
 AGGREGATE_MULTIPLIER_KEY = 'multimodal_virt_latency_weight_multiplier'
 
 
 class LatencyWeigher(weights.BaseHostWeigher):
-    """Weigh hosts by blended latency percentiles plus a herd penalty.
+    """Weigh nodes by blended latency percentiles plus a herd penalty.
 
     :param conf: ``ConfigOpts`` to read (Nova's global CONF by default).
     :param provider: a :class:`SnapshotProvider` (tests inject one).
@@ -51,20 +59,30 @@ class LatencyWeigher(weights.BaseHostWeigher):
             self.conf.multimodal_virt_scheduler.weight_multiplier)
 
     def weigh_objects(self, weighed_obj_list, weight_properties):
-        """Weigh every host against one snapshot read for this request."""
-        snapshot = self._provider.snapshot()
-        return [self._weigh(obj.obj, snapshot) for obj in weighed_obj_list]
+        """Weigh every node against the snapshot of this request."""
+        snapshot = self._provider.snapshot_for(weight_properties)
+        if not len(snapshot):
+            # No metrics at all: do not influence placement.
+            return [0.0] * len(weighed_obj_list)
+        # Nodes without a sample count their boots over windows of
+        # stale_after seconds, so their count neither grows forever nor
+        # resets at every refresh.
+        window = snapshot.policy.stale_after
+        no_sample_since = math.floor(snapshot.taken_at / window) * window
+        nodes = []
+        for weighed in weighed_obj_list:
+            state = weighed.obj
+            key = node_mod.node_key(state)
+            row = node_mod.row(snapshot, state)
+            if row is None:
+                nodes.append((state, key, snapshot.base_score(*key),
+                              no_sample_since))
+            else:
+                nodes.append((state, key, snapshot.scores[row],
+                              snapshot.timestamps[row]))
+        return self._herd.weigh(weight_properties, nodes,
+                                self._herd.penalty(snapshot, snapshot.policy))
 
     def _weigh_object(self, host_state, weight_properties):
-        return self._weigh(host_state, self._provider.snapshot())
-
-    def _weigh(self, host_state, snapshot):
-        if not len(snapshot):
-            return 0.0  # no metrics at all: do not influence placement
-        host = host_state.host
-        row = snapshot.row(host)
-        since = (snapshot.timestamps[row] if row is not None
-                 else snapshot.taken_at)
-        boots = self._herd.boots_since_sample(
-            host, since, getattr(host_state, 'num_instances', 0) or 0)
-        return -(snapshot.base_score(host) + boots * snapshot.herd_penalty)
+        wrapped = weights.WeighedHost(host_state, 0.0)
+        return self.weigh_objects([wrapped], weight_properties)[0]

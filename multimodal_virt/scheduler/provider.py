@@ -1,15 +1,26 @@
-"""Reads the stats store at most once per refresh interval.
+"""Latency snapshots kept current by a background refresher.
 
-A refresh is one batched ``store.read_batch()`` (raw payloads verified and
-decoded in bulk) followed by one vectorised
-:class:`~multimodal_virt.scheduler.snapshot.LatencySnapshot`; everything
-between refreshes is a lookup. Any failure degrades to an empty snapshot
-(no metrics: every host passes, every host weighs the same) with one
-rate-limited warning, so a broken store never breaks scheduling.
+A refresher thread reads the stats store in one batched call every
+``refresh_interval`` seconds, builds a vectorised
+:class:`~multimodal_virt.scheduler.snapshot.LatencySnapshot` and swaps it in
+with one reference assignment. Scheduling requests only read that
+reference: none of them waits on store I/O or holds a lock across it.
+
+The thread is created with the ``threading`` module as the scheduler runs
+it: a green thread when nova-scheduler runs under eventlet's monkey
+patching, a native thread in Nova's native threading mode.
+
+When the store fails, the last samples read are kept and the snapshot is
+rebuilt from them, so they age into the staleness policy instead of
+vanishing. A host whose sample disappears from the store (a memcached key
+that expired) is remembered with its last sample for ``forget_after``
+seconds, so a dead host stays stale instead of turning into a host with no
+sample.
 
 Nova instantiates the filter and the weigher separately; both ask
 :meth:`SnapshotProvider.shared` for the provider of their config object, so
-a scheduler process reads the store once per interval, not once per plugin.
+a scheduler process runs one refresher, and both plugins see the same
+snapshot for a request (:meth:`SnapshotProvider.snapshot_for`).
 """
 
 import threading
@@ -18,20 +29,24 @@ import weakref
 
 from oslo_log import log as logging
 
+from multimodal_virt.metrics import codec
 from multimodal_virt import ratelimit
 from multimodal_virt.scheduler import snapshot as snapshot_mod
 from multimodal_virt.stores import loader
 
 LOG = logging.getLogger(__name__)
 
+# Between two refreshes the loop always pauses, so a zero interval cannot
+# spin and, under eventlet, other green threads always get to run.
+_MIN_PAUSE = 0.01
+
 
 class SnapshotProvider(object):
-    """Caches a :class:`LatencySnapshot` for ``refresh_interval`` seconds.
+    """Holds the current :class:`LatencySnapshot` and refreshes it.
 
     :param conf: ``ConfigOpts`` with the multimodal-virt groups registered.
     :param store: a store to use instead of loading ``[..._store] driver``.
     :param clock: wall clock (sample ages), injectable for tests.
-    :param monotonic: monotonic clock (refresh timing), injectable.
     """
 
     # Weak: a provider lives as long as a plugin holds it; the registry
@@ -39,57 +54,133 @@ class SnapshotProvider(object):
     _shared = weakref.WeakValueDictionary()
     _shared_lock = threading.Lock()
 
-    def __init__(self, conf, store=None, clock=time.time,
-                 monotonic=time.monotonic):
+    def __init__(self, conf, store=None, clock=time.time):
         self.conf = conf
         self._store = store
         self._store_fixed = store is not None
         self._store_key = None
         self._clock = clock
-        self._monotonic = monotonic
         self._snapshot = None
-        self._next_refresh = 0.0
-        self._lock = threading.Lock()
+        self._last_batch = codec.SampleBatch.empty()
+        self._per_request = weakref.WeakKeyDictionary()
+        self._request_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._wakeup = None
         self._warn = ratelimit.RateLimitedLog(LOG, interval=60.0)
 
     @classmethod
     def shared(cls, conf):
-        """Return the process-wide provider for ``conf``, creating it."""
+        """Return the process-wide provider for ``conf`` with its refresher.
+
+        The refresher starts here, when Nova loads the plugins, so the first
+        snapshot is usually ready before the first scheduling request.
+        """
         with cls._shared_lock:
             provider = cls._shared.get(id(conf))
             if provider is None or provider.conf is not conf:
                 provider = cls(conf)
                 cls._shared[id(conf)] = provider
-            return provider
+        provider.start()
+        return provider
+
+    @property
+    def _options(self):
+        return self.conf.multimodal_virt_scheduler
+
+    def _policy(self):
+        return snapshot_mod.ScoringPolicy.from_conf(self._options)
 
     def snapshot(self):
-        """Return the current snapshot, refreshing it when due."""
-        with self._lock:
-            if (self._snapshot is None
-                    or self._monotonic() >= self._next_refresh):
-                self._snapshot = self._refresh()
-                interval = self.conf.multimodal_virt_scheduler.refresh_interval
-                self._next_refresh = self._monotonic() + interval
-            return self._snapshot
+        """Return the current snapshot; never reads the store.
 
-    def invalidate(self):
-        """Force the next :meth:`snapshot` call to read the store."""
-        with self._lock:
-            self._snapshot = None
+        Before the first refresh completes this is an empty snapshot: no
+        latency data, so every host passes and weighs the same.
+        """
+        current = self._snapshot
+        if current is None:
+            return snapshot_mod.LatencySnapshot({}, self._policy(),
+                                                self._clock())
+        return current
 
-    def _refresh(self):
-        policy = snapshot_mod.ScoringPolicy.from_conf(
-            self.conf.multimodal_virt_scheduler)
+    def snapshot_for(self, request):
+        """The snapshot one scheduling request sees, for all of its hosts.
+
+        :param request: the request's ``RequestSpec`` (any weak-referable
+            object that lives as long as the request).
+        :returns: the snapshot current when the request first asked; the
+            filter and the weigher of that request get the same one.
+        """
         try:
-            now = self._clock()
-            batch = self._current_store().read_batch(now)
-            return snapshot_mod.LatencySnapshot(batch, policy, now)
+            with self._request_lock:
+                found = self._per_request.get(request)
+                if found is None:
+                    found = self.snapshot()
+                    self._per_request[request] = found
+            return found
+        except TypeError:  # not weak-referable: no memo, still consistent
+            return self.snapshot()
+
+    def refresh(self):
+        """Read the store once and swap in a new snapshot.
+
+        The refresher's job; one-shot commands (the demo) call it directly.
+        Never raises: a failing store keeps the last samples, which age.
+
+        :returns: the new snapshot.
+        """
+        with self._refresh_lock:
+            try:
+                fresh = self._read_and_build(self._clock())
+            except Exception as err:  # a bug in building: keep serving
+                self._warn.warning(
+                    'build', 'Latency snapshot not rebuilt, scheduling with '
+                    'the previous one: %(err)s', {'err': err})
+                return self.snapshot()
+            self._snapshot = fresh
+        return fresh
+
+    def _read_and_build(self, now):
+        """One store read and one snapshot build: the only store I/O.
+
+        The store verifies and decodes the refresh in bulk; a node whose
+        sample vanished or was refused keeps its last good one for
+        ``forget_after`` seconds (at least ``stale_after``), so a dead host
+        stays stale instead of passing as a node with no sample.
+        """
+        try:
+            store = self._current_store()
+            store.retain_vanished(max(self._options.forget_after,
+                                      self._options.stale_after))
+            batch = store.read_batch(now)
+            self._last_batch = batch
         except Exception as err:  # never let the store break scheduling
             self._warn.warning(
-                'store', 'Latency stats unavailable, scheduling without '
-                'latency data until the store answers: %(err)s',
-                {'err': err})
-            return snapshot_mod.LatencySnapshot({}, policy, self._clock())
+                'store', 'Latency stats unavailable, scheduling with the '
+                'last samples read (%(count)d hosts), which age into the '
+                'stale policy, until the store answers: %(err)s',
+                {'count': len(self._last_batch), 'err': err})
+            batch = self._last_batch
+        return snapshot_mod.LatencySnapshot(batch, self._policy(), now)
+
+    def start(self):
+        """Start the background refresher (idempotent)."""
+        with self._request_lock:
+            if self._wakeup is not None:
+                return
+            self._wakeup = threading.Event()
+            thread = threading.Thread(
+                target=_refresh_loop, args=(weakref.ref(self), self._wakeup),
+                name='multimodal-virt-snapshot-refresher', daemon=True)
+            # The thread holds the provider weakly: when the plugins drop it,
+            # the thread wakes and ends.
+            weakref.finalize(self, self._wakeup.set)
+            thread.start()
+
+    def close(self):
+        """Stop the refresher (it ends at its next wake-up)."""
+        wakeup, self._wakeup = self._wakeup, None
+        if wakeup is not None:
+            wakeup.set()
 
     def _current_store(self):
         """The configured store, reloaded when its options change."""
@@ -103,3 +194,20 @@ class SnapshotProvider(object):
             self._store = loader.get_store(self.conf)
             self._store_key = key
         return self._store
+
+
+def _refresh_loop(provider_ref, wakeup):
+    """Refresh every ``refresh_interval`` while the provider lives."""
+    while True:
+        provider = provider_ref()
+        if provider is None or provider._wakeup is not wakeup:
+            return
+        started = time.monotonic()
+        try:
+            provider.refresh()
+        except Exception:  # refresh() logs store errors; this is a bug
+            LOG.exception('Latency snapshot refresh failed')
+        interval = provider._options.refresh_interval
+        del provider
+        elapsed = time.monotonic() - started
+        wakeup.wait(max(interval - elapsed, _MIN_PAUSE))

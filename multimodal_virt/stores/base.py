@@ -86,6 +86,15 @@ class StatsStore(metaclass=abc.ABCMeta):
                 % (sample.key, len(payload), self.max_bytes))
         self.write(sample.key, payload)
 
+    def retain_vanished(self, seconds):
+        """Keep a node's last good sample this long after its timestamp.
+
+        A node whose entry vanishes (an expired memcached key, a deleted
+        file) or whose new payload is refused is judged by its last good
+        sample until then (``[multimodal_virt_scheduler] forget_after``).
+        """
+        self._decoder.retain_s = float(seconds)
+
     def read_batch(self, now):
         """Read, verify and decode every sample in bulk (the scheduler path).
 

@@ -6,12 +6,14 @@ from multimodal_virt.metrics import histogram
 from multimodal_virt.metrics import sample
 
 
-def host_sample(host, io_us=None, gpu_us=None, age=0.0, events=100):
+def host_sample(host, io_us=None, gpu_us=None, age=0.0, events=100,
+                nodename=None):
     """A sample whose I/O / GPU latencies are concentrated around a value.
 
     :param io_us: typical I/O latency in microseconds (``None``: no I/O).
     :param gpu_us: typical GPU-command latency (``None``: no GPU ioctls).
     :param age: how many seconds ago the sample window ended.
+    :param nodename: compute node of ``host`` (default: named like it).
     """
     def _hist(value):
         if value is None:
@@ -22,4 +24,4 @@ def host_sample(host, io_us=None, gpu_us=None, age=0.0, events=100):
         host=host, timestamp=time.time() - age, window_s=10.0,
         source='ebpf', collector_version='test',
         io=_hist(io_us), gpu_cmd=_hist(gpu_us), vm_exit_rate=100.0,
-        irq_rate=1000.0)
+        irq_rate=1000.0, nodename=nodename)

@@ -1,0 +1,91 @@
+"""Run the snapshot refresher the way a nova-scheduler process runs it.
+
+``python -m tests.functional.scheduler.refresher_scenario`` applies Nova's
+own concurrency choice first (``nova.monkey_patch.patch``, which reads
+``OS_NOVA_DISABLE_EVENTLET_PATCHING`` like nova-scheduler does), then runs
+a provider over a store whose read blocks until released, and prints what
+happened as JSON. Used by ``test_refresher_modes`` in both modes.
+"""
+
+from nova import monkey_patch; monkey_patch.patch(backend='threading')  # noqa
+
+import json  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+from oslo_config import cfg  # noqa: E402
+
+from multimodal_virt import conf as mmv_conf  # noqa: E402
+from multimodal_virt import exception  # noqa: E402
+from multimodal_virt.scheduler import provider as provider_mod  # noqa: E402
+from tests.functional import samples  # noqa: E402
+
+
+class SlowStore(object):
+    """A store whose reads wait until released, then may fail."""
+
+    def __init__(self):
+        self.samples = {'host1': samples.host_sample('host1', io_us=60)}
+        self.reading = threading.Event()
+        self.release = threading.Event()
+        self.release.set()
+        self.down = False
+        self.reads = 0
+
+    def get_all(self):
+        self.reading.set()
+        self.release.wait(30)
+        self.reads += 1
+        if self.down:
+            raise exception.StoreUnavailable('store down')
+        return dict(self.samples)
+
+
+def _wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+class Request(object):
+    """Stands in for a RequestSpec."""
+
+
+def main():
+    from nova import utils
+    conf = cfg.ConfigOpts()
+    mmv_conf.register_opts(conf)
+    conf([], project='multimodal-virt', default_config_files=[])
+    conf.set_override('refresh_interval', 0.05, 'multimodal_virt_scheduler')
+    conf.set_override('stale_after', 1.0, 'multimodal_virt_scheduler')
+    store = SlowStore()
+    provider = provider_mod.SnapshotProvider(conf, store=store)
+    provider.start()
+    result = {'native_threads': utils.concurrency_mode_threading(),
+              'first_refresh': _wait_for(lambda: len(provider.snapshot()))}
+    # A read in flight: requests get the current snapshot without waiting.
+    store.release.clear()
+    store.reading.clear()
+    result['read_started'] = _wait_for(store.reading.is_set)
+    before = store.reads
+    current = provider.snapshot_for(Request())
+    result['request_got_snapshot_during_read'] = (
+        len(current) == 1 and store.reads == before)
+    store.release.set()
+    # The store goes down: the last samples stay, then age into stale.
+    store.down = True
+    reads = store.reads
+    result['refreshes_while_down'] = _wait_for(lambda: store.reads > reads + 3)
+    snap = provider.snapshot()
+    result['kept_while_down'] = snap.row('host1') is not None
+    result['stale_after_horizon'] = _wait_for(
+        lambda: provider.snapshot().stale[0], timeout=10)
+    provider.close()
+    print(json.dumps(result))
+
+
+if __name__ == '__main__':
+    main()

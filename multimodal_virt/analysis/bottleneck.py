@@ -66,9 +66,14 @@ class Thresholds:
                    top_instances=group.top_instances)
 
     def limit(self, path):
-        """Threshold of ``path`` (µs for latencies, per second for rates)."""
-        return {'gpu_cmd': self.gpu_cmd_us, 'io': self.io_us,
-                'vm_exit': self.vm_exit_rate, 'irq': self.irq_rate}[path]
+        """Threshold of ``path`` (µs for latencies, per second for rates).
+
+        Every GPU latency metric shares the GPU threshold.
+        """
+        if path in vocabulary.GPU_METRICS:
+            return self.gpu_cmd_us
+        return {'io': self.io_us, 'vm_exit': self.vm_exit_rate,
+                'irq': self.irq_rate}[path]
 
     def slo_us(self, metric):
         """Recommended flavor SLO (whole µs) for a latency metric."""

@@ -13,11 +13,19 @@ import time
 
 from multimodal_virt import exception
 from multimodal_virt.metrics import histogram as hist
+from multimodal_virt.metrics import vocabulary
 
 SCHEMA_VERSION = 1
 SOURCES = ('ebpf', 'procfs')
 MAX_HOST_LENGTH = 255
 MAX_INSTANCES = 4096
+#: Most GPU devices (fence timelines' drivers) and VFs a sample lists.
+MAX_GPU_DEVICES = 256
+#: Fields added for the GPU signals, serialised only when set so samples
+#: without them stay byte-identical to the earlier v1 payloads.
+GPU_FIELDS = ('gpu_exec', 'gpu_submit', 'gpu_wait', 'gpu_nvidia_rm',
+              'gpu_exec_by_device', 'gpu_exec_by_instance',
+              'gpu_busy_by_vf', 'gpu_observed')
 # Samples time-stamped further in the future than this are refused: a
 # collector with a broken clock must not look fresh forever.
 MAX_CLOCK_SKEW = 300.0
@@ -47,6 +55,39 @@ def _optional_histogram(name, value):
         raise exception.InvalidHistogram('%s: %s' % (name, err))
 
 
+def _histogram_map(name, value, limit):
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise exception.InvalidSample('%s must be an object, got %s'
+                                      % (name, type(value).__name__))
+    if len(value) > limit:
+        raise exception.InvalidSample('%s has %d entries, at most %d'
+                                      % (name, len(value), limit))
+    result = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not key or len(key) > MAX_HOST_LENGTH:
+            raise exception.InvalidSample(
+                '%s keys must be non-empty strings of at most %d characters'
+                % (name, MAX_HOST_LENGTH))
+        result[key] = _optional_histogram('%s[%s]' % (name, key), item)
+        if result[key] is None:
+            raise exception.InvalidSample('%s[%s] must be a histogram'
+                                          % (name, key))
+    return result
+
+
+def _signal_names(value):
+    if value is None:
+        return ()
+    if not isinstance(value, (list, tuple)) or not all(
+            v in vocabulary.GPU_SIGNALS for v in value):
+        raise exception.InvalidSample(
+            'gpu_observed must be a list of %s, got %r'
+            % (', '.join(vocabulary.GPU_SIGNALS), value))
+    return tuple(sorted(set(value)))
+
+
 def _rate_map(name, value):
     if value is None:
         return {}
@@ -74,13 +115,26 @@ class HostSample:
     :param window_s: length of the window in seconds.
     :param source: ``ebpf`` or ``procfs``.
     :param collector_version: version of the collector that made it.
-    :param gpu_cmd: GPU command-submission latency histogram (ioctl time).
+    :param gpu_cmd: deprecated alias of ``gpu_submit`` (same histogram).
     :param io: block I/O latency histogram (issue to complete).
     :param vm_exit_rate: VM exits per second on the host.
     :param irq_rate: hard IRQs per second on the host.
     :param gpu_util: GPU utilisation percentage, where known.
     :param vm_exits_by_instance: exits/s per Nova instance UUID.
     :param events: names of the kernel events that were counted.
+    :param gpu_exec: GPU job latency, dma_fence emit to signaled.
+    :param gpu_submit: command-submission ioctl latency (exact numbers).
+    :param gpu_wait: wait ioctl latency (exact numbers).
+    :param gpu_nvidia_rm: NVIDIA resource-manager escape latency
+        (setup and control calls; informational, not an SLO metric).
+    :param gpu_exec_by_device: ``{driver/device label: histogram}``.
+    :param gpu_exec_by_instance: ``{instance uuid: histogram}`` of the
+        fences emitted by that instance's qemu process.
+    :param gpu_busy_by_vf: ``{VF PCI address: engine busy %}`` from the
+        PF driver's per-function counters (passthrough VFs).
+    :param gpu_observed: GPU signals (``vocabulary.GPU_SIGNALS``) the
+        collector could measure on this host, events or not; a GPU metric
+        not listed and without events is "not observable" here.
     """
 
     host: str
@@ -95,6 +149,14 @@ class HostSample:
     gpu_util: float = None
     vm_exits_by_instance: dict = dataclasses.field(default_factory=dict)
     events: tuple = ()
+    gpu_exec: hist.LatencyHistogram = None
+    gpu_submit: hist.LatencyHistogram = None
+    gpu_wait: hist.LatencyHistogram = None
+    gpu_nvidia_rm: hist.LatencyHistogram = None
+    gpu_exec_by_device: dict = dataclasses.field(default_factory=dict)
+    gpu_exec_by_instance: dict = dataclasses.field(default_factory=dict)
+    gpu_busy_by_vf: dict = dataclasses.field(default_factory=dict)
+    gpu_observed: tuple = ()
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -132,6 +194,35 @@ class HostSample:
                 isinstance(e, str) for e in events):
             raise exception.InvalidSample('events must be a list of names')
         set_(self, 'events', tuple(events))
+        for name in ('gpu_exec', 'gpu_submit', 'gpu_wait', 'gpu_nvidia_rm'):
+            set_(self, name, _optional_histogram(name, getattr(self, name)))
+        set_(self, 'gpu_exec_by_device', _histogram_map(
+            'gpu_exec_by_device', self.gpu_exec_by_device, MAX_GPU_DEVICES))
+        set_(self, 'gpu_exec_by_instance', _histogram_map(
+            'gpu_exec_by_instance', self.gpu_exec_by_instance,
+            MAX_INSTANCES))
+        busy = _rate_map('gpu_busy_by_vf', self.gpu_busy_by_vf)
+        if len(busy) > MAX_GPU_DEVICES or any(v > 100.0
+                                              for v in busy.values()):
+            raise exception.InvalidSample(
+                'gpu_busy_by_vf holds at most %d percentages (0-100)'
+                % MAX_GPU_DEVICES)
+        set_(self, 'gpu_busy_by_vf', busy)
+        set_(self, 'gpu_observed', _signal_names(self.gpu_observed))
+
+    def observable(self, metric):
+        """True if this host measured ``metric`` or declared it observable.
+
+        Non-GPU metrics are always observable; a GPU metric is when the
+        collector listed it in ``gpu_observed`` or it has events
+        (``gpu_cmd`` follows ``gpu_submit``).
+        """
+        if metric not in vocabulary.GPU_METRICS:
+            return True
+        target = vocabulary.METRIC_ALIASES.get(metric, metric)
+        histogram = getattr(self, metric, None)
+        return (target in self.gpu_observed or metric in self.gpu_observed
+                or (histogram is not None and histogram.count > 0))
 
     def age(self, now=None):
         """Seconds since the end of the sample window."""
@@ -139,7 +230,7 @@ class HostSample:
 
     def to_dict(self):
         """Serialise to plain JSON types (with schema version)."""
-        return {
+        data = {
             'version': SCHEMA_VERSION,
             'host': self.host,
             'timestamp': self.timestamp,
@@ -154,6 +245,19 @@ class HostSample:
             'vm_exits_by_instance': dict(self.vm_exits_by_instance),
             'events': list(self.events),
         }
+        for name in GPU_FIELDS:
+            value = getattr(self, name)
+            if not value:
+                continue
+            if isinstance(value, hist.LatencyHistogram):
+                data[name] = value.to_dict()
+            elif name in ('gpu_exec_by_device', 'gpu_exec_by_instance'):
+                data[name] = {k: v.to_dict() for k, v in value.items()}
+            elif isinstance(value, dict):
+                data[name] = dict(value)
+            else:
+                data[name] = list(value)
+        return data
 
     @classmethod
     def from_dict(cls, data):
@@ -183,6 +287,9 @@ class HostSample:
             kwargs.pop('vm_exits_by_instance', None)
         if kwargs.get('events') is None:
             kwargs.pop('events', None)
+        for name in GPU_FIELDS:
+            if name in kwargs and kwargs[name] is None:
+                kwargs.pop(name)
         try:
             return cls(**kwargs)
         except TypeError as err:

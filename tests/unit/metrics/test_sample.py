@@ -75,3 +75,80 @@ class HostSampleTest(base.TestCase):
     def test_age(self):
         good = sample.HostSample.from_dict(_valid(timestamp=1000.0))
         self.assertEqual(30.0, good.age(now=1030.0))
+
+
+UUID = '8d0e4c4f-0000-4000-8000-000000000001'
+
+
+def _gpu(**overrides):
+    fields = dict(
+        gpu_exec=histogram.LatencyHistogram((0, 2, 5)),
+        gpu_submit=histogram.LatencyHistogram((3,)),
+        gpu_wait=histogram.LatencyHistogram((0, 0, 0, 1)),
+        gpu_nvidia_rm=histogram.LatencyHistogram((1,)),
+        gpu_exec_by_device={'virtio_gpu': {'buckets': [0, 2, 5]}},
+        gpu_exec_by_instance={UUID: {'buckets': [0, 1]}},
+        gpu_busy_by_vf={'0000:3b:00.1': 37.5},
+        gpu_observed=['gpu_submit', 'gpu_exec', 'gpu_wait'])
+    fields.update(overrides)
+    return _valid(**fields)
+
+
+@ddt.ddt
+class GpuFieldsTest(base.TestCase):
+
+    def test_round_trip(self):
+        original = sample.HostSample.from_dict(_gpu())
+        again = sample.HostSample.from_json(original.to_json())
+        self.assertEqual(original, again)
+        self.assertEqual(7, again.gpu_exec.count)
+        self.assertEqual(7, again.gpu_exec_by_device['virtio_gpu'].count)
+        self.assertEqual(1, again.gpu_exec_by_instance[UUID].count)
+        self.assertEqual({'0000:3b:00.1': 37.5}, again.gpu_busy_by_vf)
+        self.assertEqual(('gpu_exec', 'gpu_submit', 'gpu_wait'),
+                         again.gpu_observed)
+
+    def test_unset_fields_are_not_serialised(self):
+        # A sample without GPU signals keeps the earlier v1 payload.
+        data = sample.HostSample.from_dict(_valid()).to_dict()
+        for name in sample.GPU_FIELDS:
+            self.assertNotIn(name, data)
+        self.assertEqual((), sample.HostSample.from_dict(data).gpu_observed)
+
+    @ddt.data(
+        ('gpu_exec', [1]), ('gpu_wait', {'buckets': [-1]}),
+        ('gpu_exec_by_device', {'': {'buckets': [1]}}),
+        ('gpu_exec_by_device', {'x': 'nope'}),
+        ('gpu_exec_by_device', []),
+        ('gpu_exec_by_instance', {UUID: None}),
+        ('gpu_busy_by_vf', {'0000:3b:00.1': 101.0}),
+        ('gpu_busy_by_vf', {'0000:3b:00.1': -1}),
+        ('gpu_observed', ['gpu_magic']), ('gpu_observed', 'gpu_exec'),
+    )
+    @ddt.unpack
+    def test_invalid_field_rejected_with_its_name(self, field, value):
+        err = self.assertRaises(exception.InvalidSample,
+                                sample.HostSample.from_dict,
+                                _gpu(**{field: value}))
+        self.assertIn(field, str(err))
+
+    def test_too_many_devices(self):
+        many = {'dev%d' % i: {'buckets': [1]}
+                for i in range(sample.MAX_GPU_DEVICES + 1)}
+        self.assertRaises(exception.InvalidSample,
+                          sample.HostSample.from_dict,
+                          _gpu(gpu_exec_by_device=many))
+
+    def test_observable(self):
+        observed = sample.HostSample.from_dict(_gpu(
+            gpu_exec=None, gpu_observed=['gpu_exec']))
+        self.assertTrue(observed.observable('gpu_exec'))      # declared
+        self.assertTrue(observed.observable('gpu_submit'))    # has events
+        self.assertTrue(observed.observable('io'))            # not GPU
+        blind = sample.HostSample.from_dict(_valid(gpu_cmd=None))
+        for metric in ('gpu_exec', 'gpu_submit', 'gpu_wait', 'gpu_cmd'):
+            self.assertFalse(blind.observable(metric), metric)
+        # gpu_cmd follows gpu_submit's declaration.
+        alias = sample.HostSample.from_dict(_valid(
+            gpu_cmd=None, gpu_observed=['gpu_submit']))
+        self.assertTrue(alias.observable('gpu_cmd'))

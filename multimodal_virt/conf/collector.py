@@ -33,7 +33,8 @@ Related options:
 * ``[multimodal_virt_scheduler] stale_after`` should be several intervals.
 """),
     cfg.ListOpt('probes',
-                default=['block_io', 'gpu_ioctl', 'kvm_exit', 'irq'],
+                default=['block_io', 'gpu_ioctl', 'kvm_exit', 'irq',
+                         'gpu_fence'],
                 help="""
 Probes to load, by name in the ``multimodal_virt.probes`` entry point
 namespace. A probe that fails to load or start is reported and skipped; the
@@ -41,8 +42,8 @@ others keep running.
 
 Possible values:
 
-* ``block_io``, ``gpu_ioctl``, ``kvm_exit``, ``irq`` (eBPF, need CAP_BPF and
-  CAP_PERFMON or root, and kernel BTF)
+* ``block_io``, ``gpu_ioctl``, ``kvm_exit``, ``irq``, ``gpu_fence`` (eBPF,
+  need CAP_BPF and CAP_PERFMON or root, and kernel BTF)
 * ``procfs`` (no privileges: /proc/diskstats and /proc/interrupts)
 
 Related options:

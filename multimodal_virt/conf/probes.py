@@ -162,6 +162,39 @@ Possible values:
 * an integer >= 128
 """),
     cfg.IntOpt(
+        'fence_inflight_max_entries',
+        default=16384, min=128,
+        help="""
+Size of the gpu_fence probe's table of emitted, not yet signaled GPU
+fences (keyed by fence). Entries leave when the fence signals or is
+destroyed; an emit that finds the table full is not measured and counted
+as dropped (logged).
+
+Possible values:
+
+* an integer >= 128
+
+Related options:
+
+* ``max_gpu_fence_keys``
+"""),
+    cfg.IntOpt(
+        'max_gpu_fence_keys',
+        default=1024, min=16,
+        help="""
+Most (driver, process) histograms the gpu_fence probe keeps per
+collection window (emptied at every collection). A fence of a further
+pair is not measured and counted as dropped (logged).
+
+Possible values:
+
+* an integer >= 16
+
+Related options:
+
+* ``fence_inflight_max_entries``
+"""),
+    cfg.IntOpt(
         'max_block_devices',
         default=64, min=1,
         help="""

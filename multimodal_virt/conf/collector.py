@@ -34,7 +34,7 @@ Related options:
 """),
     cfg.ListOpt('probes',
                 default=['block_io', 'gpu_ioctl', 'kvm_exit', 'irq',
-                         'gpu_fence'],
+                         'gpu_fence', 'gpu_vf_busy'],
                 help="""
 Probes to load, by name in the ``multimodal_virt.probes`` entry point
 namespace. A probe that fails to load or start is reported and skipped; the
@@ -44,6 +44,8 @@ Possible values:
 
 * ``block_io``, ``gpu_ioctl``, ``kvm_exit``, ``irq``, ``gpu_fence`` (eBPF,
   need CAP_BPF and CAP_PERFMON or root, and kernel BTF)
+* ``gpu_vf_busy`` (xe PMU engine activity per SR-IOV VF, CAP_PERFMON; says
+  "not observable" where no PF exposes it)
 * ``procfs`` (no privileges: /proc/diskstats and /proc/interrupts)
 
 Related options:

@@ -93,6 +93,27 @@ spread (p90 - p10) of the blended latency across reporting hosts divided by
 With the automatic herd penalty, how many boots on one host before it looks
 as bad as a host one latency spread worse.
 """),
+    cfg.BoolOpt('gpu_slo_requires_measurement',
+                default=True,
+                help="""
+Whether a flavor with a GPU latency SLO (``multimodal_virt:gpu_exec_*``,
+``gpu_submit_*``, ``gpu_wait_*``, ``gpu_cmd_*``) may only land on hosts
+that can measure that metric. A host measures it when its sample has
+events for it or its collector declares it observable (``gpu_observed``):
+a GPU device node with the gpu_fence / gpu_ioctl probes attached. A guest
+with a passthrough VF submits GPU work without entering the host kernel,
+so such a host cannot measure GPU latency at all.
+
+Possible values:
+
+* ``True``: the LatencyFilter rejects a host that cannot measure a metric
+  the flavor has a GPU SLO on (the SLO cannot be checked there)
+* ``False``: such a host passes, as a host with no events always did
+
+Related options:
+
+* ``[multimodal_virt_collector] probes``: ``gpu_fence``, ``gpu_ioctl``
+"""),
 ]
 
 

@@ -90,6 +90,13 @@ class LatencyFilter(filters.BaseHostFilter):
         broken = slo_mod.violations(snapshot, row, slos)
         if broken:
             slo, measured = broken[0]
+            if measured is None:
+                LOG.debug('%(host)s rejected: it cannot measure %(metric)s, '
+                          'which the flavor SLO %(key)s needs '
+                          '(gpu_slo_requires_measurement)',
+                          {'host': host, 'metric': slo.metric,
+                           'key': slo.key})
+                return False
             LOG.debug('%(host)s rejected: %(metric)s %(pct)s latency '
                       '%(value).0f us is over the flavor SLO %(key)s='
                       '%(limit)d us',

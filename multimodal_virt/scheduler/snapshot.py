@@ -47,6 +47,8 @@ class ScoringPolicy:
     :param missing_policy: ``neutral`` or ``penalize``.
     :param herd_penalty_us: fixed penalty per boot, or 0 for automatic.
     :param herd_spread_boots: boots that cost one latency spread (automatic).
+    :param gpu_slo_requires_measurement: GPU SLOs need a host that can
+        measure the metric (see :func:`~.slo.violations`).
     """
 
     percentile: str = 'p99'
@@ -57,6 +59,7 @@ class ScoringPolicy:
     missing_policy: str = 'neutral'
     herd_penalty_us: float = 0.0
     herd_spread_boots: int = 3
+    gpu_slo_requires_measurement: bool = True
 
     @classmethod
     def from_conf(cls, group):
@@ -108,6 +111,7 @@ class LatencySnapshot(object):
         self.stale = []
         self.scores = []
         self.values = {}
+        self.observable_rows = {}
         if samples:
             self._compute(sorted(samples.items()))
 
@@ -146,6 +150,9 @@ class LatencySnapshot(object):
         self.stale = stale.tolist()
         self.scores = np.where(stale, stale_score, blended).tolist()
         self.values = {key: _as_list(array) for key, array in values.items()}
+        self.observable_rows = {
+            metric: [s.observable(metric) for s in sample_list]
+            for metric in vocabulary.GPU_METRICS}
 
     def _herd_penalty(self, spread):
         if self.policy.herd_penalty_us > 0:
@@ -165,6 +172,11 @@ class LatencySnapshot(object):
     def value(self, row, metric, percentile):
         """Percentile (µs) of ``metric`` at ``row``, ``None`` if no events."""
         return self.values[(metric, percentile)][row]
+
+    def observable(self, row, metric):
+        """Whether the host at ``row`` can measure ``metric`` at all."""
+        rows = self.observable_rows.get(metric)
+        return True if rows is None else rows[row]
 
     def get(self, host):
         """Return a :class:`HostLatency` for ``host`` or ``None``."""

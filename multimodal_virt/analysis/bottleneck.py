@@ -20,6 +20,8 @@ LABELS = {
 }
 LATENCY_PATHS = vocabulary.LATENCY_METRICS
 RATE_FIELDS = {'vm_exit': 'vm_exit_rate', 'irq': 'irq_rate'}
+#: Latency metrics with an analysis threshold option of their own.
+OWN_THRESHOLDS = ('gpu_cmd', 'io')
 VERDICTS = ('bottleneck', 'healthy', 'stale', 'no-data')
 _FRACTIONS = vocabulary.PERCENTILE_FRACTIONS
 
@@ -80,9 +82,16 @@ class Thresholds:
         return max(1, int(self.limit(metric) * self.slo_headroom))
 
     def slo_extra_specs(self):
-        """``{extra spec: value}`` of the SLOs the analysis recommends."""
+        """``{extra spec: value}`` of the SLOs the analysis recommends.
+
+        Only metrics with an analysis threshold of their own (``gpu_cmd``,
+        ``io``) get one: the newer GPU metrics share the GPU threshold for
+        pressure, and an SLO on a metric a host cannot measure rejects the
+        host (``gpu_slo_requires_measurement``).
+        """
         return {'multimodal_virt:%s_%s_us' % (metric, self.percentile):
-                str(self.slo_us(metric)) for metric in LATENCY_PATHS}
+                str(self.slo_us(metric)) for metric in LATENCY_PATHS
+                if metric in OWN_THRESHOLDS}
 
 
 @dataclasses.dataclass(frozen=True)

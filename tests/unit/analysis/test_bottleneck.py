@@ -22,11 +22,9 @@ class ThresholdsTest(base.TestCase):
             self.conf.multimodal_virt_analysis)
         self.assertEqual(bottleneck.Thresholds('p95', 500.0, 8000.0, 123.0,
                                                456.0, 0.5, 1), got)
-        # Every GPU latency metric shares the GPU threshold.
+        self.assertEqual(500.0, got.limit('gpu_exec'))
+        # Only metrics with a threshold of their own get an SLO.
         self.assertEqual({'multimodal_virt:gpu_cmd_p95_us': '250',
-                          'multimodal_virt:gpu_exec_p95_us': '250',
-                          'multimodal_virt:gpu_submit_p95_us': '250',
-                          'multimodal_virt:gpu_wait_p95_us': '250',
                           'multimodal_virt:io_p95_us': '4000'},
                          got.slo_extra_specs())
 

@@ -63,24 +63,27 @@ static __always_inline __u32 cmd_class(__u32 cmd)
 
 static __always_inline int fd_is_target(unsigned int fd)
 {
+	/* BTF-typed task: the walk to the fd table is plain loads (the
+	 * verifier turns them into fault-safe loads), cheaper than probe
+	 * reads; the array slot and the file need one probe read each. */
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct file **fds;
+	struct fdtable *fdt = task->files->fdt;
 	struct file *file = NULL;
-	unsigned int max_fds;
+	struct inode *inode = NULL;
 	__u32 rdev;
 	__u16 mode;
 	__u32 i;
 
-	max_fds = BPF_CORE_READ(task, files, fdt, max_fds);
-	if (fd >= max_fds)
+	if (fd >= fdt->max_fds)
 		return 0;
-	fds = BPF_CORE_READ(task, files, fdt, fd);
-	if (bpf_core_read(&file, sizeof(file), &fds[fd]) || !file)
+	if (bpf_core_read(&file, sizeof(file), &fdt->fd[fd]) || !file)
 		return 0;
-	mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if (bpf_core_read(&inode, sizeof(inode), &file->f_inode) || !inode)
+		return 0;
+	mode = BPF_CORE_READ(inode, i_mode);
 	if ((mode & MMV_S_IFMT) != MMV_S_IFCHR)
 		return 0;
-	rdev = BPF_CORE_READ(file, f_inode, i_rdev);
+	rdev = BPF_CORE_READ(inode, i_rdev);
 	for (i = 0; i < MMV_MAX_DEVS; i++) {
 		if (i >= targ_ndevs)
 			break;

@@ -194,6 +194,21 @@ def prog_run_stats(fd):
                            'little'))
 
 
+def test_run(fd, args):
+    """Run the program behind ``fd`` once with ``BPF_PROG_TEST_RUN``.
+
+    :param args: the raw tracepoint arguments, as 64-bit integers.
+    :returns: the program's return value.
+    """
+    ctx = (ctypes.c_uint64 * len(args))(*args)
+    opts = _TestRunOpts(sz=ctypes.sizeof(_TestRunOpts),
+                        ctx_in=ctypes.cast(ctx, _P),
+                        ctx_size_in=ctypes.sizeof(ctx))
+    _check(library().bpf_prog_test_run_opts(fd, ctypes.byref(opts)),
+           'BPF_PROG_TEST_RUN')
+    return opts.retval
+
+
 def enable_stats():
     """Turn on BPF run-time statistics; return the fd that holds them on.
 
@@ -392,13 +407,7 @@ class LoadedObject(loaded.LoadedPrograms):
         :param args: the raw tracepoint arguments, as 64-bit integers.
         :returns: the program's return value.
         """
-        ctx = (ctypes.c_uint64 * len(args))(*args)
-        opts = _TestRunOpts(sz=ctypes.sizeof(_TestRunOpts), ctx_in=ctypes.cast(
-            ctx, _P), ctx_size_in=ctypes.sizeof(ctx))
-        _check(self._lib.bpf_prog_test_run_opts(self.program_fd(name),
-                                                ctypes.byref(opts)),
-               'BPF_PROG_TEST_RUN of %s' % name)
-        return opts.retval
+        return test_run(self.program_fd(name), args)
 
     def run_stats(self, name):
         """``(run_time_ns, run_cnt)`` of program ``name`` (bpf_stats)."""

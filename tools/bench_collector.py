@@ -10,9 +10,25 @@ in-kernel cost per I/O from ``kernel.bpf_stats_enabled`` (run_time_ns /
 I/Os of the block programs), and the tracer's own CPU share per interval.
 Ratios are printed last.
 
+Then the in-kernel cost per GPU event (``--gpu-events``, 0 to skip), from
+BPF statistics (run_time_ns / run_cnt, turned on with BPF_ENABLE_STATS):
+
+* fence: the gpu_fence emit and signaled code, driven with
+  BPF_PROG_TEST_RUN through its raw_tp programs (no DRM driver emits fences
+  here). No bpftrace peer: bpftrace 0.17 has no rawtracepoint probes, its
+  tracepoint programs cannot be test-run, and nothing fires dma_fence here.
+* submit: the gpu_ioctl enter/exit programs on real KVM_GET_API_VERSION
+  ioctls listed as a submit number, beside bpftrace timing the same ioctl
+  number on the same tracepoints. Each runs on every ioctl() of the host
+  (the filter) and a listed ioctl pays one enter and one exit run.
+
+Target: <= 500 ns in kernel per fence and per submit.
+
 Needs root, the host prepared by tools/setup-host.sh, and bpftrace.
 
     sudo .venv/bin/python tools/bench_collector.py --rounds 5 --count 4000
+    sudo .venv/bin/python tools/bench_collector.py --rounds 0 \\
+        --gpu-events 20000
 """
 
 import argparse
@@ -36,6 +52,14 @@ BPFTRACE_PROGRAM = (
     'interval:s:%d { print(@usecs); clear(@usecs); }')
 
 STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled'
+
+KVM_GET_API_VERSION = 0xAE00
+BPFTRACE_SUBMIT = (
+    'tracepoint:syscalls:sys_enter_ioctl /args->cmd == %d/ '
+    '{ @start[tid] = nsecs; } '
+    'tracepoint:syscalls:sys_exit_ioctl /@start[tid]/ '
+    '{ @usecs = hist((nsecs - @start[tid]) / 1000); delete(@start[tid]); }'
+    % KVM_GET_API_VERSION)
 
 
 def agent(args):
@@ -232,6 +256,164 @@ def run_mode(mode, args, path):
     }
 
 
+def _conf(build_dir, **overrides):
+    from oslo_config import cfg
+
+    from multimodal_virt import conf as mmv_conf
+    conf = cfg.ConfigOpts()
+    mmv_conf.register_opts(conf)
+    conf([], project='multimodal-virt', default_config_files=[])
+    if build_dir:
+        conf.set_override('bpf_build_dir', build_dir,
+                          'multimodal_virt_probes')
+    for name, value in overrides.items():
+        conf.set_override(name, value, 'multimodal_virt_probes')
+    return conf
+
+
+def _per_run(before, after):
+    runs = after[1] - before[1]
+    return ((after[0] - before[0]) / runs if runs else None), runs
+
+
+def fence_cost(args):
+    """ns per fence (emit + signaled) of gpu_fence, by test runs."""
+    from multimodal_virt.collector.bpf import backend as bpf_backend
+    from multimodal_virt.collector.probes import gpu_fence
+
+    conf = _conf(args.build_dir)
+    loaded = bpf_backend.LibbpfBackend(conf.multimodal_virt_probes).load(
+        gpu_fence.SYNTH_SPEC, {},
+        {'inflight': max(128, args.gpu_events), 'hist': 1024})
+    try:
+        names = ('mmv_fence_emit_synth', 'mmv_fence_signaled_synth')
+        before = [loaded.run_stats(n) for n in names]
+        for index in range(args.gpu_events):
+            fence = 0x100000 + index * 64
+            loaded.test_run(names[0], [fence, 0, 0xffffffffc0de0000])
+            loaded.test_run(names[1], [fence, 0, 0])
+        after = [loaded.run_stats(n) for n in names]
+    finally:
+        loaded.close()
+    emit, emit_runs = _per_run(before[0], after[0])
+    signal_, signal_runs = _per_run(before[1], after[1])
+    return {'emit_ns': emit, 'signaled_ns': signal_,
+            'per_fence_ns': (emit or 0) + (signal_ or 0),
+            'runs': min(emit_runs, signal_runs)}
+
+
+def _ioctls(count):
+    import fcntl
+    fd = os.open('/dev/kvm', os.O_RDWR | os.O_CLOEXEC)
+    try:
+        for _ in range(count):
+            fcntl.ioctl(fd, KVM_GET_API_VERSION)
+    finally:
+        os.close(fd)
+
+
+def submit_cost_ours(args):
+    """ns per enter and exit run of gpu_ioctl on listed ioctls."""
+    from multimodal_virt.collector.probes import gpu_ioctl
+
+    conf = _conf(args.build_dir, gpu_device_globs=['/dev/kvm'],
+                 gpu_extra_ioctls=['submit:0x%x' % KVM_GET_API_VERSION],
+                 backend='libbpf')
+    probe = gpu_ioctl.GpuIoctlProbe(conf)
+    probe.start()
+    try:
+        names = ('mmv_sys_enter_ioctl', 'mmv_sys_exit_ioctl')
+        before = [probe.loaded.run_stats(n) for n in names]
+        _ioctls(args.gpu_events)
+        after = [probe.loaded.run_stats(n) for n in names]
+        counted = probe.collect().gpu_submit.count
+    finally:
+        probe.stop()
+    enter, enter_runs = _per_run(before[0], after[0])
+    exit_, _ = _per_run(before[1], after[1])
+    return {'enter_ns': enter, 'exit_ns': exit_,
+            'per_submit_ns': (enter or 0) + (exit_ or 0),
+            'runs': enter_runs, 'counted': counted}
+
+
+def submit_cost_bpftrace(args):
+    """The same figures for bpftrace timing the same ioctl number."""
+    before_ids = set(all_prog_ids())
+    proc = subprocess.Popen([shutil.which('bpftrace'), '-e',
+                             BPFTRACE_SUBMIT], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        if not line.startswith('Attaching'):
+            raise RuntimeError('bpftrace failed: %s %s'
+                               % (line, proc.stderr.read()))
+        ids = {}
+        deadline = time.monotonic() + 10
+        while len(ids) < 2 and time.monotonic() < deadline:
+            ids = {i: p for i, p in all_prog_ids().items()
+                   if i not in before_ids and 'ioctl' in p.get('name', '')}
+            time.sleep(0.1)
+        enter = [i for i, p in ids.items() if 'enter' in p['name']]
+        exit_ = [i for i, p in ids.items() if 'exit' in p['name']]
+        if not enter or not exit_:
+            raise RuntimeError('bpftrace ioctl programs not found: %s' % ids)
+        before = [prog_stats(enter), prog_stats(exit_)]
+        _ioctls(args.gpu_events)
+        after = [prog_stats(enter), prog_stats(exit_)]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+    enter_ns, runs = _per_run(before[0], after[0])
+    exit_ns, _ = _per_run(before[1], after[1])
+    return {'enter_ns': enter_ns, 'exit_ns': exit_ns,
+            'per_submit_ns': (enter_ns or 0) + (exit_ns or 0), 'runs': runs}
+
+
+def gpu_event_costs(args):
+    """In-kernel cost per GPU event; prints a table, returns the figures."""
+    from multimodal_virt.collector.bpf import libbpf
+
+    stats_fd = libbpf.enable_stats()
+    try:
+        figures = {'fence': fence_cost(args),
+                   'submit': submit_cost_ours(args)}
+        if shutil.which('bpftrace'):
+            figures['submit_bpftrace'] = submit_cost_bpftrace(args)
+    finally:
+        os.close(stats_fd)
+
+    def fmt(value):
+        return '-' if value is None else '%.0f' % value
+    fence, ours = figures['fence'], figures['submit']
+    peer = figures.get('submit_bpftrace')
+    print('GPU events: %d per kind; in-kernel ns per event (run_time_ns / '
+          'run_cnt), target <= 500' % args.gpu_events)
+    print('%-28s %10s %12s %8s' % ('event', 'ours ns', 'bpftrace ns',
+                                   'ratio'))
+    print('%-28s %10s %12s %8s' % ('fence (emit + signaled)',
+                                   fmt(fence['per_fence_ns']), 'n/a', '-'))
+    ratio = (ours['per_submit_ns'] / peer['per_submit_ns']
+             if peer and peer['per_submit_ns'] else None)
+    print('%-28s %10s %12s %8s' % (
+        'submit ioctl (enter + exit)', fmt(ours['per_submit_ns']),
+        fmt(peer['per_submit_ns']) if peer else '-',
+        '%.2f' % ratio if ratio else '-'))
+    print('  fence: emit %s ns, signaled %s ns over %d test runs each' % (
+        fmt(fence['emit_ns']), fmt(fence['signaled_ns']), fence['runs']))
+    print('  submit (ours): enter %s ns over %d runs (every ioctl on the '
+          'host), exit %s ns; %d of %d listed ioctls counted' % (
+              fmt(ours['enter_ns']), ours['runs'], fmt(ours['exit_ns']),
+              ours['counted'], args.gpu_events))
+    if peer:
+        print('  submit (bpftrace): enter %s ns over %d runs, exit %s ns' % (
+            fmt(peer['enter_ns']), peer['runs'], fmt(peer['exit_ns'])))
+    return figures
+
+
 def median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -255,12 +437,21 @@ def main(argv=None):
     parser.add_argument('--dir', default='/var/tmp',
                         help='directory for the workload file (real disk)')
     parser.add_argument('--json', help='also write the results here')
+    parser.add_argument('--gpu-events', type=int, default=20000,
+                        help='fences and submit ioctls for the per-event '
+                             'cost (0: skip)')
     parser.add_argument('--agent', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.agent:
         return agent(args)
     if os.geteuid() != 0:
         parser.error('run as root (BPF and kernel.bpf_stats_enabled)')
+    gpu = gpu_event_costs(args) if args.gpu_events else None
+    if args.rounds <= 0:
+        if args.json:
+            with open(args.json, 'w') as handle:
+                json.dump({'gpu_events': gpu}, handle, indent=2)
+        return 0
     modes = ['baseline', 'collector']
     if shutil.which('bpftrace'):
         modes.append('bpftrace')
@@ -308,7 +499,8 @@ def main(argv=None):
     if args.json:
         with open(args.json, 'w') as handle:
             json.dump({'modes': summary, 'ratios': ratios,
-                       'runs': results}, handle, indent=2)
+                       'runs': results, 'gpu_events': gpu}, handle,
+                      indent=2)
     print('ratios (throughput, target collector >= 0.97; in-kernel '
           'target <= 1000 ns per I/O):')
     for name, ratio in ratios.items():

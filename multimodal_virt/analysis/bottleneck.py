@@ -20,6 +20,8 @@ LABELS = {
 }
 LATENCY_PATHS = vocabulary.LATENCY_METRICS
 RATE_FIELDS = {'vm_exit': 'vm_exit_rate', 'irq': 'irq_rate'}
+#: Latency metrics with an analysis threshold option of their own.
+OWN_THRESHOLDS = ('gpu_cmd', 'io')
 VERDICTS = ('bottleneck', 'healthy', 'stale', 'no-data')
 _FRACTIONS = vocabulary.PERCENTILE_FRACTIONS
 
@@ -66,18 +68,30 @@ class Thresholds:
                    top_instances=group.top_instances)
 
     def limit(self, path):
-        """Threshold of ``path`` (µs for latencies, per second for rates)."""
-        return {'gpu_cmd': self.gpu_cmd_us, 'io': self.io_us,
-                'vm_exit': self.vm_exit_rate, 'irq': self.irq_rate}[path]
+        """Threshold of ``path`` (µs for latencies, per second for rates).
+
+        Every GPU latency metric shares the GPU threshold.
+        """
+        if path in vocabulary.GPU_METRICS:
+            return self.gpu_cmd_us
+        return {'io': self.io_us, 'vm_exit': self.vm_exit_rate,
+                'irq': self.irq_rate}[path]
 
     def slo_us(self, metric):
         """Recommended flavor SLO (whole µs) for a latency metric."""
         return max(1, int(self.limit(metric) * self.slo_headroom))
 
     def slo_extra_specs(self):
-        """``{extra spec: value}`` of the SLOs the analysis recommends."""
+        """``{extra spec: value}`` of the SLOs the analysis recommends.
+
+        Only metrics with an analysis threshold of their own (``gpu_cmd``,
+        ``io``) get one: the newer GPU metrics share the GPU threshold for
+        pressure, and an SLO on a metric a host cannot measure rejects the
+        host (``gpu_slo_requires_measurement``).
+        """
         return {'multimodal_virt:%s_%s_us' % (metric, self.percentile):
-                str(self.slo_us(metric)) for metric in LATENCY_PATHS}
+                str(self.slo_us(metric)) for metric in LATENCY_PATHS
+                if metric in OWN_THRESHOLDS}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -85,7 +85,9 @@ def render(rows, samples, path, title='multimodal-virt host latency'):
     except ImportError as err:
         raise exception.MultimodalVirtError(
             'plotting needs matplotlib (pip install matplotlib): %s' % err)
-    figure, axes = pyplot.subplots(2, 2, figsize=(14, 9))
+    figure, axes = pyplot.subplots(2, len(METRICS),
+                                   figsize=(7 * len(METRICS), 9),
+                                   squeeze=False)
     try:
         for column, (metric, label) in enumerate(METRICS):
             _percentile_bars(axes[0][column], rows, samples, metric, label)

@@ -49,8 +49,10 @@ def slo_violations(snapshot, host, slos):
 
 def _rejection(snapshot, host, slos, finding):
     row = snapshot.row(host)
-    reasons = ['%s %s %.0f us > %s=%d' % (slo.metric, slo.percentile,
-                                          measured, slo.key, slo.limit_us)
+    reasons = [('%s not measurable here, %s needs it' % (slo.metric, slo.key)
+                if measured is None else
+                '%s %s %.0f us > %s=%d' % (slo.metric, slo.percentile,
+                                           measured, slo.key, slo.limit_us))
                for slo, measured in slo_violations(snapshot, host, slos)]
     if row is not None and snapshot.stale[row] and \
             snapshot.policy.stale_policy == 'reject':

@@ -15,6 +15,7 @@ import dataclasses
 from lxml import etree
 
 from multimodal_virt.libvirt_xml import iotune
+from multimodal_virt.metrics import vocabulary
 
 ALIAS_PLACEHOLDER = '<alias from pci config>'
 
@@ -144,7 +145,8 @@ def _irq(sample, pressure, thresholds):
                     iothread_snippet(iothreads=1, pinning={1: '0'})),))
 
 
-_BUILDERS = {'gpu_cmd': _gpu, 'io': _io, 'vm_exit': _vm_exit, 'irq': _irq}
+_BUILDERS = {'io': _io, 'vm_exit': _vm_exit, 'irq': _irq,
+             **{metric: _gpu for metric in vocabulary.GPU_METRICS}}
 
 
 def for_finding(sample, verdict, over, thresholds):

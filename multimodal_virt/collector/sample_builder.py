@@ -12,6 +12,13 @@ Pure logic: no BPF, no libvirt, no I/O. The rules:
   busiest :data:`~multimodal_virt.metrics.sample.MAX_INSTANCES` are kept.
 * A reading entry that is not a non-negative integer count is dropped with
   a log line naming the probe and the entry; it never makes a rate negative.
+* GPU signals: ``gpu_exec``, ``gpu_submit``, ``gpu_wait`` and
+  ``gpu_nvidia_rm`` histograms are summed like ``io``; ``gpu_cmd`` (the
+  deprecated alias) carries ``gpu_submit``'s histogram unless a reading set
+  ``gpu_cmd`` itself. Fence histograms per emitting pid become per instance
+  UUID through the attribution map; per device they are summed by label.
+  A GPU signal no reading declares (``gpu_observed``) and without events
+  is marked ``observable: false`` in the sample.
 """
 
 import time
@@ -21,6 +28,7 @@ from oslo_log import log as logging
 from multimodal_virt import exception
 from multimodal_virt.metrics import histogram as hist
 from multimodal_virt.metrics import sample as sample_mod
+from multimodal_virt.metrics import vocabulary
 
 LOG = logging.getLogger(__name__)
 
@@ -125,6 +133,88 @@ def instance_rates(exits_by_pid, attribution, window_s):
     return {uuid: count / window_s for uuid, count in per_uuid.items()}
 
 
+def _merge_histogram_maps(readings, field):
+    merged = {}
+    for reading in readings:
+        value = getattr(reading, field, None) or {}
+        if not isinstance(value, dict):
+            LOG.warning('Probe reading %(field)s from %(source)s is %(type)s, '
+                        'expected a dict of histograms; ignored',
+                        {'field': field, 'source': reading.source,
+                         'type': type(value).__name__})
+            continue
+        for key, item in value.items():
+            if not isinstance(item, hist.LatencyHistogram):
+                LOG.warning('Dropping %(field)s[%(key)r] from a %(source)s '
+                            'reading: not a LatencyHistogram',
+                            {'field': field, 'key': key,
+                             'source': reading.source})
+                continue
+            before = merged.get(key)
+            merged[key] = item if before is None else before.merged(item)
+    return merged
+
+
+def _busiest(histograms, limit):
+    """At most ``limit`` entries, those with the most events."""
+    if len(histograms) <= limit:
+        return histograms
+    ranked = sorted(histograms.items(), key=lambda item: -item[1].count)
+    return dict(ranked[:limit])
+
+
+def gpu_fields(readings, attribution):
+    """The sample's GPU fields from the readings of one window.
+
+    :param readings: list of ProbeReading.
+    :param attribution: ``{qemu pid: instance uuid}``.
+    :returns: ``{HostSample field: value}``.
+    """
+    fields = {name: merge_histograms(readings, name)
+              for name in ('gpu_exec', 'gpu_submit', 'gpu_wait',
+                           'gpu_nvidia_rm')}
+    legacy = merge_histograms(readings, 'gpu_cmd')
+    fields['gpu_cmd'] = legacy if legacy is not None else fields['gpu_submit']
+    by_device = _merge_histogram_maps(readings, 'gpu_exec_by_device')
+    fields['gpu_exec_by_device'] = _busiest(
+        {str(k): v for k, v in by_device.items()},
+        sample_mod.MAX_GPU_DEVICES)
+    per_uuid = {}
+    for pid, item in _merge_histogram_maps(readings,
+                                           'gpu_exec_by_pid').items():
+        uuid = attribution.get(pid)
+        if uuid:
+            before = per_uuid.get(uuid)
+            per_uuid[uuid] = item if before is None else before.merged(item)
+    fields['gpu_exec_by_instance'] = _busiest(per_uuid,
+                                              sample_mod.MAX_INSTANCES)
+    busy = {}
+    for reading in readings:
+        for vf, value in (reading.gpu_busy_by_vf or {}).items():
+            if (isinstance(value, (int, float)) and not isinstance(
+                    value, bool) and 0.0 <= value <= 100.0):
+                busy[str(vf)] = float(value) / 100.0
+            else:
+                LOG.warning('Dropping gpu_busy_by_vf[%(vf)r] = %(value)r '
+                            'from a %(source)s reading: expected 0-100',
+                            {'vf': vf, 'value': value,
+                             'source': reading.source})
+    fields['gpu_busy'] = busy
+    declared = {name for reading in readings
+                for name in (reading.gpu_observed or ())
+                if name in vocabulary.GPU_SIGNALS}
+    # A GPU metric is observable when a probe declared it or it has events;
+    # otherwise the sample says so and GPU SLOs cannot be checked here.
+    fields['observable'] = {
+        metric: False for metric in vocabulary.GPU_METRICS
+        if vocabulary.canonical_metric(metric) not in declared
+        and metric not in declared
+        and not (fields[metric] is not None and fields[metric].count)}
+    if 'gpu_busy' not in declared:
+        fields['observable']['gpu_busy'] = False
+    return fields
+
+
 def build_sample(host, readings, window_s, attribution=None, timestamp=None,
                  collector_version='unknown'):
     """Build the host sample of one window.
@@ -163,10 +253,10 @@ def build_sample(host, readings, window_s, attribution=None, timestamp=None,
         window_s=window,
         source=source,
         collector_version=collector_version,
-        gpu_cmd=merge_histograms(readings, 'gpu_cmd'),
         io=merge_histograms(readings, 'io'),
         vm_exit_rate=None if exits_total is None else exits_total / window,
         irq_rate=None if irq_total is None else irq_total / window,
         vm_exits_by_instance=instance_rates(exits_by_pid, attribution or {},
                                             window),
-        events=tuple(events))
+        events=tuple(events),
+        **gpu_fields(readings, attribution or {}))

@@ -33,7 +33,8 @@ Related options:
 * ``[multimodal_virt_scheduler] stale_after`` should be several intervals.
 """),
     cfg.ListOpt('probes',
-                default=['block_io', 'gpu_ioctl', 'kvm_exit', 'irq'],
+                default=['block_io', 'gpu_ioctl', 'kvm_exit', 'irq',
+                         'gpu_fence', 'gpu_vf_busy'],
                 help="""
 Probes to load, by name in the ``multimodal_virt.probes`` entry point
 namespace. A probe that fails to load or start is reported and skipped; the
@@ -41,8 +42,10 @@ others keep running.
 
 Possible values:
 
-* ``block_io``, ``gpu_ioctl``, ``kvm_exit``, ``irq`` (eBPF, need CAP_BPF and
-  CAP_PERFMON or root, and kernel BTF)
+* ``block_io``, ``gpu_ioctl``, ``kvm_exit``, ``irq``, ``gpu_fence`` (eBPF,
+  need CAP_BPF and CAP_PERFMON or root, and kernel BTF)
+* ``gpu_vf_busy`` (xe PMU engine activity per SR-IOV VF, CAP_PERFMON; says
+  "not observable" where no PF exposes it)
 * ``procfs`` (no privileges: /proc/diskstats and /proc/interrupts)
 
 Related options:

@@ -114,8 +114,10 @@ makes the scheduler fail and never erases the ranking of the others.
             help="""
 Share of each latency metric in the blended latency score, as
 ``metric:weight`` pairs. The blend is the sum over metrics of
-``weight * metric_pXX`` (microseconds); a metric not listed weighs 1.0, and
-0 leaves it out.
+``weight * metric_pXX`` (microseconds); 0 leaves a metric out. A metric not
+listed keeps its default: ``gpu_exec``, ``gpu_submit`` and ``io`` 1.0,
+``gpu_wait`` 0 (it measures how a program synchronises), ``gpu_cmd`` 0 (a
+deprecated alias: a weight given for it sets ``gpu_submit``'s).
 
 Possible values:
 
@@ -201,6 +203,27 @@ node, the next boot goes to the next-best (sooner when the two are within
 Related options:
 
 * ``herd_penalty_us``: a positive value replaces the automatic penalty.
+"""),
+    cfg.BoolOpt('gpu_slo_requires_measurement',
+                default=True,
+                help="""
+Whether a flavor with a GPU latency SLO (``multimodal_virt:gpu_exec_*``,
+``gpu_submit_*``, ``gpu_wait_*``, ``gpu_cmd_*``) may only land on hosts
+that can measure that metric. A host measures it when its sample has
+events for it or its collector declares it observable (``gpu_observed``):
+a GPU device node with the gpu_fence / gpu_ioctl probes attached. A guest
+with a passthrough VF submits GPU work without entering the host kernel,
+so such a host cannot measure GPU latency at all.
+
+Possible values:
+
+* ``True``: the LatencyFilter rejects a host that cannot measure a metric
+  the flavor has a GPU SLO on (the SLO cannot be checked there)
+* ``False``: such a host passes, as a host with no events always did
+
+Related options:
+
+* ``[multimodal_virt_collector] probes``: ``gpu_fence``, ``gpu_ioctl``
 """),
 ]
 

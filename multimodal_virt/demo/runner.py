@@ -104,6 +104,12 @@ class DemoRunner(object):
         if self.ebpf and os.path.exists(KVM_NODE):
             self.conf.set_override('gpu_device_globs', [KVM_NODE],
                                    'multimodal_virt_probes')
+            # The workload's KVM_GET_API_VERSION stands in for a submit
+            # ioctl: list its number, as for a driver the table lacks.
+            self.conf.set_override(
+                'gpu_extra_ioctls', ['submit:0x%x:kvm_get_api_version'
+                                     % workload_mod.KVM_GET_API_VERSION],
+                'multimodal_virt_probes')
             return KVM_NODE, ('no GPU on this host: the workload\'s ioctls '
                               'on %s stand in for GPU command submission'
                               % KVM_NODE)

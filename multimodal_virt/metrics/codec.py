@@ -66,7 +66,8 @@ RECORD_BYTES = RECORD_DTYPE.itemsize
 TAG_BYTES = signing.TAG_BYTES
 _EXTRA_FIELDS = ('source', 'collector_version', 'vm_exit_rate', 'irq_rate',
                  'gpu_util', 'vm_exits_by_instance', 'events', 'device_io',
-                 'dropped', 'gpu_busy')
+                 'dropped', 'gpu_busy', 'gpu_nvidia_rm',
+                 'gpu_exec_by_device', 'gpu_exec_by_instance')
 assert HEADER_DTYPE.itemsize == HEADER_BYTES
 
 

@@ -13,6 +13,7 @@ import time
 
 from multimodal_virt import exception
 from multimodal_virt.metrics import histogram as hist
+from multimodal_virt.metrics import vocabulary
 
 SCHEMA_VERSION = 1
 SOURCES = ('ebpf', 'procfs')
@@ -25,6 +26,11 @@ MAX_DEVICES = 16
 OTHER_DEVICE = 'other'
 MAX_DROP_COUNTERS = 64
 MAX_GPU_VFS = 256
+#: Most GPU fence drivers a sample lists per-device histograms for.
+MAX_GPU_DEVICES = 64
+#: Histograms carried besides the vocabulary's latency metrics
+#: (informational: never scored or used in SLOs).
+EXTRA_HISTOGRAMS = ('gpu_nvidia_rm',)
 MAX_COUNTER = 2 ** 63 - 1
 # Samples time-stamped further in the future than this are refused: a
 # collector with a broken clock must not look fresh forever.
@@ -122,6 +128,13 @@ def _device_histogram(label, value):
     return _optional_histogram(label, value)
 
 
+def _histogram(label, value):
+    histogram = _optional_histogram(label, value)
+    if histogram is None:
+        raise exception.InvalidSample('%s must be a histogram' % label)
+    return histogram
+
+
 def _optional_histogram(name, value):
     if value is None:
         return None
@@ -177,6 +190,14 @@ class HostSample:
         :data:`MAX_DEVICES` block devices plus ``other``.
     :param dropped: ``{bpf map name: events dropped}`` in the window.
     :param gpu_busy: ``{VF PCI address: busy fraction 0..1}``.
+    :param gpu_exec: GPU job latency, dma_fence emit to signaled.
+    :param gpu_submit: command-submission ioctl latency (exact numbers).
+    :param gpu_wait: wait ioctl latency (exact numbers).
+    :param gpu_nvidia_rm: NVIDIA resource-manager escape latency
+        (setup and control calls; informational, not an SLO metric).
+    :param gpu_exec_by_device: ``{fence driver label: histogram}``.
+    :param gpu_exec_by_instance: ``{instance uuid: histogram}`` of the
+        fences emitted by that instance's qemu process.
     """
 
     host: str
@@ -197,6 +218,12 @@ class HostSample:
     device_io: dict = dataclasses.field(default_factory=dict)
     dropped: dict = dataclasses.field(default_factory=dict)
     gpu_busy: dict = dataclasses.field(default_factory=dict)
+    gpu_exec: hist.LatencyHistogram = None
+    gpu_submit: hist.LatencyHistogram = None
+    gpu_wait: hist.LatencyHistogram = None
+    gpu_nvidia_rm: hist.LatencyHistogram = None
+    gpu_exec_by_device: dict = dataclasses.field(default_factory=dict)
+    gpu_exec_by_instance: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -219,8 +246,10 @@ class HostSample:
                 % (', '.join(SOURCES), self.source))
         if not isinstance(self.collector_version, str):
             raise exception.InvalidSample('collector_version must be a string')
-        set_(self, 'gpu_cmd', _optional_histogram('gpu_cmd', self.gpu_cmd))
-        set_(self, 'io', _optional_histogram('io', self.io))
+        for name in vocabulary.LATENCY_METRICS + EXTRA_HISTOGRAMS:
+            if hasattr(self, name):  # a newer vocabulary may know more
+                set_(self, name, _optional_histogram(name,
+                                                     getattr(self, name)))
         for name in ('vm_exit_rate', 'irq_rate', 'gpu_util'):
             set_(self, name, hist.finite_non_negative(name,
                                                       getattr(self, name)))
@@ -249,6 +278,12 @@ class HostSample:
                                         MAX_DROP_COUNTERS, _count))
         set_(self, 'gpu_busy', _name_map('gpu_busy', self.gpu_busy,
                                          MAX_GPU_VFS, _fraction))
+        set_(self, 'gpu_exec_by_device', _name_map(
+            'gpu_exec_by_device', self.gpu_exec_by_device, MAX_GPU_DEVICES,
+            _histogram))
+        set_(self, 'gpu_exec_by_instance', _name_map(
+            'gpu_exec_by_instance', self.gpu_exec_by_instance,
+            MAX_INSTANCES, _histogram))
 
     @property
     def key(self):
@@ -279,8 +314,10 @@ class HostSample:
             'window_s': self.window_s,
             'source': self.source,
             'collector_version': self.collector_version,
-            'gpu_cmd': self.gpu_cmd.to_dict() if self.gpu_cmd else None,
-            'io': self.io.to_dict() if self.io else None,
+            **{name: self.histogram(name).to_dict()
+               if self.histogram(name) else None
+               for name in vocabulary.LATENCY_METRICS + EXTRA_HISTOGRAMS
+               if hasattr(self, name)},
             'vm_exit_rate': self.vm_exit_rate,
             'irq_rate': self.irq_rate,
             'gpu_util': self.gpu_util,
@@ -292,6 +329,10 @@ class HostSample:
             'device_io': {k: v.to_dict() for k, v in self.device_io.items()},
             'dropped': dict(self.dropped),
             'gpu_busy': dict(self.gpu_busy),
+            'gpu_exec_by_device': {k: v.to_dict() for k, v
+                                   in self.gpu_exec_by_device.items()},
+            'gpu_exec_by_instance': {k: v.to_dict() for k, v
+                                     in self.gpu_exec_by_instance.items()},
         }
 
     @classmethod
@@ -321,7 +362,8 @@ class HostSample:
         if kwargs.get('vm_exits_by_instance') is None:
             kwargs.pop('vm_exits_by_instance', None)
         for optional in ('events', 'metric_sources', 'observable',
-                         'device_io', 'dropped', 'gpu_busy'):
+                         'device_io', 'dropped', 'gpu_busy',
+                         'gpu_exec_by_device', 'gpu_exec_by_instance'):
             if kwargs.get(optional) is None:
                 kwargs.pop(optional, None)
         try:

@@ -13,16 +13,59 @@ NAMESPACE = 'multimodal_virt'
 
 #: Latency metrics a host sample carries, with what starts and stops the
 #: clock. Order is the display order.
-LATENCY_METRICS = ('gpu_cmd', 'io')
+#:
+#: ``gpu_cmd`` is a deprecated alias of ``gpu_submit``: the sample builder
+#: fills it with the same histogram, so existing flavors and weights keep
+#: working; new flavors should use ``gpu_submit`` or ``gpu_exec``.
+LATENCY_METRICS = ('gpu_cmd', 'io', 'gpu_exec', 'gpu_submit', 'gpu_wait')
 METRIC_DESCRIPTIONS = {
-    'gpu_cmd': 'GPU command submission: ioctl() entry to return on a GPU '
-               'device node',
+    'gpu_cmd': 'deprecated alias of gpu_submit (same histogram)',
     'io': 'storage I/O: block request issue to completion',
+    'gpu_exec': 'GPU job: dma_fence emitted (tracepoint dma_fence_emit, '
+                'work handed to the GPU or host renderer) to signaled '
+                '(dma_fence_signaled), kernel monotonic clock, per fence',
+    'gpu_submit': 'GPU command submission: entry to return of the '
+                  'command-submission ioctls listed by exact number '
+                  '(i915/xe exec, amdgpu CS, nouveau pushbuf/exec, '
+                  'virtio-gpu execbuffer/transfers, msm submit); returns '
+                  'once the work is queued',
+    'gpu_wait': 'GPU wait: entry to return of the wait ioctls listed by '
+                'exact number (syncobj waits, i915 GEM_WAIT, xe '
+                'WAIT_USER_FENCE, amdgpu WAIT_CS/WAIT_FENCES, virtio-gpu '
+                'WAIT, msm WAIT_FENCE); blocks until GPU work completes',
 }
 METRIC_LABELS = {
-    'gpu_cmd': 'GPU command submission',
+    'gpu_cmd': 'GPU command submission (deprecated: gpu_submit)',
     'io': 'storage I/O',
+    'gpu_exec': 'GPU job execution',
+    'gpu_submit': 'GPU command submission',
+    'gpu_wait': 'GPU wait',
 }
+
+#: Latency metrics measured on the GPU path: a flavor SLO on one of them
+#: needs a host where that signal is observable (see
+#: ``[multimodal_virt_scheduler] gpu_slo_requires_measurement``).
+GPU_METRICS = ('gpu_cmd', 'gpu_exec', 'gpu_submit', 'gpu_wait')
+
+#: GPU signals a collector may declare observable on its host: the GPU
+#: latency metrics and ``gpu_busy`` (engine busy per passthrough VF).
+GPU_SIGNALS = GPU_METRICS + ('gpu_busy',)
+
+#: Deprecated metric name -> the metric whose histogram it carries.
+METRIC_ALIASES = {'gpu_cmd': 'gpu_submit'}
+
+#: Default share of each latency metric in the weigher's blend. ``gpu_cmd``
+#: carries gpu_submit's histogram, so it weighs 0 to avoid counting that
+#: twice; ``gpu_wait`` measures how a program synchronises more than the
+#: host, so it is informational unless an operator weighs it.
+DEFAULT_WEIGHTS = {'gpu_cmd': 0.0, 'io': 1.0, 'gpu_exec': 1.0,
+                   'gpu_submit': 1.0, 'gpu_wait': 0.0}
+
+
+def canonical_metric(metric):
+    """The metric a (possibly deprecated) name stands for."""
+    return METRIC_ALIASES.get(metric, metric)
+
 
 #: Percentiles published and accepted in SLOs, with their fractions.
 PERCENTILES = (('p50', 0.50), ('p95', 0.95), ('p99', 0.99))

@@ -103,6 +103,13 @@ class LatencyFilter(filters.BaseHostFilter):
         broken = slo_mod.violations(snapshot, row, slos)
         if broken:
             slo, measured = broken[0]
+            if measured is None:
+                LOG.debug('%(host)s (%(node)s) rejected: it cannot measure '
+                          '%(metric)s, which the flavor SLO %(key)s needs '
+                          '(gpu_slo_requires_measurement)',
+                          {'host': host, 'node': nodename,
+                           'metric': slo.metric, 'key': slo.key})
+                return False
             LOG.debug('%(host)s (%(node)s) rejected: %(metric)s %(pct)s '
                       'latency %(value).0f us is over the flavor SLO '
                       '%(key)s=%(limit)d us',

@@ -61,16 +61,28 @@ def from_extra_specs(extra_specs):
 def violations(snapshot, row, slos):
     """The SLOs a host breaks, as the LatencyFilter judges them.
 
-    A percentile the host has no events for cannot break an SLO.
+    A percentile the host has no events for cannot break an SLO, except
+    a GPU SLO on a host that cannot measure that metric at all while
+    ``[multimodal_virt_scheduler] gpu_slo_requires_measurement`` is set:
+    that SLO is broken with ``measured`` ``None`` ("not measured").
 
     :param snapshot: a :class:`~.snapshot.LatencySnapshot`.
     :param row: the host's row in ``snapshot`` (``snapshot.row(host)``).
     :param slos: tuple of :class:`Slo`.
-    :returns: list of ``(slo, measured µs)``.
+    :returns: list of ``(slo, measured µs or None)``.
     """
     broken = []
     for slo in slos:
         measured = snapshot.value(row, slo.metric, slo.percentile)
         if measured is not None and measured > slo.limit_us:
             broken.append((slo, measured))
+        elif measured is None and _unmeasurable(snapshot, row, slo.metric):
+            broken.append((slo, None))
     return broken
+
+
+def _unmeasurable(snapshot, row, metric):
+    """A GPU metric the host cannot measure, when the policy cares."""
+    return (metric in vocabulary.GPU_METRICS
+            and snapshot.policy.gpu_slo_requires_measurement
+            and not snapshot.observable(row, metric))

@@ -42,7 +42,9 @@ class ScoringPolicy:
     """How samples become scores (built from ``[multimodal_virt_scheduler]``).
 
     :param percentile: ``p50``, ``p95`` or ``p99``.
-    :param metric_weights: ``{metric: weight}``; metrics not named weigh 1.
+    :param metric_weights: ``{metric: weight}``; metrics not named weigh
+        ``vocabulary.DEFAULT_WEIGHTS``; a deprecated name (``gpu_cmd``)
+        sets the weight of the metric it stands for.
     :param gpu_cmd_weight: deprecated alias of ``metric_weights['gpu_cmd']``
         (``None``: not set).
     :param io_weight: deprecated alias of ``metric_weights['io']``.
@@ -51,6 +53,8 @@ class ScoringPolicy:
     :param missing_policy: ``neutral`` or ``penalize``.
     :param herd_penalty_us: fixed penalty per boot, or 0 for automatic.
     :param herd_spread_boots: boots that cost one latency spread (automatic).
+    :param gpu_slo_requires_measurement: GPU SLOs need a host that can
+        measure the metric (see :func:`~.slo.violations`).
     """
 
     percentile: str = 'p99'
@@ -62,6 +66,7 @@ class ScoringPolicy:
     missing_policy: str = 'neutral'
     herd_penalty_us: float = 0.0
     herd_spread_boots: int = 3
+    gpu_slo_requires_measurement: bool = True
 
     def weights(self):
         """``{metric: weight}`` for every vocabulary metric.
@@ -69,16 +74,16 @@ class ScoringPolicy:
         :raises ValueError: for a weight on a metric the vocabulary lacks.
         """
         metrics = vocabulary.LATENCY_METRICS
-        weights = dict.fromkeys(metrics, 1.0)
+        weights = {m: vocabulary.DEFAULT_WEIGHTS.get(m, 1.0) for m in metrics}
         for metric, alias in (('gpu_cmd', self.gpu_cmd_weight),
                               ('io', self.io_weight)):
             if alias is not None and metric in weights:
-                weights[metric] = float(alias)
+                weights[vocabulary.canonical_metric(metric)] = float(alias)
         for metric, weight in (self.metric_weights or {}).items():
             if metric not in weights:
                 raise ValueError('metric_weights: unknown metric %r (known: '
                                  '%s)' % (metric, ', '.join(metrics)))
-            weights[metric] = float(weight)
+            weights[vocabulary.canonical_metric(metric)] = float(weight)
         return weights
 
     @classmethod
@@ -150,6 +155,7 @@ class LatencySnapshot(object):
         self.stale = []
         self.scores = []
         self.values = {}
+        self.observable_rows = {}
         if not isinstance(samples, codec.SampleBatch):
             samples = codec.SampleBatch.from_samples(samples or {})
         #: ``{key: reason}`` of the payloads the refresh refused.
@@ -197,6 +203,9 @@ class LatencySnapshot(object):
         self.scores = np.where(stale, stale_score, blended).tolist()
         # NaN (no events) stays NaN here; value() and get() say None.
         self.values = {key: array.tolist() for key, array in values.items()}
+        self.observable_rows = {
+            metric: batch.observable[metric].tolist()
+            for metric in vocabulary.GPU_METRICS}
 
     def _herd_penalty(self, spread):
         if self.policy.herd_penalty_us > 0:
@@ -221,6 +230,11 @@ class LatencySnapshot(object):
         """Percentile (µs) of ``metric`` at ``row``, ``None`` if no events."""
         value = self.values[(metric, percentile)][row]
         return None if value != value else value
+
+    def observable(self, row, metric):
+        """Whether the node at ``row`` can measure ``metric`` at all."""
+        rows = self.observable_rows.get(metric)
+        return True if rows is None else rows[row]
 
     def get(self, host, nodename=None):
         """Return a :class:`HostLatency` for a compute node or ``None``."""

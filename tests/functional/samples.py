@@ -11,7 +11,9 @@ def host_sample(host, io_us=None, gpu_us=None, age=0.0, events=100,
     """A sample whose I/O / GPU latencies are concentrated around a value.
 
     :param io_us: typical I/O latency in microseconds (``None``: no I/O).
-    :param gpu_us: typical GPU-command latency (``None``: no GPU ioctls).
+    :param gpu_us: typical GPU command-submission latency (``None``: no
+        GPU ioctls), published as ``gpu_submit`` and its deprecated alias
+        ``gpu_cmd``, as the collector does.
     :param age: how many seconds ago the sample window ended.
     :param nodename: compute node of ``host`` (default: named like it).
     """
@@ -23,5 +25,6 @@ def host_sample(host, io_us=None, gpu_us=None, age=0.0, events=100,
     return sample.HostSample(
         host=host, timestamp=time.time() - age, window_s=10.0,
         source='ebpf', collector_version='test',
-        io=_hist(io_us), gpu_cmd=_hist(gpu_us), vm_exit_rate=100.0,
+        io=_hist(io_us), gpu_cmd=_hist(gpu_us), gpu_submit=_hist(gpu_us),
+        vm_exit_rate=100.0,
         irq_rate=1000.0, nodename=nodename)

@@ -1,38 +1,48 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* bcc twin of gpu_ioctl.bpf.c, selecting GPU ioctls by the ioctl type byte
- * (_IOC_TYPE(cmd): 'd' DRM/accel, 'F' NVIDIA, 'K' AMD KFD) read from the
- * tracepoint arguments. bcc compiles against the installed kernel headers
- * without BTF, so it does not walk task->files to the fd's device: with
- * headers of another kernel those struct offsets would be wrong. */
+/* bcc twin of gpu_ioctl.bpf.c: the same table of exact ioctl request
+ * numbers (gpu_ioctl_table.py, passed as -D macros) and the same per-class
+ * histograms. bcc compiles against the installed kernel headers without
+ * BTF, so it does not walk task->files to the fd's device (with headers of
+ * another kernel those struct offsets would be wrong): it selects by the
+ * request number alone, from the tracepoint arguments. */
 #include "mmv_bcc.h"
 
-#ifndef MMV_TARG_NTYPES
-#define MMV_TARG_NTYPES 0
+#ifndef MMV_TARG_NCMDS
+#define MMV_TARG_NCMDS 0
 #endif
-#ifndef MMV_TARG_TYPES
-#define MMV_TARG_TYPES {0}
+#ifndef MMV_TARG_CMDS
+#define MMV_TARG_CMDS {0}
 #endif
 #ifndef MMV_START_MAX
 #define MMV_START_MAX 10240
 #endif
-#define MMV_MAX_TYPES 32
-#define MMV_IOC_TYPE(cmd) (((cmd) >> 8) & 0xff)
+#define MMV_MAX_CMDS 48
+#define MMV_NCLASSES 4
 
-/* Entry time per thread, only for matched ioctls; LRU keeps it bounded. */
-BPF_TABLE("lru_hash", u64, u64, start, MMV_START_MAX);
-BPF_ARRAY(hist, struct mmv_hist, 1);
+struct mmv_ioctl_start {
+	u64 ts;
+	u32 klass;
+	u32 pad;
+};
 
-static inline int cmd_is_target(u32 cmd)
+/* Entry time per thread, only for listed ioctls; LRU keeps it bounded. */
+BPF_TABLE("lru_hash", u64, struct mmv_ioctl_start, start, MMV_START_MAX);
+BPF_ARRAY(hist, struct mmv_hist, MMV_NCLASSES);
+
+/* Each entry is (class << 32) | request number. The table lives on the
+ * stack, sized to the entries in use (at most 48: 384 of the 512 stack
+ * bytes); a class array beside it would become a .rodata lookup that bcc
+ * cannot load. */
+#define MMV_NCMDS_ARRAY (MMV_TARG_NCMDS > 0 ? MMV_TARG_NCMDS : 1)
+
+static inline u32 cmd_class(u32 cmd)
 {
-	u32 types[MMV_MAX_TYPES] = MMV_TARG_TYPES;
-	u32 type = MMV_IOC_TYPE(cmd);
+	u64 entries[MMV_NCMDS_ARRAY] = MMV_TARG_CMDS;
 
 #pragma unroll
-	for (int i = 0; i < MMV_MAX_TYPES; i++) {
-		if (i >= MMV_TARG_NTYPES)
-			break;
-		if (types[i] == type)
-			return 1;
+	for (int i = 0; i < MMV_NCMDS_ARRAY && i < MMV_MAX_CMDS; i++) {
+		if ((u32)entries[i] == cmd)
+			return entries[i] >> 32;
 	}
 	return 0;
 }
@@ -40,31 +50,34 @@ static inline int cmd_is_target(u32 cmd)
 TRACEPOINT_PROBE(syscalls, sys_enter_ioctl)
 {
 	u64 id = bpf_get_current_pid_tgid();
-	u64 ts;
+	struct mmv_ioctl_start value = {};
+	u32 klass = cmd_class((u32)args->cmd);
 
-	if (!cmd_is_target((u32)args->cmd))
+	if (!klass)
 		return 0;
-	ts = bpf_ktime_get_ns();
-	start.update(&id, &ts);
+	value.ts = bpf_ktime_get_ns();
+	value.klass = klass;
+	start.update(&id, &value);
 	return 0;
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_ioctl)
 {
 	u64 id = bpf_get_current_pid_tgid();
+	struct mmv_ioctl_start *sp;
 	struct mmv_hist *h;
-	u32 zero = 0;
-	u64 *tsp;
+	u32 klass;
 	s64 delta;
 
-	tsp = start.lookup(&id);
-	if (!tsp)
+	sp = start.lookup(&id);
+	if (!sp)
 		return 0;	/* enter did not match (or was evicted) */
-	delta = (s64)(bpf_ktime_get_ns() - *tsp);
+	delta = (s64)(bpf_ktime_get_ns() - sp->ts);
+	klass = sp->klass;
 	start.delete(&id);
 	if (delta < 0)
 		return 0;
-	h = hist.lookup(&zero);
+	h = hist.lookup(&klass);
 	if (h)
 		__sync_fetch_and_add(&h->slots[mmv_slot(delta)], 1);
 	return 0;

@@ -58,6 +58,9 @@ _SIGNATURES = {
     'bpf_map__key_size': (ctypes.c_uint32, [_P]),
     'bpf_map__value_size': (ctypes.c_uint32, [_P]),
     'bpf_program__set_autoload': (ctypes.c_int, [_P, ctypes.c_bool]),
+    'bpf_object__next_program': (_P, [_P, _P]),
+    'bpf_program__name': (ctypes.c_char_p, [_P]),
+    'bpf_prog_test_run_opts': (ctypes.c_int, [ctypes.c_int, _P]),
     'bpf_program__attach': (_P, [_P]),
     'bpf_program__fd': (ctypes.c_int, [_P]),
     'bpf_link__destroy': (ctypes.c_int, [_P]),
@@ -77,6 +80,28 @@ _SIGNATURES = {
     'btf__free': (None, [_P]),
     'libbpf_set_print': (_P, [_PRINT_FN]),
 }
+
+
+class _TestRunOpts(ctypes.Structure):
+    """``struct bpf_test_run_opts`` (libbpf 1.x, bpf/bpf.h)."""
+
+    _fields_ = [('sz', ctypes.c_size_t), ('data_in', _P),
+                ('data_out', _P), ('data_size_in', ctypes.c_uint32),
+                ('data_size_out', ctypes.c_uint32), ('ctx_in', _P),
+                ('ctx_out', _P), ('ctx_size_in', ctypes.c_uint32),
+                ('ctx_size_out', ctypes.c_uint32),
+                ('retval', ctypes.c_uint32), ('repeat', ctypes.c_int),
+                ('duration', ctypes.c_uint32), ('flags', ctypes.c_uint32),
+                ('cpu', ctypes.c_uint32), ('batch_size', ctypes.c_uint32)]
+
+
+# struct bpf_prog_info (uapi linux/bpf.h): offsets of run_time_ns, run_cnt.
+_PROG_INFO_RUN_TIME_NS = 192
+_PROG_INFO_RUN_CNT = 200
+_PROG_INFO_SIZE = 256
+_NR_BPF = 321              # x86-64
+_BPF_ENABLE_STATS = 32
+_BPF_STATS_RUN_TIME = 0
 
 
 class Libbpf(object):
@@ -144,13 +169,61 @@ def btf_has_typedef(name):
         lib.btf__free(btf)
 
 
-def prog_id(fd):
-    """Return the kernel id of the BPF program behind ``fd``."""
-    info = (ctypes.c_uint8 * 256)()
+def _prog_info(fd):
+    info = (ctypes.c_uint8 * _PROG_INFO_SIZE)()
     size = ctypes.c_uint32(ctypes.sizeof(info))
     _check(library().bpf_obj_get_info_by_fd(fd, info, ctypes.byref(size)),
            'bpf_obj_get_info_by_fd')
-    return int.from_bytes(bytes(info[4:8]), 'little')
+    return bytes(info)
+
+
+def prog_id(fd):
+    """Return the kernel id of the BPF program behind ``fd``."""
+    return int.from_bytes(_prog_info(fd)[4:8], 'little')
+
+
+def prog_run_stats(fd):
+    """``(run_time_ns, run_cnt)`` of the program behind ``fd``.
+
+    Counted only while BPF statistics are on (:func:`enable_stats`).
+    """
+    info = _prog_info(fd)
+    return (int.from_bytes(info[_PROG_INFO_RUN_TIME_NS:
+                                _PROG_INFO_RUN_TIME_NS + 8], 'little'),
+            int.from_bytes(info[_PROG_INFO_RUN_CNT:_PROG_INFO_RUN_CNT + 8],
+                           'little'))
+
+
+def test_run(fd, args):
+    """Run the program behind ``fd`` once with ``BPF_PROG_TEST_RUN``.
+
+    :param args: the raw tracepoint arguments, as 64-bit integers.
+    :returns: the program's return value.
+    """
+    ctx = (ctypes.c_uint64 * len(args))(*args)
+    opts = _TestRunOpts(sz=ctypes.sizeof(_TestRunOpts),
+                        ctx_in=ctypes.cast(ctx, _P),
+                        ctx_size_in=ctypes.sizeof(ctx))
+    _check(library().bpf_prog_test_run_opts(fd, ctypes.byref(opts)),
+           'BPF_PROG_TEST_RUN')
+    return opts.retval
+
+
+def enable_stats():
+    """Turn on BPF run-time statistics; return the fd that holds them on.
+
+    ``BPF_ENABLE_STATS``: statistics stay on until the fd is closed, so
+    nothing is left behind (unlike the ``kernel.bpf_stats_enabled`` sysctl).
+    """
+    libc = library().libc
+    attr = (ctypes.c_uint32 * 4)(_BPF_STATS_RUN_TIME, 0, 0, 0)
+    libc.syscall.restype = ctypes.c_long
+    fd = libc.syscall(ctypes.c_long(_NR_BPF), ctypes.c_long(_BPF_ENABLE_STATS),
+                      attr, ctypes.c_uint(ctypes.sizeof(attr)))
+    if fd < 0:
+        raise exception.ProbeError('BPF_ENABLE_STATS: %s'
+                                   % os.strerror(ctypes.get_errno()))
+    return fd
 
 
 class LoadedObject(loaded.LoadedPrograms):
@@ -196,9 +269,17 @@ class LoadedObject(loaded.LoadedPrograms):
                    % (path, os.strerror(code), log[-4000:]))
 
     def _prepare(self, rodata, max_entries, available):
+        wanted = {program.name for program in self.spec.programs}
+        handle = self._lib.bpf_object__next_program(self._obj, None)
+        while handle:
+            if self._lib.bpf_program__name(handle).decode() not in wanted:
+                # Another spec of the same object (e.g. synthetic-event
+                # programs) loads these; this one does not.
+                self._lib.bpf_program__set_autoload(handle, False)
+            handle = self._lib.bpf_object__next_program(self._obj, handle)
         for program in self.spec.programs:
             handle = self._program(program.name)
-            if available(program):
+            if not program.attach or available(program):
                 continue
             if program.required:
                 raise exception.ProbeError(
@@ -284,7 +365,7 @@ class LoadedObject(loaded.LoadedPrograms):
     def _attach(self):
         events = []
         for program in self.spec.programs:
-            if program.event in self.skipped:
+            if program.event in self.skipped or not program.attach:
                 continue
             link = self._lib.bpf_program__attach(self._program(program.name))
             if not link:
@@ -312,6 +393,25 @@ class LoadedObject(loaded.LoadedPrograms):
             if fd >= 0:
                 ids.append(prog_id(fd))
         return ids
+
+    def program_fd(self, name):
+        """fd of the loaded program ``name`` (a program of the spec)."""
+        fd = self._lib.bpf_program__fd(self._program(name))
+        if fd < 0:
+            raise exception.ProbeError('program %s is not loaded' % name)
+        return fd
+
+    def test_run(self, name, args):
+        """Run program ``name`` once with ``BPF_PROG_TEST_RUN``.
+
+        :param args: the raw tracepoint arguments, as 64-bit integers.
+        :returns: the program's return value.
+        """
+        return test_run(self.program_fd(name), args)
+
+    def run_stats(self, name):
+        """``(run_time_ns, run_cnt)`` of program ``name`` (bpf_stats)."""
+        return prog_run_stats(self.program_fd(name))
 
     def _entries(self, name, delete):
         spec_map = self.spec.map(name)

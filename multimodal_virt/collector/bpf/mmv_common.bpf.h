@@ -32,9 +32,12 @@ static __always_inline __u32 mmv_log2l(__u64 v)
 	return mmv_log2(v);
 }
 
-static __always_inline __u32 mmv_slot(__u64 delta_ns)
+/* 64-bit on purpose: with a 32-bit slot clang bounds-checks a zero-extended
+ * copy and indexes with the original register, which the verifier of older
+ * kernels (6.1) cannot relate ("unbounded memory access"). */
+static __always_inline __u64 mmv_slot(__u64 delta_ns)
 {
-	__u32 slot = mmv_log2l(delta_ns / 1000);
+	__u64 slot = mmv_log2l(delta_ns / 1000);
 
 	if (slot >= MMV_MAX_SLOTS)
 		slot = MMV_MAX_SLOTS - 1;

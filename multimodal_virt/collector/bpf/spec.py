@@ -11,7 +11,7 @@ import struct
 
 from multimodal_virt import exception
 
-KINDS = ('tp_btf', 'tracepoint')
+KINDS = ('tp_btf', 'tracepoint', 'raw_tp')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,16 +20,20 @@ class Program:
 
     :param name: BPF function name in the C source.
     :param event: ``category:name`` of the tracepoint.
-    :param kind: ``tp_btf`` (BTF-typed raw tracepoint, no tracefs) or
-        ``tracepoint`` (classic, needs tracefs).
+    :param kind: ``tp_btf`` (BTF-typed raw tracepoint, no tracefs),
+        ``tracepoint`` (classic, needs tracefs) or ``raw_tp``.
     :param required: if False the program is skipped when the kernel does
         not offer the event or refuses to attach it.
+    :param attach: if False the program is loaded but never attached: it
+        is driven with ``BPF_PROG_TEST_RUN`` (``raw_tp`` synthetic-event
+        programs for tests and benchmarks).
     """
 
     name: str
     event: str
     kind: str
     required: bool = True
+    attach: bool = True
 
     def __post_init__(self):
         if self.kind not in KINDS:

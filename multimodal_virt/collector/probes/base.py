@@ -20,6 +20,15 @@ class ProbeReading:
     :param vm_exits_by_reason: ``{reason: exit count}``.
     :param irq_counts: ``{irq line: count}``.
     :param events: kernel events (tracepoints) that were counted.
+    :param gpu_submit: command-submission ioctl latency (exact numbers).
+    :param gpu_wait: wait ioctl latency (exact numbers).
+    :param gpu_nvidia_rm: NVIDIA resource-manager escape latency.
+    :param gpu_exec: GPU job latency, dma_fence emit to signaled.
+    :param gpu_exec_by_device: ``{device label: LatencyHistogram}``.
+    :param gpu_exec_by_pid: ``{emitting tgid: LatencyHistogram}``.
+    :param gpu_busy_by_vf: ``{VF PCI address: engine busy %}``.
+    :param gpu_observed: GPU signals this probe can measure on this host
+        (``vocabulary.GPU_SIGNALS``), whether or not events came.
     """
 
     source: str
@@ -30,6 +39,14 @@ class ProbeReading:
     vm_exits_by_reason: dict = dataclasses.field(default_factory=dict)
     irq_counts: dict = dataclasses.field(default_factory=dict)
     events: tuple = ()
+    gpu_submit: object = None
+    gpu_wait: object = None
+    gpu_nvidia_rm: object = None
+    gpu_exec: object = None
+    gpu_exec_by_device: dict = dataclasses.field(default_factory=dict)
+    gpu_exec_by_pid: dict = dataclasses.field(default_factory=dict)
+    gpu_busy_by_vf: dict = dataclasses.field(default_factory=dict)
+    gpu_observed: tuple = ()
 
 
 class Probe(metaclass=abc.ABCMeta):

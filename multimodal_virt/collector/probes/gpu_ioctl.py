@@ -1,9 +1,14 @@
-"""GPU command-submission latency: ioctl() time on GPU device nodes.
+"""GPU ioctl latency by exact request number, per class.
 
-The libbpf backend selects ioctls by the device number of the fd (CO-RE
-reads of the fd table, ``gpu_device_globs``). The bcc backend has no CO-RE
-and may compile against headers of another kernel, so it selects by the
-ioctl type byte of the request number instead (``gpu_ioctl_types``).
+Only the ioctls of the per-driver table
+(:mod:`~multimodal_virt.collector.bpf.gpu_ioctl_table`) are timed, entry
+to return, in three histograms: ``gpu_submit`` (command submission, returns
+once work is queued), ``gpu_wait`` (blocks until GPU work completes) and
+``gpu_nvidia_rm`` (NVIDIA resource-manager escapes, setup and control, not
+GPU job time). Both backends load the same table. The libbpf backend also
+keeps only ioctls on the device nodes of ``gpu_device_globs`` (CO-RE reads
+of the fd table); bcc cannot read kernel structs safely and selects by the
+number alone.
 """
 
 import glob
@@ -14,6 +19,7 @@ from oslo_log import log as logging
 
 from multimodal_virt.collector.bpf import backend as bpf_backend
 from multimodal_virt.collector.bpf import decode
+from multimodal_virt.collector.bpf import gpu_ioctl_table as table
 from multimodal_virt.collector.bpf import probe
 from multimodal_virt.collector.bpf import spec
 from multimodal_virt.collector.probes import base
@@ -30,16 +36,18 @@ SPEC = spec.ProbeSpec(
                      'tracepoint'),
     ),
     maps=(
-        spec.Map('start', 'Q', 'Q', 'inflight_max_entries'),
+        spec.Map('start', 'Q', 'QII', 'inflight_max_entries'),
         spec.Map('hist', 'I', '32Q'),
     ),
-    # targ_ndevs/targ_devs: libbpf (.rodata); targ_ntypes/targ_types: bcc.
-    rodata={'targ_ndevs': 'I', 'targ_devs': 'I',
-            'targ_ntypes': 'I', 'targ_types': 'B'},
+    # targ_ndevs/targ_devs: libbpf only (bcc does not read the fd table).
+    # targ_cmds: (class << 32) | request number (gpu_ioctl_table.pack).
+    rodata={'targ_ndevs': 'I', 'targ_devs': 'I', 'targ_ncmds': 'I',
+            'targ_cmds': 'Q'},
 )
 
-#: Most ioctl types the bcc program compares (MMV_MAX_TYPES in the source).
-MAX_IOCTL_TYPES = 32
+#: ProbeReading field of each class id of the ``hist`` map.
+READING_FIELDS = {table.SUBMIT: 'gpu_submit', table.WAIT: 'gpu_wait',
+                  table.NVIDIA_RM: 'gpu_nvidia_rm'}
 
 
 def resolve_devices(patterns, limit):
@@ -70,46 +78,23 @@ def resolve_devices(patterns, limit):
     return result[:limit]
 
 
-def ioctl_types(values):
-    """Validated, sorted, distinct ioctl type bytes for the bcc program.
+def ioctl_entries(group):
+    """The table entries the options select (drivers plus extra ones).
 
-    :param values: ``gpu_ioctl_types`` (ints 0-255, parsed by oslo.config).
-    :returns: sorted list of distinct ints.
-    :raises ProbeError: for an empty list, more than
-        :data:`MAX_IOCTL_TYPES` types or a value outside 0-255.
+    :raises ProbeError: for an unknown driver or a malformed extra entry.
     """
-    types = sorted(set(values))
-    if not types:
-        raise exception.ProbeError(
-            'gpu_ioctl_types is empty: the bcc backend needs at least one '
-            'ioctl type (like d, F, K) to time')
-    if len(types) > MAX_IOCTL_TYPES:
-        raise exception.ProbeError(
-            'gpu_ioctl_types lists %d distinct types, at most %d are '
-            'supported' % (len(types), MAX_IOCTL_TYPES))
-    for value in types:
-        if not isinstance(value, int) or not 0 <= value <= 0xff:
-            raise exception.ProbeError(
-                'gpu_ioctl_types entries must be bytes 0-255, got %r'
-                % (value,))
-    return types
-
-
-def format_ioctl_type(value):
-    """``'d' (0x64)`` for a printable type byte, else ``0xNN``."""
-    if 0x21 <= value <= 0x7e:
-        return "'%s' (0x%02x)" % (chr(value), value)
-    return '0x%02x' % value
+    return table.select(group.gpu_ioctl_drivers,
+                        table.parse_extra(group.gpu_extra_ioctls))
 
 
 class GpuIoctlProbe(probe.BpfProbe):
-    """Log2 histogram of ioctl() latency on the configured device nodes.
+    """Per-class log2 histograms of listed GPU ioctls.
 
     Enable with ``[multimodal_virt_collector] probes = gpu_ioctl,...``.
-    With libbpf, nodes are chosen with ``gpu_device_globs``; with no
-    matching node nothing is attached and readings carry no histogram.
-    With bcc, ioctls are chosen by type with ``gpu_ioctl_types`` and the
-    device globs are not used.
+    Ioctls are chosen by exact number (``gpu_ioctl_drivers``,
+    ``gpu_extra_ioctls``). With libbpf only ioctls on the nodes of
+    ``gpu_device_globs`` count; with no matching node nothing is attached
+    and readings carry no histogram. bcc does not filter by node.
     """
 
     name = 'gpu_ioctl'
@@ -117,7 +102,7 @@ class GpuIoctlProbe(probe.BpfProbe):
 
     def __init__(self, conf, host=None):
         super().__init__(conf, host)
-        self._previous = None
+        self._previous = {}
         self._devices = None
         self._idle = False
         self._backend = None
@@ -135,9 +120,9 @@ class GpuIoctlProbe(probe.BpfProbe):
         except exception.BPFUnavailable:
             return self.group.backend
 
-    def by_type(self):
-        """True when ioctls are selected by type (bcc), not device."""
-        return self.backend() == 'bcc'
+    def by_device(self):
+        """True when ioctls are also filtered by device node (libbpf)."""
+        return self.backend() != 'bcc'
 
     def devices(self):
         """Kernel device numbers to time (resolved once per start)."""
@@ -147,35 +132,33 @@ class GpuIoctlProbe(probe.BpfProbe):
         return self._devices
 
     def settings(self):
-        if self.by_type():
-            types = ioctl_types(self.group.gpu_ioctl_types)
-            return {'targ_ntypes': len(types), 'targ_types': types}
-        devices = self.devices()
-        return {'targ_ndevs': len(devices), 'targ_devs': devices}
+        values = table.settings(ioctl_entries(self.group))
+        if self.by_device():
+            devices = self.devices()
+            values.update(targ_ndevs=len(devices), targ_devs=devices)
+        return values
 
     def start(self):
         if self.loaded is not None:
             return
         self._devices = None
+        self._previous = {}
+        entries = ioctl_entries(self.group)
         try:
             self._backend = bpf_backend.get_backend(self.group,
                                                     self._host).name
         except exception.BPFUnavailable:
             # bcc: start() below raises; else idle without nodes or raise.
             self._backend = self.group.backend
-        if self.by_type():
-            LOG.info('gpu_ioctl (bcc) times ioctl types %s',
-                     ', '.join(format_ioctl_type(t) for t in
-                               ioctl_types(self.group.gpu_ioctl_types)))
-            self._idle = False
-            super().start()
-            return
-        if not self.devices():
+        if self.by_device() and not self.devices():
             LOG.warning('No character device matches gpu_device_globs %s; '
                         'gpu_ioctl attaches nothing',
                         ','.join(self.group.gpu_device_globs))
             self._idle = True
             return
+        LOG.info('gpu_ioctl times %(n)d ioctl numbers (%(drivers)s)',
+                 {'n': len(entries),
+                  'drivers': ', '.join(sorted({e.driver for e in entries}))})
         self._idle = False
         super().start()
 
@@ -190,22 +173,37 @@ class GpuIoctlProbe(probe.BpfProbe):
         super().stop()
 
     def read(self):
-        slots = self.loaded.read('hist').get((0,), ())
-        delta = decode.slots_delta(slots, self._previous)
-        self._previous = slots
-        return base.ProbeReading(source='ebpf',
-                                 gpu_cmd=decode.histogram_from_slots(delta),
-                                 events=self.events)
+        entries = self.loaded.read('hist')
+        histograms = {}
+        for klass, field in READING_FIELDS.items():
+            slots = entries.get((klass,), ())
+            delta = decode.slots_delta(slots, self._previous.get(klass))
+            self._previous[klass] = slots
+            histograms[field] = decode.histogram_from_slots(delta)
+        # Attached to device nodes that exist: submissions and waits are
+        # observable here even in a window without any.
+        return base.ProbeReading(source='ebpf', events=self.events,
+                                 gpu_observed=('gpu_submit', 'gpu_wait'),
+                                 **histograms)
 
     def describe(self):
         text = super().describe()
-        if self.by_type():
-            types = ', '.join(format_ioctl_type(t) for t in
-                              ioctl_types(self.group.gpu_ioctl_types))
-            return ('%s\n  selector: ioctl type (bcc backend, '
-                    'gpu_ioctl_types): %s' % (text, types))
-        devices = ', '.join('%d:%d' % decode.split_kernel_dev(d)
-                            for d in self.devices()) or 'none'
-        return ('%s\n  selector: device number (%s backend, '
-                'gpu_device_globs)\n  device numbers: %s'
-                % (text, self.backend(), devices))
+        lines = [text, '  selector: exact ioctl number (gpu_ioctl_drivers, '
+                       'gpu_extra_ioctls)']
+        try:
+            entries = ioctl_entries(self.group)
+        except exception.ProbeError as err:
+            entries = []
+            lines.append('  ioctl table: invalid (%s)' % err)
+        for entry in entries:
+            lines.append('  ioctl 0x%08x %-9s %s %s'
+                         % (entry.number, entry.klass, entry.driver,
+                            entry.name))
+        if self.by_device():
+            devices = ', '.join('%d:%d' % decode.split_kernel_dev(d)
+                                for d in self.devices()) or 'none'
+            lines.append('  device numbers (%s backend, gpu_device_globs): '
+                         '%s' % (self.backend(), devices))
+        else:
+            lines.append('  device numbers: not filtered (bcc backend)')
+        return '\n'.join(lines)

@@ -1,28 +1,38 @@
-"""gpu_ioctl with real programs: ioctls on /dev/kvm (as the "GPU")."""
+"""gpu_ioctl with real programs: exact ioctl numbers on the real kernel.
+
+There is no GPU here. ``/dev/kvm`` stands in for the device node and
+KVM_GET_API_VERSION for a table entry, added through
+``gpu_extra_ioctls`` exactly as an operator adds a driver's number: the
+probe must count it when listed and ignore it when not.
+"""
 
 import errno
 import fcntl
 import os
 
+from multimodal_virt.collector.bpf import gpu_ioctl_table as table
 from multimodal_virt.collector.probes import gpu_ioctl
 from tests.functional.collector import ebpf_base
 from tests.functional import requirements
 
-KVM_GET_API_VERSION = 0xAE00    # _IO(KVMIO=0xAE, 0x00)
-DRM_TYPE_CMD = 0x6400           # _IO('d', 0x00): type byte of DRM ioctls
+KVM_GET_API_VERSION = table.io(0xAE, 0x00)
+KVM_CHECK_EXTENSION = table.io(0xAE, 0x03)
+DRM_VERSION = table.iowr(ord('d'), 0x00, 64)   # a setup call, not listed
+KDGKBMODE = 0x4B44                               # console KD ioctl ('K')
+VIRTGPU_EXECBUFFER = 0xc0206442
 CALLS = 200
 
 
-def ioctl_kvm(count):
+def ioctl_kvm(count, cmd=KVM_GET_API_VERSION):
     fd = os.open('/dev/kvm', os.O_RDWR | os.O_CLOEXEC)
     try:
         for _ in range(count):
-            fcntl.ioctl(fd, KVM_GET_API_VERSION)
+            fcntl.ioctl(fd, cmd)
     finally:
         os.close(fd)
 
 
-def ioctl_other_type(path, cmd, count):
+def ioctl_refused(path, cmd, count):
     """Issue ``count`` ioctls ``cmd`` that ``path`` refuses (ENOTTY).
 
     :returns: how many were refused with ENOTTY.
@@ -41,37 +51,65 @@ def ioctl_other_type(path, cmd, count):
     return refused
 
 
-class TestGpuIoctlLibbpf(ebpf_base.EbpfTestCase):
+class KvmStandIn(object):
 
     def setUp(self):
         super().setUp()
         requirements.require(self, os.path.exists('/dev/kvm'),
                              '/dev/kvm is the stand-in GPU device node')
 
-    def test_ioctls_on_configured_node_counted(self):
-        self.flags('multimodal_virt_probes', gpu_device_globs=['/dev/kvm'])
+
+class TestGpuIoctlLibbpf(KvmStandIn, ebpf_base.EbpfTestCase):
+
+    def test_listed_number_counted_as_its_class(self):
+        self.flags('multimodal_virt_probes', gpu_device_globs=['/dev/kvm'],
+                   gpu_extra_ioctls=['submit:0xAE00:kvm_get_api_version'])
         probe = self.started(gpu_ioctl.GpuIoctlProbe)
         self.assertEqual(('syscalls:sys_enter_ioctl',
                           'syscalls:sys_exit_ioctl'), probe.events)
         probe.collect()
         ioctl_kvm(CALLS)
+        ioctl_kvm(CALLS // 2, KVM_CHECK_EXTENSION)   # not listed
         reading = probe.collect()
         self.assertEqual('ebpf', reading.source)
-        self.assertGreaterEqual(reading.gpu_cmd.count, CALLS)
+        # Only this test process issues KVM ioctls on /dev/kvm here.
+        self.assertEqual(CALLS, reading.gpu_submit.count)
+        self.assertEqual(0, reading.gpu_wait.count)
+        self.assertEqual(0, reading.gpu_nvidia_rm.count)
 
-    def test_other_nodes_not_counted(self):
-        # Only /dev/null is a "GPU": our /dev/kvm ioctls must not count.
-        # (Other processes could ioctl /dev/null; none in this suite does,
-        # and never hundreds of times.)
-        self.flags('multimodal_virt_probes', gpu_device_globs=['/dev/null'])
+    def test_wait_class_is_its_own_histogram(self):
+        self.flags('multimodal_virt_probes', gpu_device_globs=['/dev/kvm'],
+                   gpu_extra_ioctls=['wait:0xAE00'])
         probe = self.started(gpu_ioctl.GpuIoctlProbe)
         probe.collect()
         ioctl_kvm(CALLS)
-        self.assertLess(probe.collect().gpu_cmd.count, CALLS)
+        reading = probe.collect()
+        self.assertEqual(CALLS, reading.gpu_wait.count)
+        self.assertEqual(0, reading.gpu_submit.count)
+
+    def test_unlisted_ioctl_on_the_node_not_counted(self):
+        # The node matches, the number is not in the table: the old probe
+        # timed every ioctl on a GPU node; this one times none of these.
+        self.flags('multimodal_virt_probes', gpu_device_globs=['/dev/kvm'])
+        probe = self.started(gpu_ioctl.GpuIoctlProbe)
+        probe.collect()
+        ioctl_kvm(CALLS)
+        reading = probe.collect()
+        self.assertEqual(0, reading.gpu_submit.count)
+        self.assertEqual(0, reading.gpu_wait.count)
+
+    def test_listed_number_on_other_node_not_counted(self):
+        # Only /dev/null is a "GPU": our /dev/kvm ioctls must not count.
+        self.flags('multimodal_virt_probes', gpu_device_globs=['/dev/null'],
+                   gpu_extra_ioctls=['submit:0xAE00'])
+        probe = self.started(gpu_ioctl.GpuIoctlProbe)
+        probe.collect()
+        ioctl_kvm(CALLS)
+        self.assertLess(probe.collect().gpu_submit.count, CALLS)
 
 
-class TestGpuIoctlBcc(ebpf_base.EbpfTestCase):
-    """bcc selects by ioctl type, reading no kernel struct.
+class TestGpuIoctlBcc(KvmStandIn, ebpf_base.EbpfTestCase):
+    """bcc uses the same table and selects by number alone.
 
     Works with the mismatched Debian headers of this host (the fd walk of
     the libbpf program would read wrong offsets there).
@@ -79,37 +117,33 @@ class TestGpuIoctlBcc(ebpf_base.EbpfTestCase):
 
     BACKEND = 'bcc'
 
-    def setUp(self):
-        super().setUp()
-        requirements.require(self, os.path.exists('/dev/kvm'),
-                             '/dev/kvm is the stand-in GPU device node')
-
-    def test_ioctls_of_configured_type_counted(self):
-        self.flags('multimodal_virt_probes', gpu_ioctl_types=['0xAE'])
+    def test_listed_number_counted(self):
+        self.flags('multimodal_virt_probes',
+                   gpu_extra_ioctls=['submit:0xAE00'])
         probe = self.started(gpu_ioctl.GpuIoctlProbe)
         self.assertEqual('bcc', probe.backend_name)
-        self.assertEqual(('syscalls:sys_enter_ioctl',
-                          'syscalls:sys_exit_ioctl'), probe.events)
-        self.assertIn('selector: ioctl type (bcc backend, gpu_ioctl_types): '
-                      '0xae', probe.describe())
+        self.assertIn('0x0000ae00 submit    extra 0x0000ae00',
+                      probe.describe())
         probe.collect()
         ioctl_kvm(CALLS)
         reading = probe.collect()
         self.assertEqual('ebpf', reading.source)
-        self.assertGreaterEqual(reading.gpu_cmd.count, CALLS)
+        self.assertGreaterEqual(reading.gpu_submit.count, CALLS)
 
-    def test_other_types_not_counted(self):
-        # Default types d, F, K: KVM's 0xAE ioctls must not count, while
-        # type-'d' ioctls count whatever the file (here /dev/null, which
-        # answers ENOTTY). Nothing else on this host issues hundreds of
-        # DRM/NVIDIA/KFD ioctls, so the window holds ours plus little else.
+    def test_only_table_numbers_counted(self):
+        # Default table: KVM ioctls, a DRM setup call (type 'd') and the
+        # console's KD ioctl (type 'K', counted by the old type selector)
+        # are not counted; a listed virtio-gpu execbuffer number is, whatever
+        # the file (here /dev/null, which answers ENOTTY). Nothing else on
+        # this host issues DRM ioctls.
         probe = self.started(gpu_ioctl.GpuIoctlProbe)
-        self.assertEqual([0x46, 0x4B, 0x64],
-                         probe.settings()['targ_types'])
         probe.collect()
         ioctl_kvm(CALLS)
-        drm_like = ioctl_other_type('/dev/null', DRM_TYPE_CMD, CALLS // 4)
-        self.assertEqual(CALLS // 4, drm_like)
-        count = probe.collect().gpu_cmd.count
-        self.assertGreaterEqual(count, drm_like)
-        self.assertLess(count, drm_like + CALLS)
+        self.assertEqual(CALLS, ioctl_refused('/dev/null', DRM_VERSION,
+                                              CALLS))
+        self.assertEqual(CALLS, ioctl_refused('/dev/null', KDGKBMODE, CALLS))
+        submitted = ioctl_refused('/dev/null', VIRTGPU_EXECBUFFER, CALLS // 4)
+        self.assertEqual(CALLS // 4, submitted)
+        reading = probe.collect()
+        self.assertEqual(submitted, reading.gpu_submit.count)
+        self.assertEqual(0, reading.gpu_wait.count)

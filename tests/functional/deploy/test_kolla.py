@@ -193,7 +193,8 @@ class KollaConfigTest(base.TestCase):
         conf = cfg.ConfigOpts()
         mmv_conf.register_opts(conf)
         conf([], default_config_files=[self._write('collector.conf', text)])
-        self.assertEqual(['block_io', 'gpu_ioctl', 'kvm_exit', 'irq'],
+        self.assertEqual(['block_io', 'gpu_ioctl', 'kvm_exit', 'irq',
+                          'gpu_fence', 'gpu_vf_busy'],
                          conf.multimodal_virt_collector.probes)
         self.assertEqual(['192.0.2.5:11211'],
                          conf.multimodal_virt_store.memcached_servers)

@@ -22,6 +22,8 @@ class ThresholdsTest(base.TestCase):
             self.conf.multimodal_virt_analysis)
         self.assertEqual(bottleneck.Thresholds('p95', 500.0, 8000.0, 123.0,
                                                456.0, 0.5, 1), got)
+        self.assertEqual(500.0, got.limit('gpu_exec'))
+        # Only metrics with a threshold of their own get an SLO.
         self.assertEqual({'multimodal_virt:gpu_cmd_p95_us': '250',
                           'multimodal_virt:io_p95_us': '4000'},
                          got.slo_extra_specs())
@@ -70,7 +72,8 @@ class AnalyzeTest(base.TestCase):
         self.assertFalse(by_path['vm_exit'].measured)
         self.assertIsNone(by_path['vm_exit'].pressure)
         # Unmeasured paths sort last.
-        self.assertEqual(['gpu_cmd', 'io', 'vm_exit', 'irq'],
+        self.assertEqual(['gpu_cmd', 'io', 'gpu_exec', 'gpu_submit',
+                          'gpu_wait', 'vm_exit', 'irq'],
                          [p.path for p in finding.pressures])
 
     def test_two_paths_over_give_two_recommendations(self):

@@ -144,3 +144,85 @@ class TestBuildSample(base.TestCase):
         sample = sample_builder.build_sample('h', [], 1.0)
         self.assertEqual('procfs', sample.source)
         self.assertIsNone(sample.io)
+
+
+class TestGpuSignals(base.TestCase):
+
+    def test_gpu_histograms_and_alias(self):
+        readings = [
+            _reading(gpu_submit=_hist(40, 60), gpu_wait=_hist(900),
+                     gpu_nvidia_rm=_hist(5), gpu_observed=('gpu_submit',
+                                                           'gpu_wait')),
+            _reading(gpu_exec=_hist(300, 5000), gpu_observed=('gpu_exec',)),
+        ]
+        sample = sample_builder.build_sample('compute-1', readings, 2.0,
+                                             timestamp=1000.0)
+        self.assertEqual(2, sample.gpu_submit.count)
+        self.assertEqual(sample.gpu_submit, sample.gpu_cmd)
+        self.assertEqual(1, sample.gpu_wait.count)
+        self.assertEqual(1, sample.gpu_nvidia_rm.count)
+        self.assertEqual(2, sample.gpu_exec.count)
+        # Every GPU metric declared or measured; no VF busy figure.
+        self.assertEqual({'gpu_busy': False}, sample.observable)
+        self.assertEqual(sample, sample_mod.HostSample.from_json(
+            sample.to_json()))
+
+    def test_legacy_gpu_cmd_reading_kept(self):
+        sample = sample_builder.build_sample(
+            'h', [_reading(gpu_cmd=_hist(70))], 1.0, timestamp=1000.0)
+        self.assertEqual(1, sample.gpu_cmd.count)
+        self.assertIsNone(sample.gpu_submit)
+
+    def test_fences_per_device_and_instance(self):
+        readings = [
+            _reading(gpu_exec_by_device={'virtio_gpu': _hist(100, 200),
+                                         'i915': _hist(50)},
+                     gpu_exec_by_pid={10: _hist(100), 11: _hist(200),
+                                      99: _hist(50)}),
+            _reading(gpu_exec_by_device={'virtio_gpu': _hist(400)},
+                     gpu_exec_by_pid={12: _hist(400)}),
+        ]
+        sample = sample_builder.build_sample(
+            'h', readings, 1.0, attribution={10: UUID_A, 11: UUID_A,
+                                             12: UUID_B},
+            timestamp=1000.0)
+        self.assertEqual(3, sample.gpu_exec_by_device['virtio_gpu'].count)
+        self.assertEqual(1, sample.gpu_exec_by_device['i915'].count)
+        self.assertEqual({UUID_A: 2, UUID_B: 1},
+                         {k: v.count for k, v in
+                          sample.gpu_exec_by_instance.items()})
+
+    def test_bad_gpu_entries_dropped(self):
+        readings = [_reading(gpu_exec_by_device={'x': 'nope'},
+                             gpu_exec_by_pid=[1],
+                             gpu_busy_by_vf={'0000:3b:00.1': 250.0,
+                                             '0000:3b:00.2': 12.5,
+                                             '0000:3b:00.3': True},
+                             gpu_observed=('gpu_exec', 'bogus'))]
+        sample = sample_builder.build_sample('h', readings, 1.0,
+                                             timestamp=1000.0)
+        self.assertEqual({}, sample.gpu_exec_by_device)
+        self.assertEqual({}, sample.gpu_exec_by_instance)
+        self.assertEqual({'0000:3b:00.2': 0.125}, sample.gpu_busy)
+        # Declared: gpu_exec only ('bogus' ignored); the rest not observable.
+        self.assertEqual({'gpu_cmd': False, 'gpu_submit': False,
+                          'gpu_wait': False, 'gpu_busy': False},
+                         sample.observable)
+
+    def test_busy_vfs_make_gpu_busy_observable(self):
+        sample = sample_builder.build_sample(
+            'h', [_reading(gpu_busy_by_vf={'0000:3b:00.1': 50.0},
+                           gpu_observed=('gpu_busy',))], 1.0,
+            timestamp=1000.0)
+        self.assertEqual({'0000:3b:00.1': 0.5}, sample.gpu_busy)
+        self.assertNotIn('gpu_busy', sample.observable)
+        self.assertFalse(sample.observable['gpu_exec'])
+
+    def test_device_map_bounded(self):
+        many = {'dev%03d' % i: _hist(*([10] * (i + 1)))
+                for i in range(sample_mod.MAX_GPU_DEVICES + 10)}
+        sample = sample_builder.build_sample(
+            'h', [_reading(gpu_exec_by_device=many)], 1.0, timestamp=1000.0)
+        self.assertEqual(sample_mod.MAX_GPU_DEVICES,
+                         len(sample.gpu_exec_by_device))
+        self.assertNotIn('dev000', sample.gpu_exec_by_device)

@@ -4,8 +4,10 @@ import time
 import ddt
 
 from multimodal_virt import exception
+from multimodal_virt.metrics import codec
 from multimodal_virt.metrics import histogram
 from multimodal_virt.metrics import sample
+from multimodal_virt.metrics import signing
 from tests import base
 
 
@@ -75,3 +77,72 @@ class HostSampleTest(base.TestCase):
     def test_age(self):
         good = sample.HostSample.from_dict(_valid(timestamp=1000.0))
         self.assertEqual(30.0, good.age(now=1030.0))
+
+
+UUID = '8d0e4c4f-0000-4000-8000-000000000001'
+
+
+def _gpu(**overrides):
+    fields = dict(
+        gpu_exec=histogram.LatencyHistogram((0, 2, 5)),
+        gpu_submit=histogram.LatencyHistogram((3,)),
+        gpu_wait=histogram.LatencyHistogram((0, 0, 0, 1)),
+        gpu_nvidia_rm=histogram.LatencyHistogram((1,)),
+        gpu_exec_by_device={'virtio_gpu': {'buckets': [0, 2, 5]}},
+        gpu_exec_by_instance={UUID: {'buckets': [0, 1]}},
+        gpu_busy={'0000:3b:00.1': 0.375},
+        observable={'gpu_busy': True})
+    fields.update(overrides)
+    return _valid(**fields)
+
+
+@ddt.ddt
+class GpuFieldsTest(base.TestCase):
+
+    def test_round_trip(self):
+        original = sample.HostSample.from_dict(_gpu())
+        again = sample.HostSample.from_json(original.to_json())
+        self.assertEqual(original, again)
+        self.assertEqual(7, again.gpu_exec.count)
+        self.assertEqual(7, again.gpu_exec_by_device['virtio_gpu'].count)
+        self.assertEqual(1, again.gpu_exec_by_instance[UUID].count)
+        self.assertEqual({'0000:3b:00.1': 0.375}, again.gpu_busy)
+
+    def test_signed_v2_round_trip_keeps_gpu_fields(self):
+        keyring = signing.Keyring(['k' * 32])
+        original = sample.HostSample.from_dict(_gpu(
+            timestamp=time.time(), observable={'gpu_wait': False},
+            gpu_wait=None))
+        again = codec.decode_one(codec.encode(original, keyring),
+                                 original.key, keyring)
+        for name in ('gpu_exec', 'gpu_submit', 'gpu_nvidia_rm',
+                     'gpu_exec_by_device', 'gpu_exec_by_instance',
+                     'gpu_busy'):
+            self.assertEqual(getattr(original, name), getattr(again, name),
+                             name)
+        self.assertIsNone(again.gpu_wait)
+        self.assertFalse(again.observable['gpu_wait'])
+
+    @ddt.data(
+        ('gpu_exec', [1]), ('gpu_wait', {'buckets': [-1]}),
+        ('gpu_exec_by_device', {'': {'buckets': [1]}}),
+        ('gpu_exec_by_device', {'x': 'nope'}),
+        ('gpu_exec_by_device', []),
+        ('gpu_exec_by_instance', {UUID: None}),
+        ('gpu_busy', {'0000:3b:00.1': 1.01}),
+        ('gpu_busy', {'0000:3b:00.1': -1}),
+        ('observable', {'gpu_exec': 'yes'}),
+    )
+    @ddt.unpack
+    def test_invalid_field_rejected_with_its_name(self, field, value):
+        err = self.assertRaises(exception.InvalidSample,
+                                sample.HostSample.from_dict,
+                                _gpu(**{field: value}))
+        self.assertIn(field, str(err))
+
+    def test_too_many_devices(self):
+        many = {'dev%d' % i: {'buckets': [1]}
+                for i in range(sample.MAX_GPU_DEVICES + 1)}
+        self.assertRaises(exception.InvalidSample,
+                          sample.HostSample.from_dict,
+                          _gpu(gpu_exec_by_device=many))

@@ -5,29 +5,16 @@ import time
 import fixtures
 from oslo_config import cfg
 
-from multimodal_virt.metrics import codec
 from multimodal_virt import conf as mmv_conf
 from multimodal_virt import exception
 from multimodal_virt.scheduler import provider
 from multimodal_virt.stores import file as file_store
 from tests import base
+from tests.unit.scheduler import fakes
 from tests.functional import samples
 
 
-class CountingStore(object):
-    def __init__(self, samples_by_host=None, error=None):
-        self.samples = samples_by_host or {}
-        self.error = error
-        self.reads = 0
-
-    def get_all(self):
-        self.reads += 1
-        if self.error:
-            raise self.error
-        return dict(self.samples)
-
-    def read_batch(self, now):
-        return codec.SampleBatch.from_samples(self.get_all())
+CountingStore = fakes.MemoryStore
 
 
 class BlockingStore(CountingStore):
@@ -117,7 +104,7 @@ class SnapshotProviderTest(base.TestCase):
         store = CountingStore({'a': samples.host_sample('a', io_us=100)})
         prov = self._provider(store)
         first = prov.refresh()
-        store.samples = {'b': object()}  # not a sample: building fails
+        store.read_batch = lambda now: object()  # not a batch: build fails
         self.assertIs(first, prov.refresh())
         self.assertIs(first, prov.snapshot())
 

@@ -1,7 +1,11 @@
 import ddt
 
 from multimodal_virt import exception
+from multimodal_virt.metrics import histogram as hist
+from multimodal_virt.metrics import sample as sample_mod
+from multimodal_virt.metrics import vocabulary
 from multimodal_virt.scheduler import slo
+from multimodal_virt.scheduler import snapshot as snapshot_mod
 from tests import base
 
 
@@ -32,10 +36,89 @@ class ViolationsTest(base.TestCase):
 
     def test_only_measured_percentiles_over_the_limit(self):
         class Snapshot(object):
+            policy = snapshot_mod.ScoringPolicy()
+
             def value(self, row, metric, percentile):
                 return {('io', 'p99'): 900.0, ('io', 'p95'): 400.0,
                         ('gpu_cmd', 'p99'): None}[(metric, percentile)]
+
+            def observable(self, row, metric):
+                return True
         slos = (slo.Slo('io', 'p99', 500), slo.Slo('io', 'p95', 500),
                 slo.Slo('gpu_cmd', 'p99', 1))
         self.assertEqual([(slos[0], 900.0)],
                          slo.violations(Snapshot(), 0, slos))
+
+
+class GpuMeasurementTest(base.TestCase):
+    """gpu_slo_requires_measurement: GPU SLOs need a host that can measure.
+    """
+
+    NOW = 10000.0
+
+    def snapshot(self, requires=True):
+        def sample(host, **fields):
+            return sample_mod.HostSample(host=host, timestamp=self.NOW,
+                                         window_s=10.0, source='ebpf',
+                                         **fields)
+        blind = {metric: False for metric in vocabulary.GPU_METRICS}
+        samples = {
+            # Passthrough VF host: busy observable, latency not.
+            'vf-host': sample(
+                'vf-host', io=hist.LatencyHistogram((5,)),
+                gpu_busy={'0000:03:00.1': 0.4}, observable=blind),
+            # Mediated GPU host, idle in this window: observable, no events.
+            'idle-gpu': sample('idle-gpu'),
+            # A busy GPU host: its collector saw fences.
+            'busy-gpu': sample('busy-gpu', gpu_exec=hist.LatencyHistogram(
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4)),
+                observable={'gpu_submit': False, 'gpu_wait': False,
+                            'gpu_cmd': False}),
+        }
+        policy = snapshot_mod.ScoringPolicy(
+            gpu_slo_requires_measurement=requires)
+        return snapshot_mod.LatencySnapshot(samples, policy, self.NOW)
+
+    def test_unmeasurable_gpu_slo_breaks(self):
+        snapshot = self.snapshot()
+        exec_slo = slo.Slo('gpu_exec', 'p99', 5000)
+        io_slo = slo.Slo('io', 'p99', 5000)
+        row = snapshot.row('vf-host')
+        self.assertEqual([(exec_slo, None)],
+                         slo.violations(snapshot, row, (exec_slo, io_slo)))
+        # gpu_cmd (deprecated) follows gpu_submit: not measurable either.
+        cmd_slo = slo.Slo('gpu_cmd', 'p99', 5000)
+        self.assertEqual([(cmd_slo, None)],
+                         slo.violations(snapshot, row, (cmd_slo,)))
+
+    def test_observable_hosts_pass_without_events(self):
+        snapshot = self.snapshot()
+        slos = (slo.Slo('gpu_exec', 'p99', 5000),
+                slo.Slo('gpu_submit', 'p99', 5000),
+                slo.Slo('gpu_cmd', 'p99', 5000))
+        self.assertEqual([], slo.violations(
+            snapshot, snapshot.row('idle-gpu'), slos))
+        self.assertEqual([], slo.violations(
+            snapshot, snapshot.row('busy-gpu'), slos[:1]))
+
+    def test_measured_gpu_slo_still_judged_by_value(self):
+        snapshot = self.snapshot()
+        tight = slo.Slo('gpu_exec', 'p99', 100)
+        broken = slo.violations(snapshot, snapshot.row('busy-gpu'), (tight,))
+        self.assertEqual(tight, broken[0][0])
+        self.assertGreater(broken[0][1], 100)
+
+    def test_option_off_lets_unmeasurable_hosts_pass(self):
+        snapshot = self.snapshot(requires=False)
+        self.assertEqual([], slo.violations(
+            snapshot, snapshot.row('vf-host'),
+            (slo.Slo('gpu_exec', 'p99', 5000),)))
+
+    def test_option_read_from_config(self):
+        self.assertTrue(
+            self.conf.multimodal_virt_scheduler.gpu_slo_requires_measurement)
+        self.flags('multimodal_virt_scheduler',
+                   gpu_slo_requires_measurement=False)
+        policy = snapshot_mod.ScoringPolicy.from_conf(
+            self.conf.multimodal_virt_scheduler)
+        self.assertFalse(policy.gpu_slo_requires_measurement)

@@ -146,8 +146,10 @@ class TestGpuIoctl(ProbeTestCase):
         self.flags('multimodal_virt_probes', gpu_device_globs=['/dev/null'])
         probe = gpu_ioctl.GpuIoctlProbe(self.conf)
         null = decode.kernel_dev_from_rdev(os.stat('/dev/null').st_rdev)
-        self.assertEqual({'targ_ndevs': 1, 'targ_devs': [null]},
-                         probe.settings())
+        settings = probe.settings()
+        self.assertEqual(1, settings['targ_ndevs'])
+        self.assertEqual([null], settings['targ_devs'])
+        self.assertEqual(22, settings['targ_ncmds'])
         self.assertIn('1:3', probe.describe())
 
     def test_no_device_attaches_nothing(self):
@@ -162,8 +164,15 @@ class TestGpuIoctl(ProbeTestCase):
 
     def test_histogram_delta(self):
         self.flags('multimodal_virt_probes', gpu_device_globs=['/dev/null'])
-        loaded = FakeLoaded({'hist': {(0,): (5,) + (0,) * 31}})
+        loaded = FakeLoaded({'hist': {(1,): (5,) + (0,) * 31,
+                                      (2,): (0,) * 32}})
         probe = gpu_ioctl.GpuIoctlProbe(self.conf)
         self.start(probe, loaded)
-        loaded.maps['hist'] = {(0,): (8, 1) + (0,) * 30}
-        self.assertEqual((3, 1), probe.collect().gpu_cmd.buckets)
+        loaded.maps['hist'] = {(1,): (8, 1) + (0,) * 30,
+                               (2,): (0, 0, 4) + (0,) * 29}
+        reading = probe.collect()
+        self.assertEqual((3, 1), reading.gpu_submit.buckets)
+        self.assertEqual((0, 0, 4), reading.gpu_wait.buckets)
+        self.assertEqual(0, reading.gpu_nvidia_rm.count)
+        self.assertIsNone(reading.gpu_cmd)
+        self.assertEqual(('gpu_submit', 'gpu_wait'), reading.gpu_observed)

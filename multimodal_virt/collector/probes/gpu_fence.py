@@ -1,0 +1,203 @@
+"""GPU job latency from dma_fence: emit to signaled, per driver and process.
+
+Clock: ``dma_fence_emit`` (the driver hands the job to the GPU, or to the
+host renderer for virtio-gpu) to ``dma_fence_signaled`` (the job is done),
+kernel monotonic time, one event per fence. Vendor-agnostic: every DRM
+driver emits these tracepoints. The emitting process is the one that
+submitted the job for drivers that emit in the ioctl (virtio-gpu, i915
+execlists); drivers behind the DRM GPU scheduler emit from its kernel
+thread, whose pid maps to no instance. Where the gpu_scheduler tracepoints
+exist (``drm_sched_job``, ``drm_run_job``) queue wait could be split from
+execution; this probe does not attach them yet.
+"""
+
+import glob
+import os
+
+from oslo_log import log as logging
+
+from multimodal_virt.collector.bpf import decode
+from multimodal_virt.collector.bpf import probe
+from multimodal_virt.collector.bpf import spec
+from multimodal_virt.collector.probes import base
+from multimodal_virt import ratelimit
+
+LOG = logging.getLogger(__name__)
+
+#: Indexes of the ``dropped`` map (gpu_fence.bpf.c).
+DROP_REASONS = {0: 'inflight_full', 1: 'hist_full', 2: 'unmatched_signal',
+                3: 'destroyed_unsignaled'}
+#: Reasons that lose a measurement (the others are informational).
+LOSSES = ('inflight_full', 'hist_full')
+
+_MAPS = (
+    spec.Map('inflight', 'Q', 'QQII', 'fence_inflight_max_entries'),
+    spec.Map('hist', 'QII', '32Q', 'max_gpu_fence_keys'),
+    spec.Map('dropped', 'I', 'Q'),
+)
+
+SPEC = spec.ProbeSpec(
+    source='gpu_fence',
+    programs=(
+        spec.Program('mmv_fence_emit', 'dma_fence:dma_fence_emit', 'tp_btf'),
+        spec.Program('mmv_fence_signaled', 'dma_fence:dma_fence_signaled',
+                     'tp_btf'),
+        spec.Program('mmv_fence_destroy', 'dma_fence:dma_fence_destroy',
+                     'tp_btf', required=False),
+    ),
+    maps=_MAPS,
+)
+
+#: The same object's raw_tp programs, loaded unattached and driven with
+#: BPF_PROG_TEST_RUN: args (fence, clock ns or 0 for now, driver).
+SYNTH_SPEC = spec.ProbeSpec(
+    source='gpu_fence',
+    programs=(
+        spec.Program('mmv_fence_emit_synth', 'dma_fence:dma_fence_emit',
+                     'raw_tp', attach=False),
+        spec.Program('mmv_fence_signaled_synth',
+                     'dma_fence:dma_fence_signaled', 'raw_tp', attach=False),
+        spec.Program('mmv_fence_destroy_synth', 'dma_fence:dma_fence_destroy',
+                     'raw_tp', attach=False),
+    ),
+    maps=_MAPS,
+)
+
+KALLSYMS = '/proc/kallsyms'
+_SUFFIXES = ('_fence_get_driver_name', '_get_driver_name')
+
+
+def driver_label(symbol, module):
+    """Label of a fence driver from its get_driver_name symbol.
+
+    ``virtio_gpu`` for a module's function, else the symbol without its
+    ``_get_driver_name`` suffix (built-in drivers).
+    """
+    if module:
+        return module
+    for suffix in _SUFFIXES:
+        if symbol.endswith(suffix) and len(symbol) > len(suffix):
+            return symbol[:-len(suffix)]
+    return symbol
+
+
+def resolve_symbols(addresses, path=KALLSYMS):
+    """``{address: label}`` for the addresses found in ``path``.
+
+    :param addresses: kernel text addresses (ints) to name.
+    :returns: labels for those present; kallsyms that hides addresses
+        (all zero, kptr_restrict) names nothing.
+    """
+    wanted = set(addresses)
+    found = {}
+    if not wanted:
+        return found
+    try:
+        with open(path) as handle:
+            for line in handle:
+                parts = line.split()
+                if len(parts) < 3:
+                    continue
+                try:
+                    address = int(parts[0], 16)
+                except ValueError:
+                    continue
+                if address in wanted:
+                    module = parts[3].strip('[]') if len(parts) > 3 else ''
+                    found[address] = driver_label(parts[2], module)
+                    if len(found) == len(wanted):
+                        break
+    except OSError as err:
+        LOG.warning('Cannot read %(path)s to name GPU fence drivers: %(err)s',
+                    {'path': path, 'err': err})
+    return found
+
+
+class DriverNames(object):
+    """Stable labels for driver addresses; a kernel address is never shown.
+
+    :param resolver: callable(addresses) -> ``{address: label}``.
+    """
+
+    def __init__(self, resolver=resolve_symbols):
+        self._resolver = resolver
+        self._labels = {0: 'unknown'}
+
+    def labels(self, addresses):
+        """``{address: label}`` for every address (new ones resolved)."""
+        unknown = set(addresses) - set(self._labels)
+        if unknown:
+            found = self._resolver(unknown)
+            for address in sorted(unknown):
+                self._labels[address] = found.get(
+                    address, 'driver%d' % len(self._labels))
+        return {a: self._labels[a] for a in addresses}
+
+
+def gpu_nodes(patterns):
+    """Paths of the GPU device nodes matching ``patterns`` (globs)."""
+    return sorted(path for pattern in patterns
+                  for path in glob.glob(pattern)
+                  if os.path.exists(path))
+
+
+class GpuFenceProbe(probe.BpfProbe):
+    """Log2 histograms of dma_fence emit-to-signaled time.
+
+    Enable with ``[multimodal_virt_collector] probes = gpu_fence,...``.
+    Readings carry ``gpu_exec`` (all fences), ``gpu_exec_by_device`` (per
+    driver) and ``gpu_exec_by_pid`` (per emitting process); ``gpu_exec``
+    is declared observable when a GPU device node
+    (``[multimodal_virt_probes] gpu_device_globs``) exists.
+    """
+
+    name = 'gpu_fence'
+    spec = SPEC
+
+    def __init__(self, conf, host=None, names=None):
+        super().__init__(conf, host)
+        self._names = names or DriverNames()
+        self._dropped_before = {}
+        self.dropped = {reason: 0 for reason in DROP_REASONS.values()}
+        self._drop_log = ratelimit.RateLimitedLog(LOG, interval=600.0)
+
+    def read(self):
+        entries = self.loaded.pop('hist')
+        labels = self._names.labels({key[0] for key in entries})
+        by_device = {}
+        by_pid = {}
+        total = None
+        for (driver, tgid, _pad), slots in entries.items():
+            histogram = decode.histogram_from_slots(slots)
+            if not histogram.count:
+                continue
+            label = labels[driver]
+            for table, key in ((by_device, label), (by_pid, tgid)):
+                before = table.get(key)
+                table[key] = (histogram if before is None
+                              else before.merged(histogram))
+            total = histogram if total is None else total.merged(histogram)
+        self._count_drops()
+        if total is None:
+            total = decode.histogram_from_slots(())
+        observed = (('gpu_exec',) if gpu_nodes(self.group.gpu_device_globs)
+                    else ())
+        return base.ProbeReading(source='ebpf', gpu_exec=total,
+                                 gpu_exec_by_device=by_device,
+                                 gpu_exec_by_pid=by_pid,
+                                 gpu_observed=observed, events=self.events)
+
+    def _count_drops(self):
+        current = {DROP_REASONS[key[0]]: value[0]
+                   for key, value in self.loaded.read('dropped').items()
+                   if key[0] in DROP_REASONS}
+        deltas = decode.counter_deltas(current, self._dropped_before)
+        self._dropped_before = current
+        for reason, delta in deltas.items():
+            self.dropped[reason] += delta
+            if reason in LOSSES:
+                self._drop_log.warning(
+                    reason, 'gpu_fence lost %(n)d GPU job measurements '
+                    '(%(reason)s); raise fence_inflight_max_entries or '
+                    'max_gpu_fence_keys',
+                    {'n': delta, 'reason': reason})

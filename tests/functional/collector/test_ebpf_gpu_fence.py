@@ -1,0 +1,198 @@
+"""gpu_fence on the real kernel, with synthetic fences (BPF_PROG_TEST_RUN).
+
+No DRM driver runs here, so nothing emits fences. The production tp_btf
+programs are attached to the real dma_fence tracepoints; the same object's
+raw_tp programs run the same code with the fence pointer (the key, never
+dereferenced), the clock and the driver taken from their arguments. They
+prove the arithmetic, the per-process keys, the map bounds and the drop
+counters in the kernel's own BPF runtime.
+"""
+
+import math
+import os
+import time
+
+from multimodal_virt.collector.bpf import backend as bpf_backend
+from multimodal_virt.collector import sample_builder
+from multimodal_virt.collector.probes import gpu_fence
+from tests.functional.collector import ebpf_base
+
+EMIT = 'mmv_fence_emit_synth'
+SIGNAL = 'mmv_fence_signaled_synth'
+DESTROY = 'mmv_fence_destroy_synth'
+DRIVER = 0xffffffffc0de0000       # any value: user space only names it
+T0 = 10 ** 12                    # synthetic clock, ns
+UUID_A = 'aaaaaaaa-0000-4000-8000-000000000001'
+
+
+def slot(delta_ns):
+    us = delta_ns // 1000
+    return min(31, 0 if us <= 1 else int(math.log2(us)))
+
+
+class FenceTestCase(ebpf_base.EbpfTestCase):
+
+    def synth(self, **sizes):
+        """Load the raw_tp programs (unattached) with map sizes."""
+        group = self.conf.multimodal_virt_probes
+        max_entries = {'inflight': sizes.get('inflight', 1024),
+                       'hist': sizes.get('hist', 64)}
+        loaded = bpf_backend.LibbpfBackend(group).load(
+            gpu_fence.SYNTH_SPEC, {}, max_entries)
+        self.addCleanup(loaded.close)
+        return loaded
+
+    def probe_over(self, loaded, resolver=None):
+        """A GpuFenceProbe reading ``loaded``'s maps."""
+        names = gpu_fence.DriverNames(resolver or (lambda addrs: {}))
+        probe = gpu_fence.GpuFenceProbe(self.conf, names=names)
+        probe._loaded = loaded
+        return probe
+
+    @staticmethod
+    def dropped(loaded):
+        return {gpu_fence.DROP_REASONS[k[0]]: v[0]
+                for k, v in loaded.read('dropped').items()}
+
+
+class TestProductionPrograms(FenceTestCase):
+
+    def test_attaches_to_the_dma_fence_tracepoints(self):
+        probe = self.started(gpu_fence.GpuFenceProbe)
+        self.assertEqual(('dma_fence:dma_fence_emit',
+                          'dma_fence:dma_fence_signaled',
+                          'dma_fence:dma_fence_destroy'), probe.events)
+        self.assertEqual(3, len(probe.loaded.prog_ids()))
+        reading = probe.collect()
+        self.assertEqual('ebpf', reading.source)
+        # Nothing emits fences on this host (no DRM driver).
+        self.assertEqual(0, reading.gpu_exec.count)
+        self.assertEqual({}, reading.gpu_exec_by_pid)
+
+    def test_not_observable_without_a_gpu_node(self):
+        self.flags('multimodal_virt_probes',
+                   gpu_device_globs=['/nonexistent/dri/*'])
+        probe = self.started(gpu_fence.GpuFenceProbe)
+        self.assertEqual((), probe.collect().gpu_observed)
+        self.flags('multimodal_virt_probes', gpu_device_globs=['/dev/null'])
+        self.assertEqual(('gpu_exec',), probe.collect().gpu_observed)
+
+
+class TestSyntheticFences(FenceTestCase):
+
+    DELTAS_NS = (0, 999, 1500, 2000, 3000 * 1000, 1023 * 1000,
+                 1024 * 1000, 2 ** 40 * 1000)
+
+    def test_arithmetic_slot_per_delta(self):
+        loaded = self.synth()
+        expected = [0] * 32
+        for index, delta in enumerate(self.DELTAS_NS):
+            fence = 0x1000 + index * 64
+            loaded.test_run(EMIT, [fence, T0, DRIVER])
+            loaded.test_run(SIGNAL, [fence, T0 + delta, 0])
+            expected[slot(delta)] += 1
+        # A signal "before" its emit is not a latency: not counted.
+        loaded.test_run(EMIT, [0x9000, T0, DRIVER])
+        loaded.test_run(SIGNAL, [0x9000, T0 - 1, 0])
+        entries = loaded.read('hist')
+        self.assertEqual([(DRIVER, os.getpid(), 0)], list(entries))
+        self.assertEqual(tuple(expected), entries[(DRIVER, os.getpid(), 0)])
+        self.assertEqual({}, loaded.read('inflight'))
+        self.assertEqual(0, self.dropped(loaded)['unmatched_signal'])
+
+    def test_real_clock_matches_an_independent_measure(self):
+        loaded = self.synth()
+        start = time.monotonic_ns()     # CLOCK_MONOTONIC, as bpf_ktime
+        loaded.test_run(EMIT, [0x2000, 0, DRIVER])
+        emitted = time.monotonic_ns()
+        time.sleep(0.005)
+        signal_start = time.monotonic_ns()
+        loaded.test_run(SIGNAL, [0x2000, 0, 0])
+        end = time.monotonic_ns()
+        slots = loaded.read('hist')[(DRIVER, os.getpid(), 0)]
+        self.assertEqual(1, sum(slots))
+        got = slots.index(1)
+        self.assertGreaterEqual(got, slot(signal_start - emitted))
+        self.assertLessEqual(got, slot(end - start))
+
+    def test_per_process_keys_and_instances(self):
+        loaded = self.synth()
+        children = []
+        for index in range(3):
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    for n in range(index + 1):
+                        fence = 0x100000 * (index + 1) + n * 64
+                        loaded.test_run(EMIT, [fence, T0, DRIVER])
+                        loaded.test_run(SIGNAL, [fence, T0 + 50000, 0])
+                    code = 0
+                finally:
+                    os._exit(code)
+            children.append(pid)
+        for pid in children:
+            self.assertEqual(0, os.waitstatus_to_exitcode(
+                os.waitpid(pid, 0)[1]))
+        probe = self.probe_over(loaded,
+                                lambda addrs: {DRIVER: 'virtio_gpu'})
+        reading = probe.read()
+        self.assertEqual({pid: n + 1 for n, pid in enumerate(children)},
+                         {pid: h.count for pid, h in
+                          reading.gpu_exec_by_pid.items()})
+        self.assertEqual({'virtio_gpu': 6},
+                         {k: v.count for k, v in
+                          reading.gpu_exec_by_device.items()})
+        self.assertEqual(6, reading.gpu_exec.count)
+        # pid -> instance through the collector's attribution map.
+        sample = sample_builder.build_sample(
+            'h', [reading], 1.0, attribution={children[2]: UUID_A},
+            timestamp=time.time())
+        self.assertEqual({UUID_A: 3}, {k: v.count for k, v in
+                                       sample.gpu_exec_by_instance.items()})
+        # The window was emptied by the read.
+        self.assertEqual(0, probe.read().gpu_exec.count)
+
+    def test_inflight_bound_and_drop_counter(self):
+        loaded = self.synth(inflight=128)
+        fences = [0x10000 + n * 64 for n in range(200)]
+        for fence in fences:
+            loaded.test_run(EMIT, [fence, T0, DRIVER])
+        self.assertEqual(128, len(loaded.read('inflight')))
+        for fence in fences:
+            loaded.test_run(SIGNAL, [fence, T0 + 10000, 0])
+        dropped = self.dropped(loaded)
+        self.assertEqual(72, dropped['inflight_full'])
+        self.assertEqual(72, dropped['unmatched_signal'])
+        self.assertEqual(128, sum(loaded.read('hist')[
+            (DRIVER, os.getpid(), 0)]))
+        probe = self.probe_over(loaded)
+        with self.assertLogs('multimodal_virt.collector.probes.gpu_fence',
+                             level='WARNING') as logs:
+            probe.read()
+        self.assertIn('lost 72 GPU job measurements (inflight_full)',
+                      logs.output[0])
+        self.assertEqual(72, probe.dropped['inflight_full'])
+
+    def test_histogram_keys_bound_and_drop_counter(self):
+        loaded = self.synth(hist=16)
+        for n in range(20):
+            fence = 0x20000 + n * 64
+            loaded.test_run(EMIT, [fence, T0, DRIVER + n])
+            loaded.test_run(SIGNAL, [fence, T0 + 10000, 0])
+        self.assertEqual(16, len(loaded.read('hist')))
+        self.assertEqual(4, self.dropped(loaded)['hist_full'])
+
+    def test_destroy_frees_unsignaled_fences(self):
+        loaded = self.synth()
+        loaded.test_run(EMIT, [0x3000, T0, DRIVER])
+        loaded.test_run(EMIT, [0x3040, T0, DRIVER])
+        loaded.test_run(DESTROY, [0x3000, 0, 0])
+        loaded.test_run(SIGNAL, [0x3040, T0 + 2000, 0])
+        loaded.test_run(DESTROY, [0x3040, 0, 0])   # signaled: not counted
+        self.assertEqual({}, loaded.read('inflight'))
+        dropped = self.dropped(loaded)
+        self.assertEqual(1, dropped['destroyed_unsignaled'])
+        self.assertEqual(0, dropped['unmatched_signal'])
+        self.assertEqual(1, sum(loaded.read('hist')[
+            (DRIVER, os.getpid(), 0)]))

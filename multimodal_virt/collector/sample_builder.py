@@ -210,8 +210,6 @@ def gpu_fields(readings, attribution):
         if vocabulary.canonical_metric(metric) not in declared
         and metric not in declared
         and not (fields[metric] is not None and fields[metric].count)}
-    if 'gpu_busy' not in declared:
-        fields['observable']['gpu_busy'] = False
     return fields
 
 

@@ -162,8 +162,8 @@ class TestGpuSignals(base.TestCase):
         self.assertEqual(1, sample.gpu_wait.count)
         self.assertEqual(1, sample.gpu_nvidia_rm.count)
         self.assertEqual(2, sample.gpu_exec.count)
-        # Every GPU metric declared or measured; no VF busy figure.
-        self.assertEqual({'gpu_busy': False}, sample.observable)
+        # Every GPU metric declared or measured.
+        self.assertEqual({}, sample.observable)
         self.assertEqual(sample, sample_mod.HostSample.from_json(
             sample.to_json()))
 
@@ -206,7 +206,7 @@ class TestGpuSignals(base.TestCase):
         self.assertEqual({'0000:3b:00.2': 0.125}, sample.gpu_busy)
         # Declared: gpu_exec only ('bogus' ignored); the rest not observable.
         self.assertEqual({'gpu_cmd': False, 'gpu_submit': False,
-                          'gpu_wait': False, 'gpu_busy': False},
+                          'gpu_wait': False},
                          sample.observable)
 
     def test_busy_vfs_make_gpu_busy_observable(self):
@@ -215,7 +215,7 @@ class TestGpuSignals(base.TestCase):
                            gpu_observed=('gpu_busy',))], 1.0,
             timestamp=1000.0)
         self.assertEqual({'0000:3b:00.1': 0.5}, sample.gpu_busy)
-        self.assertNotIn('gpu_busy', sample.observable)
+        # A passthrough host: busy per VF, GPU latency not observable.
         self.assertFalse(sample.observable['gpu_exec'])
 
     def test_device_map_bounded(self):

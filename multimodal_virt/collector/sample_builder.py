@@ -12,6 +12,14 @@ Pure logic: no BPF, no libvirt, no I/O. The rules:
   busiest :data:`~multimodal_virt.metrics.sample.MAX_INSTANCES` are kept.
 * A reading entry that is not a non-negative integer count is dropped with
   a log line naming the probe and the entry; it never makes a rate negative.
+* ``sources`` says, per metric, whether eBPF or procfs measured it, or
+  ``none``; the sample-wide ``source`` stays ``ebpf`` when any eBPF
+  reading contributed.
+* Latency histograms go through the decayed merge of
+  :mod:`~multimodal_virt.collector.sample_quality` when a history is given;
+  the effective window and the minimum counts are published with them.
+* ``io_by_device`` keeps the busiest ``max_devices`` devices and sums the
+  rest under ``other``; ``dropped_events`` sums the probes' drop counters.
 """
 
 import time
@@ -21,11 +29,14 @@ from oslo_log import log as logging
 from multimodal_virt import exception
 from multimodal_virt.metrics import histogram as hist
 from multimodal_virt.metrics import sample as sample_mod
+from multimodal_virt.metrics import vocabulary
 
 LOG = logging.getLogger(__name__)
 
 EBPF = 'ebpf'
 PROCFS = 'procfs'
+NONE = 'none'
+DEFAULT_MAX_DEVICES = 8
 # An event name containing one of these says the reading measured the
 # metric even when it counted nothing in the window.
 VM_EXIT_EVENT_MARKERS = ('kvm',)
@@ -82,15 +93,68 @@ def _has_event(reading, markers):
                for marker in markers)
 
 
+def _source_of(chosen):
+    if not chosen:
+        return NONE
+    return EBPF if chosen[0].source == EBPF else PROCFS
+
+
 def merge_histograms(readings, field):
     """Sum the ``field`` histograms of the preferred readings, or ``None``."""
+    return _merge_with_source(readings, field)[0]
+
+
+def _merge_with_source(readings, field):
     chosen = _preferred(readings,
                         lambda r: _histogram(r, field) is not None)
     merged = None
     for reading in chosen:
         value = getattr(reading, field)
         merged = value if merged is None else merged.merged(value)
-    return merged
+    return merged, _source_of(chosen)
+
+
+def device_histograms(readings):
+    """``{device: LatencyHistogram}`` summed over the preferred readings."""
+    chosen = _preferred(readings, lambda r: _histogram(r, 'io') is not None)
+    result = {}
+    for reading in chosen:
+        devices = reading.io_by_device or {}
+        if not isinstance(devices, dict):
+            continue
+        for name, value in devices.items():
+            if not isinstance(value, hist.LatencyHistogram):
+                continue
+            result[name] = (value if name not in result
+                            else result[name].merged(value))
+    return result
+
+
+def top_devices(histograms, limit):
+    """Keep the ``limit`` busiest devices; sum the rest under ``other``.
+
+    :param histograms: ``{device name: LatencyHistogram}``.
+    :param limit: devices published by name (>= 1).
+    :returns: a new dict of at most ``limit + 1`` entries.
+    """
+    ranked = sorted(histograms.items(),
+                    key=lambda item: (-item[1].count, item[0]))
+    kept = dict(ranked[:limit])
+    other = None
+    for _name, value in ranked[limit:]:
+        other = value if other is None else other.merged(value)
+    if other is not None:
+        kept[sample_mod.OTHER_DEVICES] = other
+    return kept
+
+
+def dropped_events(readings):
+    """``{"<probe>.<map>": count}`` summed over every reading."""
+    totals = {}
+    for reading in readings:
+        for key, count in _counts(reading, 'dropped').items():
+            totals[key] = totals.get(key, 0) + count
+    return totals
 
 
 def _sum_counts(readings, field, markers):
@@ -125,8 +189,45 @@ def instance_rates(exits_by_pid, attribution, window_s):
     return {uuid: count / window_s for uuid, count in per_uuid.items()}
 
 
+def _decayed(history, key, histogram, window_s):
+    if history is None:
+        return histogram, (window_s if histogram is not None else None)
+    return history.update(key, histogram, window_s)
+
+
+def _latency(readings, window, history):
+    """Per latency metric: published histogram, source, effective window."""
+    values, sources, windows = {}, {}, {}
+    for metric in vocabulary.LATENCY_METRICS:
+        histogram, source = _merge_with_source(readings, metric)
+        histogram, effective = _decayed(history, metric, histogram, window)
+        values[metric] = histogram
+        sources[metric] = source
+        if histogram is not None:
+            windows[metric] = effective
+    return values, sources, windows
+
+
+def _devices(readings, window, history, max_devices):
+    current = device_histograms(readings)
+    if history is not None:
+        known = {key[1] for key in history.keys()
+                 if isinstance(key, tuple) and key[0] == 'io_by_device'}
+        empty = hist.LatencyHistogram(())
+        for name in sorted(known | set(current)):
+            merged, _w = history.update(('io_by_device', name),
+                                        current.get(name, empty), window)
+            if merged.count:
+                current[name] = merged
+            else:  # aged out (or the device is gone)
+                history.forget(('io_by_device', name))
+                current.pop(name, None)
+    return top_devices(current, max_devices)
+
+
 def build_sample(host, readings, window_s, attribution=None, timestamp=None,
-                 collector_version='unknown'):
+                 collector_version='unknown', history=None, min_events=None,
+                 max_devices=DEFAULT_MAX_DEVICES):
     """Build the host sample of one window.
 
     :param host: compute host name.
@@ -136,6 +237,12 @@ def build_sample(host, readings, window_s, attribution=None, timestamp=None,
     :param attribution: ``{qemu pid: instance uuid}``.
     :param timestamp: end of the window (default: now).
     :param collector_version: version string put in the sample.
+    :param history: a
+        :class:`~multimodal_virt.collector.sample_quality.DecayedHistograms`
+        kept across windows, or ``None`` to publish this window alone.
+    :param min_events: ``{percentile: minimum count}`` published with the
+        sample (see :meth:`HostSample.sufficient`).
+    :param max_devices: devices in ``io_by_device`` besides ``other``.
     :returns: a validated :class:`~multimodal_virt.metrics.sample.HostSample`.
     :raises InvalidSample: if ``window_s`` or ``host`` is invalid.
     """
@@ -153,6 +260,13 @@ def build_sample(host, readings, window_s, attribution=None, timestamp=None,
         exits_total = reason_total if exits_total is None else max(
             exits_total, reason_total or 0)
     irq_total, _irqs = _sum_counts(readings, 'irq_counts', IRQ_EVENT_MARKERS)
+    latency, sources, windows = _latency(readings, window, history)
+    sources['vm_exit_rate'] = _source_of(_preferred(
+        readings, lambda r: bool(r.vm_exits_by_pid or r.vm_exits_by_reason)
+        or _has_event(r, VM_EXIT_EVENT_MARKERS)))
+    sources['irq_rate'] = _source_of(_preferred(
+        readings, lambda r: bool(r.irq_counts)
+        or _has_event(r, IRQ_EVENT_MARKERS)))
     events = sorted({event for reading in readings
                      for event in (reading.events or ())
                      if isinstance(event, str)})
@@ -163,10 +277,14 @@ def build_sample(host, readings, window_s, attribution=None, timestamp=None,
         window_s=window,
         source=source,
         collector_version=collector_version,
-        gpu_cmd=merge_histograms(readings, 'gpu_cmd'),
-        io=merge_histograms(readings, 'io'),
+        io_by_device=_devices(readings, window, history, max_devices),
+        dropped_events=dropped_events(readings),
+        sources=sources,
+        min_events=dict(min_events or {}),
+        effective_window_s=windows,
         vm_exit_rate=None if exits_total is None else exits_total / window,
         irq_rate=None if irq_total is None else irq_total / window,
         vm_exits_by_instance=instance_rates(exits_by_pid, attribution or {},
                                             window),
-        events=tuple(events))
+        events=tuple(events),
+        **latency)

@@ -342,6 +342,11 @@ class LoadedObject(loaded.LoadedPrograms):
                     value.raw)
         return result
 
+    def _delete(self, name, raw_key):
+        fd = self._lib.bpf_map__fd(self._map(name))
+        key = ctypes.create_string_buffer(raw_key, len(raw_key))
+        self._lib.bpf_map_delete_elem(fd, key)
+
     def close(self):
         """Destroy links and close the object; safe to call twice."""
         while self._links:

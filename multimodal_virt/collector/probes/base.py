@@ -20,6 +20,9 @@ class ProbeReading:
     :param vm_exits_by_reason: ``{reason: exit count}``.
     :param irq_counts: ``{irq line: count}``.
     :param events: kernel events (tracepoints) that were counted.
+    :param dropped: ``{"<probe>.<map>": events lost in the window because
+        that bounded BPF map was full}``; every bounded map has an entry
+        (0 when nothing was lost), so an empty dict means "no bounded map".
     """
 
     source: str
@@ -30,6 +33,7 @@ class ProbeReading:
     vm_exits_by_reason: dict = dataclasses.field(default_factory=dict)
     irq_counts: dict = dataclasses.field(default_factory=dict)
     events: tuple = ()
+    dropped: dict = dataclasses.field(default_factory=dict)
 
 
 class Probe(metaclass=abc.ABCMeta):

@@ -53,6 +53,8 @@ class DecayedHistograms:
         :returns: ``(histogram or None, effective window in seconds)``;
             ``None`` when ``histogram`` is ``None``.
         """
+        if histogram is None and key not in self._buckets:
+            return None, 0.0
         factor = self._factor(window_s)
         old = [value * factor for value in self._buckets.get(key, ())]
         effective = self._windows.get(key, 0.0) * factor

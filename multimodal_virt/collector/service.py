@@ -303,10 +303,11 @@ class CollectorService(service_base.ServiceBase):
             worker.submit(sample)
         if wait is None:
             wait = self.options.publish_timeout
-        end = self._clock() + wait
+        end = time.monotonic() + wait
         done = []
         for worker in self._workers:
-            if (wait > 0 and worker.wait_idle(max(0.0, end - self._clock()))
+            if (wait > 0
+                    and worker.wait_idle(max(0.0, end - time.monotonic()))
                     and worker.published > before[worker.name]):
                 done.append(worker.name)
         return done

@@ -76,10 +76,10 @@ class PublisherWorker:
 
     def wait_idle(self, timeout):
         """Wait until :meth:`idle` or ``timeout`` seconds; return idle()."""
-        end = self._clock() + timeout
+        end = time.monotonic() + timeout  # real time, whatever the clock
         with self._cond:
             while self._pending is not None or self._busy_since is not None:
-                left = end - self._clock()
+                left = end - time.monotonic()
                 if left <= 0:
                     return False
                 self._cond.wait(min(left, 0.1))

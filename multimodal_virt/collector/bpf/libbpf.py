@@ -21,6 +21,8 @@ from multimodal_virt.collector.bpf import loaded
 LOG = logging.getLogger(__name__)
 
 LIBBPF = 'libbpf.so.1'
+#: libbpf_print_level -> logging level.
+LIBBPF_LOG_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}
 BTF_KIND_TYPEDEF = 8
 BTF_KIND_DATASEC = 15
 _LOG_LINES = 200
@@ -104,9 +106,18 @@ class Libbpf(object):
         self.lib.libbpf_set_print(self._print)
 
     def _on_print(self, level, fmt, args):
+        """libbpf's print callback: to oslo.log, and kept for errors.
+
+        libbpf levels: 0 warning, 1 info, 2 debug. Its debug output (the
+        verifier log, relocations) goes to DEBUG; the last messages are
+        also kept so a load error can quote them.
+        """
         buf = ctypes.create_string_buffer(1024)
         self.libc.vsnprintf(buf, len(buf), fmt, args)
-        self.messages.append(buf.value.decode(errors='replace').rstrip())
+        text = buf.value.decode(errors='replace').rstrip()
+        self.messages.append(text)
+        # libbpf's messages start with "libbpf: " themselves.
+        LOG.log(LIBBPF_LOG_LEVELS.get(level, logging.DEBUG), '%s', text)
         return 0
 
     def __getattr__(self, name):

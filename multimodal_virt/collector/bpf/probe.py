@@ -1,7 +1,6 @@
 """Common base of the eBPF probes: load through a backend, read, stop."""
 
 from oslo_log import log as logging
-from stevedore import named
 
 from multimodal_virt.collector.bpf import backend as bpf_backend
 from multimodal_virt.collector.probes import base
@@ -148,19 +147,3 @@ class BpfProbe(base.Probe):
         for name, size in sorted(self.max_entries().items()):
             lines.append('  map %s max_entries = %d' % (name, size))
         return '\n'.join(lines)
-
-
-def describe_enabled(conf):
-    """Return ``describe()`` of every enabled probe (``--dump-bpf``)."""
-    names = list(conf.multimodal_virt_collector.probes)
-    texts = []
-
-    def failed(manager, entrypoint, err):
-        texts.append('probe %s: cannot be loaded: %s' % (entrypoint.name,
-                                                         err))
-    manager = named.NamedExtensionManager(
-        NAMESPACE, names, invoke_on_load=True, invoke_args=(conf,),
-        on_load_failure_callback=failed, name_order=True)
-    for extension in manager:
-        texts.append(extension.obj.describe())
-    return texts

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* bcc twin of gpu_ioctl.bpf.c, selecting GPU ioctls by the ioctl type byte
  * (_IOC_TYPE(cmd): 'd' DRM/accel, 'F' NVIDIA, 'K' AMD KFD) read from the
  * tracepoint arguments. bcc compiles against the installed kernel headers

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: GPL-2.0-only
 /* GPU command-submission latency: time spent in ioctl() on configured
  * character devices (selected by device number), as a log2 histogram.
  *
@@ -98,4 +98,4 @@ int mmv_sys_exit_ioctl(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-char LICENSE[] SEC("license") = "GPL";
+char LICENSE[] SEC("license") = "GPL v2";

@@ -78,9 +78,12 @@ Related options:
         'bpf_build_dir',
         sample_default='/var/lib/multimodal-virt/bpf',
         help="""
-Cache directory for compiled CO-RE objects and the generated vmlinux.h.
-Objects are rebuilt when their source, the kernel BTF or the compiler
-changes.
+Directory of the compiled CO-RE objects and the generated vmlinux.h
+(``multimodal-virt-collector --build-bpf`` fills it at install time). An
+object is rebuilt when its source or flags change. The collector refuses
+the directory unless it is owned by the collector's user and writable by
+nobody else (it is created 0700), and refuses any object that is not a
+regular file owned by that user and unwritable by others.
 
 Possible values:
 

@@ -106,9 +106,13 @@ class BpfProbe(base.Probe):
                 continue
             self._drops_logged.add(map_name)
             LOG.warning(
-                'Probe %(probe)s: BPF map %(map)s was full and %(count)d '
-                'event(s) were not counted; losses are published with every '
-                'sample (dropped_events) and not logged again%(hint)s',
+                'Probe %(probe)s: %(count)d event(s) were not counted: ' +
+                ('%(count)d completion(s) found no start time in BPF map '
+                 '%(map)s (evicted from the full table, or no start event '
+                 'was seen for them)' if spec_map.evicts else
+                 'BPF map %(map)s was full') +
+                '; losses are published with every sample '
+                '(dropped_events) and not logged again%(hint)s',
                 {'probe': self.name, 'map': map_name, 'count': delta,
                  'hint': ('; raise [multimodal_virt_probes] %s'
                           % spec_map.size_option)

@@ -129,6 +129,7 @@ class TestLoopChurnLibbpf(ebpf_base.EbpfTestCase):
                    max_block_devices=16)
         self.flags('multimodal_virt_collector', history_half_life=0,
                    published_devices=4)
+        ebpf_base.logger_enabled(self, 'multimodal_virt.collector.bpf.probe')
         logs = self.useFixture(fixtures.FakeLogger(
             name='multimodal_virt.collector.bpf.probe'))
         collector, publisher = self._collector()

@@ -11,6 +11,10 @@ from tests.functional.collector import ebpf_base
 
 class TestLibbpfLog(ebpf_base.EbpfTestCase):
 
+    def setUp(self):
+        super().setUp()
+        ebpf_base.logger_enabled(self, 'multimodal_virt.collector.bpf.libbpf')
+
     def test_load_messages_go_through_oslo_log(self):
         logs = self.useFixture(fixtures.FakeLogger(
             name='multimodal_virt.collector.bpf.libbpf', level=logging.DEBUG,

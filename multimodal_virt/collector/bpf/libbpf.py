@@ -103,6 +103,15 @@ class Libbpf(object):
                                         ctypes.c_char_p, _P]
         self.messages = collections.deque(maxlen=_LOG_LINES)
         self._print = _PRINT_FN(self._on_print)
+        self.claim_print()
+
+    def claim_print(self):
+        """Make our callback libbpf's print function (again).
+
+        The print function is process-wide, and Debian's libbcc links the
+        same libbpf.so.1 and installs its own when bcc loads a program, so
+        every load claims it back before calling libbpf.
+        """
         self.lib.libbpf_set_print(self._print)
 
     def _on_print(self, level, fmt, args):
@@ -182,6 +191,7 @@ class LoadedObject(loaded.LoadedPrograms):
         self._lib = library()
         self._links = []
         self._obj = None
+        self._lib.claim_print()
         self._lib.take_log()
         obj = self._lib.bpf_object__open_file(path.encode(), None)
         if not obj:

@@ -101,7 +101,7 @@ link_kernel_headers() {
 }
 
 build_bpf_objects() {
-    "$VENV/bin/python" -m multimodal_virt.collector.bpf.build \
+    "$VENV/bin/multimodal-virt-collector" --build-bpf \
         || log "could not build the CO-RE eBPF objects"
 }
 

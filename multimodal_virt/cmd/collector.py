@@ -5,9 +5,14 @@ Usage::
     multimodal-virt-collector --config-file /etc/multimodal-virt/multimodal-virt.conf
     multimodal-virt-collector --dump-bpf    # describe the probes, load nothing
     multimodal-virt-collector --once        # one interval, publish, print, exit
+    multimodal-virt-collector --build-bpf   # compile the CO-RE objects, exit
 
 The service runs in one process on oslo.service's threading backend;
-SIGTERM stops the loop and detaches every probe before the process exits.
+SIGTERM stops the loop and detaches every probe before the process exits;
+SIGHUP re-reads the configuration files and applies the mutable options
+(log level, interval, ...) without exiting. ``--build-bpf`` is run once at
+install time (devstack, the kolla image build) so that compute hosts load
+prebuilt CO-RE objects and need no compiler.
 """
 
 import sys
@@ -26,6 +31,11 @@ CLI_OPTS = [
     cfg.BoolOpt('dump-bpf',
                 default=False,
                 help='Print what each enabled probe would load, then exit.'),
+    cfg.BoolOpt('build-bpf',
+                default=False,
+                help='Compile every CO-RE eBPF object into '
+                     '[multimodal_virt_probes] bpf_build_dir, print their '
+                     'paths and exit (run once at install time).'),
     cfg.BoolOpt('once',
                 default=False,
                 help='Collect one interval, publish it, print the sample as '
@@ -41,7 +51,7 @@ def parse_args(argv):
     logging.register_options(conf)
     conf(argv, project='multimodal-virt', prog='multimodal-virt-collector',
          version=version.version_string())
-    if conf.once or conf.dump_bpf:
+    if conf.once or conf.dump_bpf or conf.build_bpf:
         # stdout carries the sample or the probe descriptions.
         conf.set_override('use_stderr', True)
     logging.setup(conf, 'multimodal-virt')
@@ -55,6 +65,15 @@ def _dump(conf):
     return 0
 
 
+def _build(conf):
+    from multimodal_virt.collector.bpf import build
+    group = conf.multimodal_virt_probes
+    built = build.build_all(group.bpf_build_dir, group.clang, group.bpftool)
+    for name, path in sorted(built.items()):
+        print('%s: %s' % (name, path))
+    return 0
+
+
 def _once(conf):
     from multimodal_virt.collector import service
     collector = service.CollectorService(conf)
@@ -62,7 +81,8 @@ def _once(conf):
         collector.start_probes()
         collector.load_publishers()
         time.sleep(conf.multimodal_virt_collector.interval)
-        sample = collector.run_once()
+        sample = collector.run_once(
+            wait=conf.multimodal_virt_collector.publish_timeout)
     finally:
         collector.stop()
     if sample is None:
@@ -84,6 +104,20 @@ def _serve(conf):
     from oslo_service import service as oslo_service
 
     from multimodal_virt.collector import service
+
+    class ReloadingLauncher(oslo_service.ProcessLauncher):
+        """The no-fork launcher, with SIGHUP reloading instead of exiting.
+
+        oslo.service's no-fork launcher raises SignalExit on SIGHUP (its
+        reload is a TODO); devstack's units and operators send SIGHUP to
+        reload, so here it calls the service's reset(), which re-reads
+        the mutable options on a thread of its own.
+        """
+
+        def _reload_service(self, *args):
+            LOG.info('SIGHUP: reloading the configuration')
+            self.service.reset()
+
     collector = service.CollectorService(conf)
     LOG.info('multimodal-virt-collector %(version)s starting on %(host)s: '
              'probes %(probes)s, every %(interval)s s',
@@ -91,10 +125,11 @@ def _serve(conf):
               'probes': ', '.join(conf.multimodal_virt_collector.probes),
               'interval': conf.multimodal_virt_collector.interval})
     # no_fork: one process, whose SIGTERM handler calls collector.stop().
-    # Any other way out (SIGHUP's SignalExit, an error) detaches too.
+    # Any other way out (an error) detaches too.
     try:
-        launcher = oslo_service.launch(conf, collector, workers=1,
-                                       no_fork=True)
+        launcher = ReloadingLauncher(conf, restart_method='mutate',
+                                     no_fork=True)
+        launcher.launch_service(collector)  # returns when stopped
         return launcher.wait() or 0
     finally:
         collector.stop()
@@ -106,6 +141,8 @@ def main(argv=None):
     try:
         if conf.dump_bpf:
             return _dump(conf)
+        if conf.build_bpf:
+            return _build(conf)
         if conf.once:
             return _once(conf)
         return _serve(conf)

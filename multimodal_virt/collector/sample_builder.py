@@ -19,6 +19,14 @@ Pure logic: no BPF, no libvirt, no I/O. The rules:
   UUID through the attribution map; per device they are summed by label.
   A GPU signal no reading declares (``gpu_observed``) and without events
   is marked ``observable: false`` in the sample.
+* ``sources`` says, per metric, whether eBPF or procfs measured it, or
+  ``none``; the sample-wide ``source`` stays ``ebpf`` when any eBPF
+  reading contributed.
+* Latency histograms go through the decayed merge of
+  :mod:`~multimodal_virt.collector.sample_quality` when a history is given;
+  the effective window and the minimum counts are published with them.
+* ``io_by_device`` keeps the busiest ``max_devices`` devices and sums the
+  rest under ``other``; ``dropped_events`` sums the probes' drop counters.
 """
 
 import time
@@ -34,6 +42,8 @@ LOG = logging.getLogger(__name__)
 
 EBPF = 'ebpf'
 PROCFS = 'procfs'
+NONE = 'none'
+DEFAULT_MAX_DEVICES = 8
 # An event name containing one of these says the reading measured the
 # metric even when it counted nothing in the window.
 VM_EXIT_EVENT_MARKERS = ('kvm',)
@@ -90,15 +100,68 @@ def _has_event(reading, markers):
                for marker in markers)
 
 
+def _source_of(chosen):
+    if not chosen:
+        return NONE
+    return EBPF if chosen[0].source == EBPF else PROCFS
+
+
 def merge_histograms(readings, field):
     """Sum the ``field`` histograms of the preferred readings, or ``None``."""
+    return _merge_with_source(readings, field)[0]
+
+
+def _merge_with_source(readings, field):
     chosen = _preferred(readings,
                         lambda r: _histogram(r, field) is not None)
     merged = None
     for reading in chosen:
         value = getattr(reading, field)
         merged = value if merged is None else merged.merged(value)
-    return merged
+    return merged, _source_of(chosen)
+
+
+def device_histograms(readings):
+    """``{device: LatencyHistogram}`` summed over the preferred readings."""
+    chosen = _preferred(readings, lambda r: _histogram(r, 'io') is not None)
+    result = {}
+    for reading in chosen:
+        devices = reading.io_by_device or {}
+        if not isinstance(devices, dict):
+            continue
+        for name, value in devices.items():
+            if not isinstance(value, hist.LatencyHistogram):
+                continue
+            result[name] = (value if name not in result
+                            else result[name].merged(value))
+    return result
+
+
+def top_devices(histograms, limit):
+    """Keep the ``limit`` busiest devices; sum the rest under ``other``.
+
+    :param histograms: ``{device name: LatencyHistogram}``.
+    :param limit: devices published by name (>= 1).
+    :returns: a new dict of at most ``limit + 1`` entries.
+    """
+    ranked = sorted(histograms.items(),
+                    key=lambda item: (-item[1].count, item[0]))
+    kept = dict(ranked[:limit])
+    other = None
+    for _name, value in ranked[limit:]:
+        other = value if other is None else other.merged(value)
+    if other is not None:
+        kept[sample_mod.OTHER_DEVICE] = other
+    return kept
+
+
+def dropped_events(readings):
+    """``{"<probe>.<map>": count}`` summed over every reading."""
+    totals = {}
+    for reading in readings:
+        for key, count in _counts(reading, 'dropped').items():
+            totals[key] = totals.get(key, 0) + count
+    return totals
 
 
 def _sum_counts(readings, field, markers):
@@ -163,18 +226,18 @@ def _busiest(histograms, limit):
     return dict(ranked[:limit])
 
 
-def gpu_fields(readings, attribution):
-    """The sample's GPU fields from the readings of one window.
+def gpu_fields(readings, attribution, latency):
+    """The sample's GPU fields besides the latency histograms.
 
     :param readings: list of ProbeReading.
     :param attribution: ``{qemu pid: instance uuid}``.
+    :param latency: the published latency histograms (``_latency``); its
+        ``gpu_cmd`` is filled with ``gpu_submit``'s when no reading set it.
     :returns: ``{HostSample field: value}``.
     """
-    fields = {name: merge_histograms(readings, name)
-              for name in ('gpu_exec', 'gpu_submit', 'gpu_wait',
-                           'gpu_nvidia_rm')}
-    legacy = merge_histograms(readings, 'gpu_cmd')
-    fields['gpu_cmd'] = legacy if legacy is not None else fields['gpu_submit']
+    fields = {'gpu_nvidia_rm': merge_histograms(readings, 'gpu_nvidia_rm')}
+    if latency.get('gpu_cmd') is None:
+        latency['gpu_cmd'] = latency.get('gpu_submit')
     by_device = _merge_histogram_maps(readings, 'gpu_exec_by_device')
     fields['gpu_exec_by_device'] = _busiest(
         {str(k): v for k, v in by_device.items()},
@@ -209,12 +272,65 @@ def gpu_fields(readings, attribution):
         metric: False for metric in vocabulary.GPU_METRICS
         if vocabulary.canonical_metric(metric) not in declared
         and metric not in declared
-        and not (fields[metric] is not None and fields[metric].count)}
+        and not (latency[metric] is not None and latency[metric].count)}
     return fields
 
 
+def _decayed(history, key, histogram, window_s):
+    if history is None:
+        return histogram, (window_s if histogram is not None else None)
+    return history.update(key, histogram, window_s)
+
+
+def _latency(readings, window, history):
+    """Per latency metric: published histogram, source, effective window."""
+    values, sources, windows = {}, {}, {}
+    for metric in vocabulary.LATENCY_METRICS:
+        histogram, source = _merge_with_source(readings, metric)
+        histogram, effective = _decayed(history, metric, histogram, window)
+        values[metric] = histogram
+        sources[metric] = source
+        if histogram is not None:
+            windows[metric] = effective
+    return values, sources, windows
+
+
+def _devices(readings, window, history, max_devices):
+    current = device_histograms(readings)
+    if history is not None:
+        known = {key[1] for key in history.keys()
+                 if isinstance(key, tuple) and key[0] == 'io_by_device'}
+        empty = hist.LatencyHistogram(())
+        for name in sorted(known | set(current)):
+            merged, _w = history.update(('io_by_device', name),
+                                        current.get(name, empty), window)
+            if merged.count:
+                current[name] = merged
+            else:  # aged out (or the device is gone)
+                history.forget(('io_by_device', name))
+                current.pop(name, None)
+    return top_devices(current, max_devices)
+
+
+def _published_sources(sources, latency, source):
+    """The per-metric sources a sample states: those its defaults miss.
+
+    A latency metric defaults to the sample's ``source`` when it has a
+    histogram and to ``none`` otherwise; rates are always stated.
+    """
+    stated = {}
+    for name, value in sources.items():
+        if name in latency:
+            default = source if latency[name] is not None else NONE
+            if value == default:
+                continue
+        stated[name] = value
+    return stated
+
+
 def build_sample(host, readings, window_s, attribution=None, timestamp=None,
-                 collector_version='unknown'):
+                 collector_version='unknown', history=None, min_events=None,
+                 max_devices=DEFAULT_MAX_DEVICES):
     """Build the host sample of one window.
 
     :param host: compute host name.
@@ -224,6 +340,12 @@ def build_sample(host, readings, window_s, attribution=None, timestamp=None,
     :param attribution: ``{qemu pid: instance uuid}``.
     :param timestamp: end of the window (default: now).
     :param collector_version: version string put in the sample.
+    :param history: a
+        :class:`~multimodal_virt.collector.sample_quality.DecayedHistograms`
+        kept across windows, or ``None`` to publish this window alone.
+    :param min_events: ``{percentile: minimum count}`` published with the
+        sample (see :meth:`HostSample.sufficient`).
+    :param max_devices: devices in ``io_by_device`` besides ``other``.
     :returns: a validated :class:`~multimodal_virt.metrics.sample.HostSample`.
     :raises InvalidSample: if ``window_s`` or ``host`` is invalid.
     """
@@ -241,20 +363,34 @@ def build_sample(host, readings, window_s, attribution=None, timestamp=None,
         exits_total = reason_total if exits_total is None else max(
             exits_total, reason_total or 0)
     irq_total, _irqs = _sum_counts(readings, 'irq_counts', IRQ_EVENT_MARKERS)
+    latency, sources, windows = _latency(readings, window, history)
+    sources['vm_exit_rate'] = _source_of(_preferred(
+        readings, lambda r: bool(r.vm_exits_by_pid or r.vm_exits_by_reason)
+        or _has_event(r, VM_EXIT_EVENT_MARKERS)))
+    sources['irq_rate'] = _source_of(_preferred(
+        readings, lambda r: bool(r.irq_counts)
+        or _has_event(r, IRQ_EVENT_MARKERS)))
     events = sorted({event for reading in readings
                      for event in (reading.events or ())
                      if isinstance(event, str)})
     source = EBPF if any(r.source == EBPF for r in readings) else PROCFS
+    gpu = gpu_fields(readings, attribution or {}, latency)
+    if latency['gpu_cmd'] is latency.get('gpu_submit'):
+        sources['gpu_cmd'] = sources.get('gpu_submit', NONE)
     return sample_mod.HostSample(
         host=host,
         timestamp=time.time() if timestamp is None else timestamp,
         window_s=window,
         source=source,
         collector_version=collector_version,
-        io=merge_histograms(readings, 'io'),
+        device_io=_devices(readings, window, history, max_devices),
+        dropped=dropped_events(readings),
+        metric_sources=_published_sources(sources, latency, source),
+        min_events=dict(min_events or {}),
+        effective_window_s=windows,
         vm_exit_rate=None if exits_total is None else exits_total / window,
         irq_rate=None if irq_total is None else irq_total / window,
         vm_exits_by_instance=instance_rates(exits_by_pid, attribution or {},
                                             window),
         events=tuple(events),
-        **gpu_fields(readings, attribution or {}))
+        **gpu, **latency)

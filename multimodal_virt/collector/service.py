@@ -9,10 +9,15 @@ runs it and turns SIGTERM into :meth:`CollectorService.stop`):
    fallback probes (``procfs``) start too and fill the gaps (eBPF readings
    are preferred metric by metric).
 2. Every ``interval`` a worker thread reads and resets every probe, maps
-   qemu pids to instances, builds the host sample and hands it to every
-   publisher. A failing probe read or publisher is logged (rate-limited)
-   and the loop goes on.
-3. ``stop()`` ends the loop, then stops (detaches) every probe and closes
+   qemu pids to instances, builds the host sample (decayed merge of the
+   windows, see :mod:`~multimodal_virt.collector.sample_quality`) and hands
+   it to every publisher's own worker thread without waiting for it (see
+   :mod:`~multimodal_virt.collector.publishers.worker`). A failing probe
+   read or publisher is logged (rate-limited) and the loop goes on.
+3. ``reset()`` (SIGHUP, see :mod:`multimodal_virt.cmd.collector`) re-reads
+   the configuration files and applies the mutable options (log level,
+   interval, history, minimum counts, timeouts) without restarting.
+4. ``stop()`` ends the loop, then stops (detaches) every probe and closes
    publishers; it is safe to call twice.
 """
 
@@ -25,8 +30,11 @@ from oslo_service.backend import base as service_base
 from stevedore import named
 
 from multimodal_virt.collector import attribution as attribution_mod
+from multimodal_virt.collector.publishers import worker as worker_mod
 from multimodal_virt.collector import sample_builder
+from multimodal_virt.collector import sample_quality
 from multimodal_virt import exception
+from multimodal_virt.metrics import vocabulary
 from multimodal_virt import ratelimit
 from multimodal_virt import version
 
@@ -125,6 +133,9 @@ class CollectorService(service_base.ServiceBase):
         self._stopped = False
         self._log = ratelimit.RateLimitedLog(
             LOG, interval=self.options.publish_error_log_interval)
+        self.history = sample_quality.DecayedHistograms(
+            self.options.history_half_life)
+        self._workers = []
 
     # probes ------------------------------------------------------------
 
@@ -199,6 +210,12 @@ class CollectorService(service_base.ServiceBase):
                                    self.options.publishers, self.conf,
                                    'publisher')
         self.publishers = list(plugins)
+        self._workers = [
+            worker_mod.PublisherWorker(
+                name, publisher,
+                timeout=lambda: self.options.publish_timeout, log=self._log,
+                clock=self._clock)
+            for name, publisher in self.publishers]
         if not self.publishers:
             LOG.warning('No publisher is configured or loadable: samples '
                         'are built but go nowhere')
@@ -252,29 +269,53 @@ class CollectorService(service_base.ServiceBase):
         return sample_builder.build_sample(
             self.host, readings, window,
             attribution=self._attribute(readings),
-            collector_version=version.version_string())
+            collector_version=version.version_string(),
+            history=self.history, min_events=self.min_events(),
+            max_devices=self.options.published_devices)
 
-    def publish(self, sample):
-        """Hand ``sample`` to every publisher; failures are only logged.
+    def min_events(self):
+        """``{percentile: minimum count}`` from the ``min_events`` option.
 
-        :returns: names of the publishers that succeeded.
+        Unknown percentile names are logged (rate-limited) and ignored.
         """
+        wanted = dict(self.options.min_events or {})
+        unknown = sorted(set(wanted) - set(vocabulary.PERCENTILE_NAMES))
+        if unknown:
+            self._log.warning('min_events', '[multimodal_virt_collector] '
+                              'min_events names unknown percentile(s) '
+                              '%(names)s (known: %(known)s); ignored',
+                              {'names': ', '.join(unknown),
+                               'known': ', '.join(
+                                   vocabulary.PERCENTILE_NAMES)})
+        return {name: int(count) for name, count in wanted.items()
+                if name in vocabulary.PERCENTILE_NAMES}
+
+    def publish(self, sample, wait=None):
+        """Hand ``sample`` to every publisher's worker; failures are logged.
+
+        :param wait: seconds to wait for the publishers to finish (``None``:
+            ``publish_timeout``; 0: do not wait, as the periodic loop does).
+        :returns: names of the publishers that published it within ``wait``.
+        """
+        before = {}
+        for worker in self._workers:
+            before[worker.name] = worker.published
+            worker.submit(sample)
+        if wait is None:
+            wait = self.options.publish_timeout
+        end = time.monotonic() + wait
         done = []
-        for name, publisher in self.publishers:
-            try:
-                publisher.publish(sample)
-            except Exception as err:
-                self._log.error(('publish', name),
-                                'Publisher %(name)s failed: %(err)s; '
-                                'collection continues',
-                                {'name': name, 'err': err})
-                continue
-            done.append(name)
+        for worker in self._workers:
+            if (wait > 0
+                    and worker.wait_idle(max(0.0, end - time.monotonic()))
+                    and worker.published > before[worker.name]):
+                done.append(worker.name)
         return done
 
-    def run_once(self):
+    def run_once(self, wait=None):
         """Collect one window and publish it; never raises.
 
+        :param wait: see :meth:`publish`.
         :returns: the sample, or ``None``.
         """
         try:
@@ -284,12 +325,14 @@ class CollectorService(service_base.ServiceBase):
                             '%s', err)
             return None
         if sample is not None:
-            done = self.publish(sample)
+            done = self.publish(sample, wait=wait)
             LOG.debug('Sample of %(host)s (%(source)s, %(window).2f s) '
-                      'published to %(done)s',
+                      'handed to %(all)s; published by %(done)s',
                       {'host': sample.host, 'source': sample.source,
                        'window': sample.window_s,
-                       'done': ', '.join(done) or 'nothing'})
+                       'all': ', '.join(n for n, _p in self.publishers)
+                       or 'nothing',
+                       'done': ', '.join(done) or 'none yet'})
         return sample
 
     # oslo.service ------------------------------------------------------
@@ -304,14 +347,14 @@ class CollectorService(service_base.ServiceBase):
         self._thread.start()
 
     def _loop(self):
-        interval = self.options.interval
-        deadline = self._clock() + interval
+        deadline = self._clock() + self.options.interval
         while not self._stop_event.wait(max(0.0, deadline - self._clock())):
-            self.run_once()
+            self.run_once(wait=0)
+            interval = self.options.interval  # SIGHUP may change it
             deadline += interval
             now = self._clock()
-            if deadline <= now:  # fell behind: skip, never burst
-                deadline = now + interval
+            if deadline <= now or deadline > now + interval:
+                deadline = now + interval  # behind, or interval shortened
 
     def stop(self, graceful=False):
         """Stop the loop, detach every probe, close publishers (idempotent).
@@ -329,6 +372,10 @@ class CollectorService(service_base.ServiceBase):
             self._stopped = True
             for name, probe in self.probes:
                 self._safe_stop(name, probe)
+            for worker in self._workers:
+                if not worker.close(self.options.publish_timeout):
+                    LOG.warning('Publisher %s is still busy; leaving it '
+                                'behind', worker.name)
             for name, publisher in self.publishers:
                 try:
                     publisher.close()
@@ -347,4 +394,38 @@ class CollectorService(service_base.ServiceBase):
             thread.join(STOP_TIMEOUT)
 
     def reset(self):
-        """SIGHUP: nothing to reload in place."""
+        """SIGHUP: re-read the config files and apply mutable options.
+
+        Runs on a short-lived thread (a signal handler must not block):
+        ``mutate_config_files`` re-reads the files and calls the mutate
+        hooks, oslo.log's among them, which applies ``debug`` (the log
+        level) and ``log_config_append``. The collector re-reads ``interval``,
+        ``history_half_life``, ``min_events``, ``published_devices``,
+        ``publish_timeout`` and ``publish_error_log_interval`` at every
+        window. Probes and publishers keep running; options that need a
+        restart (probes, publishers, host) are logged when they changed.
+        """
+        thread = threading.Thread(target=self.reload,
+                                  name='multimodal-virt-collector-reload',
+                                  daemon=True)
+        thread.start()
+        return thread
+
+    def reload(self):
+        """Re-read the configuration files (see :meth:`reset`)."""
+        try:
+            changed = self.conf.mutate_config_files()
+        except Exception as err:
+            LOG.error('Reloading the configuration failed: %s; keeping '
+                      'the current settings', err)
+            return
+        self.history.half_life_s = float(self.options.history_half_life)
+        self._log = ratelimit.RateLimitedLog(
+            LOG, interval=self.options.publish_error_log_interval)
+        for worker in self._workers:
+            worker.set_log(self._log)
+        LOG.info('Configuration reloaded (SIGHUP); changed mutable '
+                 'options: %s', ', '.join(
+                     sorted('%s.%s' % (group or 'DEFAULT', name)
+                            for group, name in (changed or {})))
+                 or 'none')

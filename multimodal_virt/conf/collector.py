@@ -7,6 +7,7 @@ nothing else beyond oslo.config is imported.
 
 from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
+from oslo_config import types
 
 GROUP = cfg.OptGroup(
     'multimodal_virt_collector',
@@ -24,6 +25,7 @@ OPTS = [
     cfg.FloatOpt('interval',
                  default=10.0,
                  min=0.1,
+                 mutable=True,
                  help="""
 Seconds between two collections. Every interval the collector reads and
 resets the probe histograms, builds one host sample and publishes it.
@@ -160,9 +162,83 @@ Related options:
 
 * ``gpu_cmd_latency_low_max_us``
 """),
+    cfg.FloatOpt('history_half_life',
+                 default=120.0,
+                 min=0.0,
+                 mutable=True,
+                 help="""
+Half-life, in seconds, of the decayed merge of collection windows. Each
+published latency histogram sums every past window's histogram weighted by
+``0.5 ** (age / history_half_life)``, so a quiet host that completes a few
+dozen requests per window keeps a stable p99 instead of publishing its
+slowest request. The effective window (published per metric as
+``effective_window_s``) settles at ``interval / (1 - 0.5 ** (interval /
+history_half_life))`` seconds: about 178 s with the defaults. Reloaded on
+SIGHUP.
+
+Possible values:
+
+* 0: publish every window alone (no merge)
+* a number of seconds > 0
+
+Related options:
+
+* ``interval``, ``min_events``
+"""),
+    cfg.Opt('min_events',
+            type=types.Dict(value_type=types.Integer(min=0)),
+            default={'p50': 20, 'p95': 100, 'p99': 300},
+            sample_default='p50:20,p95:100,p99:300',
+            mutable=True,
+            help="""
+Minimum number of events a latency histogram must hold for each percentile
+to count. Below it the percentile is *insufficient*: it is published with
+the count and this minimum, and the scheduler treats it as not measured
+(neutral for the host) instead of ranking the host by a handful of events.
+Reloaded on SIGHUP.
+
+Possible values:
+
+* ``percentile:count`` pairs, percentiles among p50, p95, p99; a
+  percentile left out has no minimum
+
+Related options:
+
+* ``history_half_life``: the merge that lets a quiet host reach the minimum
+"""),
+    cfg.IntOpt('published_devices',
+               default=8,
+               min=1,
+               max=63,
+               mutable=True,
+               help="""
+Block devices published by name in each sample's per-device I/O histograms
+(the busiest first); the others are summed under ``other``. Reloaded on
+SIGHUP.
+
+Related options:
+
+* ``[multimodal_virt_probes] exclude_block_drivers``
+"""),
+    cfg.FloatOpt('publish_timeout',
+                 default=10.0,
+                 min=0.1,
+                 mutable=True,
+                 help="""
+Seconds one publisher may take to publish a sample. Each publisher runs on
+its own worker thread, so a slow or hung one never delays the others (or the
+next collection); a publisher over its timeout is logged (rate-limited) and,
+while it is still busy, newer samples replace the one waiting for it (only
+the latest is published when it returns). Reloaded on SIGHUP.
+
+Related options:
+
+* ``interval``, ``publishers``
+"""),
     cfg.FloatOpt('publish_error_log_interval',
                  default=60.0,
                  min=0.0,
+                 mutable=True,
                  help="""
 Minimum seconds between two logged failures of one publisher or probe, so a
 store or Placement outage does not flood the log.

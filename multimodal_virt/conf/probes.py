@@ -41,9 +41,12 @@ Related options:
         'bpf_build_dir',
         sample_default='/var/lib/multimodal-virt/bpf',
         help="""
-Cache directory for compiled CO-RE objects and the generated vmlinux.h.
-Objects are rebuilt when their source, the kernel BTF or the compiler
-changes.
+Directory of the compiled CO-RE objects and the generated vmlinux.h
+(``multimodal-virt-collector --build-bpf`` fills it at install time). An
+object is rebuilt when its source or flags change. The collector refuses
+the directory unless it is owned by the collector's user and writable by
+nobody else (it is created 0700), and refuses any object that is not a
+regular file owned by that user and unwritable by others.
 
 Possible values:
 
@@ -198,12 +201,35 @@ Related options:
         'max_block_devices',
         default=64, min=1,
         help="""
-Most block devices with a latency histogram; I/O on further devices is not
-counted.
+Most block devices with a latency histogram at one time. Entries of
+devices that disappeared are deleted at every collection; I/O on further
+devices is not counted, and the loss is published in every sample
+(``dropped_events``, ``block_io.hists``) and logged once.
 
 Possible values:
 
 * an integer >= 1
+"""),
+    cfg.ListOpt(
+        'exclude_block_drivers',
+        default=['loop', 'device-mapper', 'md', 'zram', 'ramdisk'],
+        help="""
+Block drivers whose devices are not counted as storage I/O, by their name in
+the ``Block devices:`` section of ``/proc/devices``. These devices issue
+block requests of their own on top of the disk's: counting them would count
+one I/O twice and let, for example, a loop device's latency pass for the
+disk's. The block_io probe filters them in the kernel by major number (so
+they never take a histogram slot); the procfs probe skips them too.
+
+Possible values:
+
+* a list of driver names (``loop``, ``device-mapper``, ``md``, ``zram``,
+  ``ramdisk``, ``nbd``, ...); names this kernel has not registered are
+  ignored; an empty list counts every device
+
+Related options:
+
+* ``max_block_devices``
 """),
     cfg.IntOpt(
         'max_vm_exit_keys',

@@ -67,7 +67,8 @@ TAG_BYTES = signing.TAG_BYTES
 _EXTRA_FIELDS = ('source', 'collector_version', 'vm_exit_rate', 'irq_rate',
                  'gpu_util', 'vm_exits_by_instance', 'events', 'device_io',
                  'dropped', 'gpu_busy', 'gpu_nvidia_rm',
-                 'gpu_exec_by_device', 'gpu_exec_by_instance')
+                 'gpu_exec_by_device', 'gpu_exec_by_instance', 'min_events',
+                 'effective_window_s', 'metric_sources')
 assert HEADER_DTYPE.itemsize == HEADER_BYTES
 
 
@@ -113,6 +114,10 @@ def encode(sample, keyring, metrics=None):
     node = (b'' if sample.nodename == sample.host
             else sample.nodename.encode('ascii'))
     data = sample.to_dict()
+    # Sources of the records' metrics are in the records; the extras state
+    # only the others' (rates).
+    data['metric_sources'] = {k: v for k, v in data['metric_sources'].items()
+                              if k not in metrics}
     extras = json.dumps({k: data[k] for k in _EXTRA_FIELDS},
                         separators=(',', ':'), allow_nan=False,
                         default=_json_default).encode('utf-8')
@@ -513,7 +518,8 @@ def decode_one(payload, key, keyring, max_bytes=65536, now=None,
         raise exception.InvalidSample('extras must be an object with the '
                                       'fields %s' % ', '.join(_EXTRA_FIELDS))
     kwargs = {k: v for k, v in extras.items() if v is not None}
-    sources, observable = {}, {}
+    sources = dict(kwargs.pop('metric_sources', None) or {})
+    observable = {}
     for metric, column in columns[0].items():
         record = column[0]
         if not record['observable']:

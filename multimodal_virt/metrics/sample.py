@@ -146,6 +146,45 @@ def _optional_histogram(name, value):
         raise exception.InvalidHistogram('%s: %s' % (name, err))
 
 
+def _checked_map(name, value, limit):
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise exception.InvalidSample('%s must be an object, got %s'
+                                      % (name, type(value).__name__))
+    if len(value) > limit:
+        raise exception.InvalidSample('%s has %d entries, at most %d'
+                                      % (name, len(value), limit))
+    return value
+
+
+def _min_events(value):
+    result = {}
+    for key, count in _checked_map('min_events', value, 16).items():
+        if key not in vocabulary.PERCENTILE_NAMES:
+            raise exception.InvalidSample(
+                'min_events key %r is not one of %s'
+                % (key, ', '.join(vocabulary.PERCENTILE_NAMES)))
+        if type(count) is not int or count < 0:
+            raise exception.InvalidSample(
+                'min_events[%s] must be a count >= 0, got %r' % (key, count))
+        result[key] = count
+    return result
+
+
+def _effective_windows(value):
+    result = {}
+    for key, seconds in _checked_map('effective_window_s', value,
+                                     16).items():
+        if key not in vocabulary.LATENCY_METRICS:
+            raise exception.InvalidSample(
+                'effective_window_s key %r is not one of %s'
+                % (key, ', '.join(vocabulary.LATENCY_METRICS)))
+        result[key] = hist.finite_non_negative(
+            'effective_window_s[%s]' % key, seconds, allow_none=False)
+    return result
+
+
 def _rate_map(name, value):
     if value is None:
         return {}
@@ -198,6 +237,11 @@ class HostSample:
     :param gpu_exec_by_device: ``{fence driver label: histogram}``.
     :param gpu_exec_by_instance: ``{instance uuid: histogram}`` of the
         fences emitted by that instance's qemu process.
+    :param min_events: ``{percentile: count}``: a percentile of a latency
+        histogram holding fewer events is *insufficient*: the reader must
+        treat it as not measured (neutral), not as a figure.
+    :param effective_window_s: ``{metric: seconds}``: the span of time the
+        latency histogram effectively covers (decayed merge of windows).
     """
 
     host: str
@@ -224,6 +268,8 @@ class HostSample:
     gpu_nvidia_rm: hist.LatencyHistogram = None
     gpu_exec_by_device: dict = dataclasses.field(default_factory=dict)
     gpu_exec_by_instance: dict = dataclasses.field(default_factory=dict)
+    min_events: dict = dataclasses.field(default_factory=dict)
+    effective_window_s: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -284,6 +330,9 @@ class HostSample:
         set_(self, 'gpu_exec_by_instance', _name_map(
             'gpu_exec_by_instance', self.gpu_exec_by_instance,
             MAX_INSTANCES, _histogram))
+        set_(self, 'min_events', _min_events(self.min_events))
+        set_(self, 'effective_window_s',
+             _effective_windows(self.effective_window_s))
 
     @property
     def key(self):
@@ -301,13 +350,27 @@ class HostSample:
             return self.metric_sources[metric]
         return self.source if self.histogram(metric) is not None else 'none'
 
+    def sufficient(self, metric, percentile):
+        """False when ``percentile`` of ``metric`` rests on too few events.
+
+        The rule the scheduler applies: a percentile whose histogram holds
+        fewer than ``min_events[percentile]`` events is *insufficient* and
+        counts as not measured (neutral for the host), never as a figure.
+        ``True`` also when the histogram is missing (that is "no data",
+        handled by the caller) or no minimum was published.
+        """
+        histogram = getattr(self, metric, None)
+        if histogram is None:
+            return True
+        return histogram.count >= self.min_events.get(percentile, 0)
+
     def age(self, now=None):
         """Seconds since the end of the sample window."""
         return (time.time() if now is None else now) - self.timestamp
 
     def to_dict(self):
         """Serialise to plain JSON types (with schema version)."""
-        return {
+        data = {
             'version': SCHEMA_VERSION,
             'host': self.host,
             'timestamp': self.timestamp,
@@ -333,7 +396,10 @@ class HostSample:
                                    in self.gpu_exec_by_device.items()},
             'gpu_exec_by_instance': {k: v.to_dict() for k, v
                                      in self.gpu_exec_by_instance.items()},
+            'min_events': dict(self.min_events),
+            'effective_window_s': dict(self.effective_window_s),
         }
+        return data
 
     @classmethod
     def from_dict(cls, data):
@@ -363,7 +429,8 @@ class HostSample:
             kwargs.pop('vm_exits_by_instance', None)
         for optional in ('events', 'metric_sources', 'observable',
                          'device_io', 'dropped', 'gpu_busy',
-                         'gpu_exec_by_device', 'gpu_exec_by_instance'):
+                         'gpu_exec_by_device', 'gpu_exec_by_instance',
+                         'min_events', 'effective_window_s'):
             if kwargs.get(optional) is None:
                 kwargs.pop(optional, None)
         try:

@@ -33,9 +33,13 @@ class HostProbe(object):
     def libbpf(self):
         if not features.has_kernel_btf():
             return 'kernel has no BTF (%s missing)' % build.VMLINUX_BTF
-        for tool in (self.group.clang, self.group.bpftool):
-            if shutil.which(tool) is None:
-                return '%s is not installed' % tool
+        if not build.prebuilt(self.group.bpf_build_dir):
+            # Objects built at install time (--build-bpf) need no compiler.
+            for tool in (self.group.clang, self.group.bpftool):
+                if shutil.which(tool) is None:
+                    return ('%s is not installed and the CO-RE objects were '
+                            'not built at install time (run '
+                            'multimodal-virt-collector --build-bpf)' % tool)
         from multimodal_virt.collector.bpf import libbpf
         try:
             libbpf.library()

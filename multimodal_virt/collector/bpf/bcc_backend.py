@@ -161,6 +161,14 @@ class LoadedBcc(loaded.LoadedPrograms):
                     pass
         return result
 
+    def _delete(self, name, raw_key):
+        table = self._bpf.get_table(name)
+        key = table.Key.from_buffer_copy(raw_key)
+        try:
+            del table[key]
+        except KeyError:
+            pass
+
     def close(self):
         """Detach and free everything; safe to call twice."""
         if self._bpf is not None:

@@ -1,25 +1,28 @@
-"""Compile the CO-RE ``*.bpf.c`` sources into a cache directory.
+"""Compile the CO-RE ``*.bpf.c`` sources into a private cache directory.
 
-Objects are named by a hash of everything that goes into them (sources,
-shared header, kernel BTF, compiler and flags), so a changed source or
-kernel rebuilds, and a cache hit costs one hash. ``vmlinux.h`` is generated
-with bpftool from ``/sys/kernel/btf/vmlinux`` at build time, never
-committed. Writes go to a temporary file and are renamed into place, so
-parallel builders never see a half-written object.
+Objects are named by a hash of what goes into them (sources, shared header,
+flags). They are CO-RE: libbpf relocates them against the running kernel's
+BTF at load time, so one build serves every kernel with BTF, and a host
+whose objects were built at install time (``multimodal-virt-collector
+--build-bpf``) needs no compiler. ``vmlinux.h`` is generated with bpftool
+from ``/sys/kernel/btf/vmlinux`` when compiling, never committed. Writes go
+to a temporary file renamed into place, so parallel builders never see a
+half-written object.
 
-Command line (run by ``tools/setup-host.sh``)::
-
-    python -m multimodal_virt.collector.bpf.build [--build-dir DIR]
-    python -m multimodal_virt.collector.bpf.build --dump-bpf
+The directory is the trust boundary: the collector runs as root and loads
+what it finds there, so the directory must be owned by the collector's user
+and writable by nobody else (it is created ``0700``; a group- or
+world-writable one, or one owned by another user, is refused), and every
+object must be a regular file owned by that user and writable by nobody
+else, or it is refused.
 """
 
-import argparse
 import hashlib
 import os
 import pathlib
 import shutil
+import stat
 import subprocess
-import sys
 import tempfile
 
 from oslo_log import log as logging
@@ -48,6 +51,58 @@ def default_build_dir():
         return SYSTEM_DIR
     cache = os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache')
     return os.path.join(cache, 'multimodal-virt', 'bpf')
+
+
+def _refuse(path, why):
+    raise exception.ProbeError(
+        'refusing BPF build path %s: %s (it must be owned by uid %d and '
+        'writable by nobody else)' % (path, why, os.geteuid()))
+
+
+def private_dir(path):
+    """Create ``path`` (0700) or check that an existing one is private.
+
+    An existing directory owned by this user is tightened to 0700 unless it
+    is group- or world-writable, which is refused: something else could
+    have planted objects in it.
+
+    :returns: ``path``.
+    :raises ProbeError: for a symlink, a non-directory, another owner or a
+        group/world-writable directory.
+    """
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        _refuse(path, 'it is a symbolic link')
+    if not stat.S_ISDIR(info.st_mode):
+        _refuse(path, 'it is not a directory')
+    if info.st_uid != os.geteuid():
+        _refuse(path, 'it is owned by uid %d' % info.st_uid)
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        _refuse(path, 'it is writable by group or others (mode %04o)'
+                % stat.S_IMODE(info.st_mode))
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        os.chmod(path, 0o700)
+    return path
+
+
+def trusted_file(path):
+    """Check that ``path`` is a regular file only this user can write.
+
+    :raises ProbeError: naming the path and what is wrong with it.
+    """
+    try:
+        info = os.lstat(path)
+    except OSError as err:
+        _refuse(path, str(err))
+    if not stat.S_ISREG(info.st_mode):
+        _refuse(path, 'it is not a regular file')
+    if info.st_uid != os.geteuid():
+        _refuse(path, 'it is owned by uid %d' % info.st_uid)
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        _refuse(path, 'it is writable by group or others (mode %04o)'
+                % stat.S_IMODE(info.st_mode))
+    return path
 
 
 def _digest(*parts):
@@ -105,9 +160,10 @@ def vmlinux_header(build_dir, bpftool='bpftool'):
     """
     include = os.path.join(build_dir, 'include-' + _digest(_kernel_btf()))
     header = os.path.join(include, 'vmlinux.h')
+    private_dir(include)
     if os.path.exists(header):
+        trusted_file(header)
         return include
-    os.makedirs(include, exist_ok=True)
 
     def produce(tmp):
         with open(tmp, 'wb') as out:
@@ -115,6 +171,25 @@ def vmlinux_header(build_dir, bpftool='bpftool'):
                  'generating vmlinux.h', stdout=out)
     _atomic_write(header, produce)
     return include
+
+
+def object_key(name):
+    """Hash of what goes into ``<name>.bpf.o``: sources, headers, flags.
+
+    Neither the kernel nor the compiler's path is part of it: the object
+    is CO-RE, relocated at load time against the running kernel's BTF.
+    """
+    return _digest((SOURCE_DIR / (name + '.bpf.c')).read_bytes(),
+                   *[(SOURCE_DIR / h).read_bytes() for h in HEADERS],
+                   ' '.join(CFLAGS))
+
+
+def prebuilt(build_dir=None):
+    """True when every source's object is already in ``build_dir``."""
+    build_dir = build_dir or default_build_dir()
+    return all(os.path.exists(os.path.join(
+        build_dir, '%s-%s.bpf.o' % (name, object_key(name))))
+        for name in sources())
 
 
 def object_path(name, build_dir=None, clang='clang', bpftool='bpftool'):
@@ -132,17 +207,13 @@ def object_path(name, build_dir=None, clang='clang', bpftool='bpftool'):
         raise exception.ProbeError(
             'no BPF source %r in %s (known: %s)'
             % (name, SOURCE_DIR, ', '.join(sources())))
-    build_dir = build_dir or default_build_dir()
-    os.makedirs(build_dir, exist_ok=True)
+    build_dir = private_dir(build_dir or default_build_dir())
+    target = os.path.join(build_dir, '%s-%s.bpf.o' % (name, object_key(name)))
+    if os.path.exists(target):
+        return trusted_file(target)
     include = vmlinux_header(build_dir, bpftool)
     source = SOURCE_DIR / (name + '.bpf.c')
     compiler = shutil.which(clang) or clang
-    key = _digest(source.read_bytes(),
-                  *[(SOURCE_DIR / h).read_bytes() for h in HEADERS],
-                  os.path.basename(include), compiler, ' '.join(CFLAGS))
-    target = os.path.join(build_dir, '%s-%s.bpf.o' % (name, key))
-    if os.path.exists(target):
-        return target
     LOG.info('Compiling %(src)s into %(dst)s', {'src': source,
                                                 'dst': target})
 
@@ -150,58 +221,10 @@ def object_path(name, build_dir=None, clang='clang', bpftool='bpftool'):
         _run([compiler, *CFLAGS, '-I', include, '-I', str(SOURCE_DIR),
               '-c', str(source), '-o', tmp], 'compiling %s' % source.name)
     _atomic_write(target, produce)
-    return target
+    return trusted_file(target)
 
 
 def build_all(build_dir=None, clang='clang', bpftool='bpftool'):
     """Build every source; return ``{name: object path}``."""
     return {name: object_path(name, build_dir, clang, bpftool)
             for name in sources()}
-
-
-def _dump(conf):
-    from multimodal_virt.collector.bpf import probe as bpf_probe
-    for text in bpf_probe.describe_enabled(conf):
-        print(text)
-        print()
-
-
-def main(argv=None):
-    """Build the objects (or, with ``--dump-bpf``, show what would load)."""
-    from multimodal_virt import conf as mmv_conf
-
-    parser = argparse.ArgumentParser(
-        prog='python -m multimodal_virt.collector.bpf.build',
-        description='Compile the multimodal-virt CO-RE eBPF objects.')
-    parser.add_argument('--build-dir',
-                        help='cache directory (default: the '
-                             '[multimodal_virt_probes] bpf_build_dir option)')
-    parser.add_argument('--config-file', action='append', default=[],
-                        help='oslo.config file(s) to read')
-    parser.add_argument('--dump-bpf', action='store_true',
-                        help='print the programs, attach points, settings '
-                             'and map sizes that would be loaded; load '
-                             'nothing')
-    args = parser.parse_args(argv)
-    conf = mmv_conf.CONF
-    conf([], project='multimodal-virt',
-         default_config_files=args.config_file)
-    if args.build_dir:
-        conf.set_override('bpf_build_dir', args.build_dir,
-                          group='multimodal_virt_probes')
-    if args.dump_bpf:
-        _dump(conf)
-        return 0
-    group = conf.multimodal_virt_probes
-    try:
-        built = build_all(group.bpf_build_dir, group.clang, group.bpftool)
-    except exception.ProbeError as err:
-        print('error: %s' % err, file=sys.stderr)
-        return 1
-    for name, path in built.items():
-        print('%s: %s' % (name, path))
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

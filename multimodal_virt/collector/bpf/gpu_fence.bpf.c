@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: GPL-2.0-only
 /* GPU job latency from the dma_fence lifecycle: dma_fence_emit (the driver
  * hands the job to the GPU, or to the host renderer for virtio-gpu) to
  * dma_fence_signaled (the job is done), kernel monotonic clock, one log2
@@ -177,4 +177,4 @@ int mmv_fence_destroy_synth(__u64 *ctx)
 	return 0;
 }
 
-char LICENSE[] SEC("license") = "GPL";
+char LICENSE[] SEC("license") = "GPL v2";

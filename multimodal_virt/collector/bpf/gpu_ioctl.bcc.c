@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* bcc twin of gpu_ioctl.bpf.c: the same table of exact ioctl request
  * numbers (gpu_ioctl_table.py, passed as -D macros) and the same per-class
  * histograms. bcc compiles against the installed kernel headers without

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: GPL-2.0-only
 /* GPU ioctl latency by exact request number: entry to return of the ioctls
  * listed in gpu_ioctl_table.py (command submission, waits, NVIDIA RM
  * escapes), one log2 histogram per class.
@@ -132,4 +132,4 @@ int mmv_sys_exit_ioctl(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-char LICENSE[] SEC("license") = "GPL";
+char LICENSE[] SEC("license") = "GPL v2";

@@ -1,6 +1,8 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* bcc twin of kvm_exit.bpf.c; each program is compiled only when the
  * loader found its tracepoint (MMV_*_HAVE). */
+#include "mmv_bcc.h"
+
 #ifndef MMV_EXITS_MAX
 #define MMV_EXITS_MAX 8192
 #endif
@@ -13,6 +15,7 @@ struct exit_key {
 };
 
 BPF_HASH(exits, struct exit_key, u64, MMV_EXITS_MAX);
+MMV_DROPS_MAP(1);	/* slot 0: exits full */
 
 static inline void count(u32 event, u32 reason, u32 isa)
 {
@@ -27,6 +30,8 @@ static inline void count(u32 event, u32 reason, u32 isa)
 	value = exits.lookup_or_try_init(&key, &zero);
 	if (value)
 		__sync_fetch_and_add(value, 1);
+	else
+		drops.atomic_increment(0);
 }
 
 #ifdef MMV_MMV_KVM_EXIT_HAVE

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: GPL-2.0-only
 /* VM exits per qemu process (tgid), by event and exit reason.
  *
  * kvm_exit carries the hardware exit reason (VMX/SVM); paravirtual hosts
@@ -8,6 +8,7 @@
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "mmv_common.bpf.h"
 
 #define MMV_EV_KVM_EXIT 1
 #define MMV_EV_KVM_USERSPACE_EXIT 2
@@ -25,6 +26,8 @@ struct {
 	__type(key, struct exit_key);
 	__type(value, __u64);
 } exits SEC(".maps");
+
+MMV_DROPS_MAP(1);	/* slot 0: exits full */
 
 static __always_inline void count(__u32 event, __u32 reason, __u32 isa)
 {
@@ -47,6 +50,8 @@ static __always_inline void count(__u32 event, __u32 reason, __u32 isa)
 		value = bpf_map_lookup_elem(&exits, &key);
 		if (value)
 			__sync_fetch_and_add(value, 1);
+		else
+			mmv_count_drop(&drops, 0);
 	}
 }
 
@@ -64,4 +69,4 @@ int mmv_kvm_userspace_exit(struct trace_event_raw_kvm_userspace_exit *ctx)
 	return 0;
 }
 
-char LICENSE[] SEC("license") = "GPL";
+char LICENSE[] SEC("license") = "GPL v2";

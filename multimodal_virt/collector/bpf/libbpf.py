@@ -21,6 +21,8 @@ from multimodal_virt.collector.bpf import loaded
 LOG = logging.getLogger(__name__)
 
 LIBBPF = 'libbpf.so.1'
+#: libbpf_print_level -> logging level.
+LIBBPF_LOG_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}
 BTF_KIND_TYPEDEF = 8
 BTF_KIND_DATASEC = 15
 _LOG_LINES = 200
@@ -126,12 +128,30 @@ class Libbpf(object):
                                         ctypes.c_char_p, _P]
         self.messages = collections.deque(maxlen=_LOG_LINES)
         self._print = _PRINT_FN(self._on_print)
+        self.claim_print()
+
+    def claim_print(self):
+        """Make our callback libbpf's print function (again).
+
+        The print function is process-wide, and Debian's libbcc links the
+        same libbpf.so.1 and installs its own when bcc loads a program, so
+        every load claims it back before calling libbpf.
+        """
         self.lib.libbpf_set_print(self._print)
 
     def _on_print(self, level, fmt, args):
+        """libbpf's print callback: to oslo.log, and kept for errors.
+
+        libbpf levels: 0 warning, 1 info, 2 debug. Its debug output (the
+        verifier log, relocations) goes to DEBUG; the last messages are
+        also kept so a load error can quote them.
+        """
         buf = ctypes.create_string_buffer(1024)
         self.libc.vsnprintf(buf, len(buf), fmt, args)
-        self.messages.append(buf.value.decode(errors='replace').rstrip())
+        text = buf.value.decode(errors='replace').rstrip()
+        self.messages.append(text)
+        # libbpf's messages start with "libbpf: " themselves.
+        LOG.log(LIBBPF_LOG_LEVELS.get(level, logging.DEBUG), '%s', text)
         return 0
 
     def __getattr__(self, name):
@@ -244,6 +264,7 @@ class LoadedObject(loaded.LoadedPrograms):
         self._lib = library()
         self._links = []
         self._obj = None
+        self._lib.claim_print()
         self._lib.take_log()
         obj = self._lib.bpf_object__open_file(path.encode(), None)
         if not obj:
@@ -441,6 +462,11 @@ class LoadedObject(loaded.LoadedPrograms):
                 result[spec_map.unpack_key(raw)] = spec_map.unpack_value(
                     value.raw)
         return result
+
+    def _delete(self, name, raw_key):
+        fd = self._lib.bpf_map__fd(self._map(name))
+        key = ctypes.create_string_buffer(raw_key, len(raw_key))
+        self._lib.bpf_map_delete_elem(fd, key)
 
     def close(self):
         """Destroy links and close the object; safe to call twice."""

@@ -18,6 +18,10 @@ class LoadedPrograms(metaclass=abc.ABCMeta):
         """
 
     @abc.abstractmethod
+    def _delete(self, name, raw_key):
+        """Delete the entry with packed key ``raw_key`` from map ``name``."""
+
+    @abc.abstractmethod
     def close(self):
         """Detach and free everything; safe to call twice."""
 
@@ -28,3 +32,7 @@ class LoadedPrograms(metaclass=abc.ABCMeta):
     def pop(self, name):
         """Like :meth:`read`, deleting each entry as it is read."""
         return self._entries(name, delete=True)
+
+    def delete(self, name, key):
+        """Delete the entry ``key`` (a key tuple) from map ``name``."""
+        self._delete(name, self.spec.map(name).pack_key(key))

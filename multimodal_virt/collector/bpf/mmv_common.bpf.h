@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: GPL-2.0-only */
 /* Shared helpers for the multimodal-virt CO-RE probes. */
 #ifndef MMV_COMMON_BPF_H
 #define MMV_COMMON_BPF_H
@@ -43,5 +43,25 @@ static __always_inline __u64 mmv_slot(__u64 delta_ns)
 		slot = MMV_MAX_SLOTS - 1;
 	return slot;
 }
+
+/* A dropped-events counter beside every bounded map: one ARRAY map named
+ * "drops" per object, slot i counting the events lost because bounded map i
+ * was full (the probe's ProbeSpec.drops names the maps in slot order).
+ * Drops are rare, so one shared atomic counter costs nothing measurable. */
+#define MMV_DROPS_MAP(nr_maps)						\
+	struct {							\
+		__uint(type, BPF_MAP_TYPE_ARRAY);			\
+		__uint(max_entries, nr_maps);				\
+		__type(key, __u32);					\
+		__type(value, __u64);					\
+	} drops SEC(".maps")
+
+#define mmv_count_drop(map, slot)					\
+	({								\
+		__u32 __mmv_slot = (slot);				\
+		__u64 *__mmv_value = bpf_map_lookup_elem(map, &__mmv_slot); \
+		if (__mmv_value)					\
+			__sync_fetch_and_add(__mmv_value, 1);		\
+	})
 
 #endif /* MMV_COMMON_BPF_H */

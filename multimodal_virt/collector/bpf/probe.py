@@ -1,7 +1,6 @@
 """Common base of the eBPF probes: load through a backend, read, stop."""
 
 from oslo_log import log as logging
-from stevedore import named
 
 from multimodal_virt.collector.bpf import backend as bpf_backend
 from multimodal_virt.collector.probes import base
@@ -31,6 +30,8 @@ class BpfProbe(base.Probe):
         self._host = host
         self._loaded = None
         self.backend_name = None
+        self._drops_before = None
+        self._drops_logged = set()
 
     def settings(self):
         """``{const volatile global: value}`` written before load."""
@@ -63,12 +64,61 @@ class BpfProbe(base.Probe):
                  {'name': self.name, 'backend': loader.name,
                   'events': ', '.join(self._loaded.events)})
         self.read()  # baseline: the first collect() covers only its window
+        self._drops_before = None
 
     def collect(self):
-        """Read and reset; return a :class:`ProbeReading` (source ebpf)."""
+        """Read and reset; return a :class:`ProbeReading` (source ebpf).
+
+        The reading's ``dropped`` holds the events each bounded map lost
+        in the window (see :meth:`read_drops`).
+        """
         if self._loaded is None:
             raise exception.ProbeError('probe %s is not started' % self.name)
-        return self.read()
+        reading = self.read()
+        reading.dropped = self.read_drops()
+        return reading
+
+    def read_drops(self):
+        """Events lost per bounded map since the previous call.
+
+        The first loss of each map is logged once (a warning naming the
+        option that sizes it); after that only the published counters say
+        how many more were lost.
+
+        :returns: ``{"<probe>.<map>": count}`` with every bounded map.
+        """
+        if not self.spec.drops:
+            return {}
+        slots = self._loaded.read('drops')
+        current = {}
+        for index, map_name in enumerate(self.spec.drops):
+            current[map_name] = slots.get((index,), (0,))[0]
+        first = self._drops_before is None
+        before_all = self._drops_before or {}  # counters start at 0
+        deltas = {}
+        for map_name, total in current.items():
+            before = before_all.get(map_name, 0)
+            delta = total - before if total >= before else total
+            deltas['%s.%s' % (self.name, map_name)] = delta
+            spec_map = self.spec.map(map_name)
+            if (not delta or map_name in self._drops_logged
+                    or (spec_map.evicts and first)):
+                continue
+            self._drops_logged.add(map_name)
+            LOG.warning(
+                'Probe %(probe)s: %(count)d event(s) were not counted: ' +
+                ('%(count)d completion(s) found no start time in BPF map '
+                 '%(map)s (evicted from the full table, or no start event '
+                 'was seen for them)' if spec_map.evicts else
+                 'BPF map %(map)s was full') +
+                '; losses are published with every sample '
+                '(dropped_events) and not logged again%(hint)s',
+                {'probe': self.name, 'map': map_name, 'count': delta,
+                 'hint': ('; raise [multimodal_virt_probes] %s'
+                          % spec_map.size_option)
+                 if spec_map.size_option else ''})
+        self._drops_before = current
+        return deltas
 
     def read(self):
         """Decode the maps into a ProbeReading."""
@@ -101,19 +151,3 @@ class BpfProbe(base.Probe):
         for name, size in sorted(self.max_entries().items()):
             lines.append('  map %s max_entries = %d' % (name, size))
         return '\n'.join(lines)
-
-
-def describe_enabled(conf):
-    """Return ``describe()`` of every enabled probe (``--dump-bpf``)."""
-    names = list(conf.multimodal_virt_collector.probes)
-    texts = []
-
-    def failed(manager, entrypoint, err):
-        texts.append('probe %s: cannot be loaded: %s' % (entrypoint.name,
-                                                         err))
-    manager = named.NamedExtensionManager(
-        NAMESPACE, names, invoke_on_load=True, invoke_args=(conf,),
-        on_load_failure_callback=failed, name_order=True)
-    for extension in manager:
-        texts.append(extension.obj.describe())
-    return texts

@@ -63,18 +63,30 @@ class Map:
     :param value: struct format of a value, e.g. ``'32Q'``.
     :param size_option: ``[multimodal_virt_probes]`` option that sets its
         ``max_entries`` (``None``: fixed in the source).
+    :param evicts: an LRU table of start times: when full it evicts the
+        oldest entry, and its drop counter counts completions that found no
+        start time, which also counts events in flight when the programs
+        attached (a few in the first window).
     """
 
     name: str
     key: str
     value: str
     size_option: str = None
+    evicts: bool = False
+
+    def pack_key(self, key):
+        return struct.pack('=' + self.key, *key)
 
     def unpack_key(self, raw):
         return struct.unpack('=' + self.key, raw)
 
     def unpack_value(self, raw):
         return struct.unpack('=' + self.value, raw)
+
+
+#: The dropped-events counters of an object (``MMV_DROPS_MAP``).
+DROPS_MAP = Map('drops', 'I', 'Q')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,17 +98,23 @@ class ProbeSpec:
     :param maps: tuple of :class:`Map` that user space reads or sizes.
     :param rodata: ``{global name: struct format}`` of the ``const
         volatile`` settings.
+    :param drops: names of the bounded maps, in the slot order of the
+        object's ``drops`` array (``MMV_DROPS_MAP``): slot ``i`` counts the
+        events lost because map ``drops[i]`` was full.
     """
 
     source: str
     programs: tuple
     maps: tuple
     rodata: dict = dataclasses.field(default_factory=dict)
+    drops: tuple = ()
 
     def map(self, name):
         for item in self.maps:
             if item.name == name:
                 return item
+        if name == DROPS_MAP.name and self.drops:
+            return DROPS_MAP
         raise exception.ProbeError('probe %s has no map %r'
                                    % (self.source, name))
 

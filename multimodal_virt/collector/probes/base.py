@@ -29,6 +29,9 @@ class ProbeReading:
     :param gpu_busy_by_vf: ``{VF PCI address: engine busy %}``.
     :param gpu_observed: GPU signals this probe can measure on this host
         (``vocabulary.GPU_SIGNALS``), whether or not events came.
+    :param dropped: ``{"<probe>.<map>": events lost in the window because
+        that bounded BPF map was full}``; every bounded map has an entry
+        (0 when nothing was lost), so an empty dict means "no bounded map".
     """
 
     source: str
@@ -47,6 +50,7 @@ class ProbeReading:
     gpu_exec_by_pid: dict = dataclasses.field(default_factory=dict)
     gpu_busy_by_vf: dict = dataclasses.field(default_factory=dict)
     gpu_observed: tuple = ()
+    dropped: dict = dataclasses.field(default_factory=dict)
 
 
 class Probe(metaclass=abc.ABCMeta):

@@ -1,9 +1,17 @@
 """Block I/O latency (issue to complete) per device, from eBPF."""
 
+from oslo_log import log as logging
+
+from multimodal_virt.collector import block_devices
 from multimodal_virt.collector.bpf import decode
 from multimodal_virt.collector.bpf import probe
 from multimodal_virt.collector.bpf import spec
 from multimodal_virt.collector.probes import base
+
+LOG = logging.getLogger(__name__)
+
+#: Room for excluded majors in the object (``MMV_MAX_SKIP``).
+MAX_SKIP_MAJORS = 16
 
 SPEC = spec.ProbeSpec(
     source='block_io',
@@ -13,40 +21,86 @@ SPEC = spec.ProbeSpec(
                      'tp_btf'),
     ),
     maps=(
-        spec.Map('start', 'Q', 'Q', 'inflight_max_entries'),
+        spec.Map('start', 'Q', 'Q', 'inflight_max_entries', evicts=True),
         spec.Map('hists', 'I', '32Q', 'max_block_devices'),
     ),
-    rodata={'targ_dev': 'I'},
+    rodata={'targ_dev': 'I', 'targ_nskip': 'I', 'targ_skip_majors': 'I'},
+    drops=('start', 'hists'),
 )
 
 
 class BlockIOProbe(probe.BpfProbe):
     """Log2 histogram of block I/O latency, total and per device.
 
+    Devices of the drivers in ``[multimodal_virt_probes]
+    exclude_block_drivers`` are not timed (filtered in the kernel by
+    major number). Histogram entries of devices that disappeared or had
+    no I/O in the window are deleted at every collection, so device churn
+    never fills the table.
     Enable with ``[multimodal_virt_probes] enabled = block_io,...``.
     """
 
     name = 'block_io'
     spec = SPEC
 
-    def __init__(self, conf, host=None):
+    def __init__(self, conf, host=None, sysfs='/sys',
+                 proc_devices='/proc/devices'):
         super().__init__(conf, host)
         self._previous = {}
+        self._sysfs = sysfs
+        self._proc_devices = proc_devices
 
     def settings(self):
-        return {'targ_dev': 0}
+        drivers = self.group.exclude_block_drivers
+        majors = block_devices.excluded_majors(drivers, self._proc_devices)
+        if len(majors) > MAX_SKIP_MAJORS:
+            LOG.warning('block_io: %(n)d majors to exclude, only the first '
+                        '%(max)d are filtered in the kernel',
+                        {'n': len(majors), 'max': MAX_SKIP_MAJORS})
+            majors = majors[:MAX_SKIP_MAJORS]
+        return {'targ_dev': 0, 'targ_nskip': len(majors),
+                'targ_skip_majors': majors}
+
+    def _prune(self, devs):
+        """Delete the entries of idle and vanished devices; return the rest.
+
+        An entry whose counts did not move since the previous collection
+        (a detached loop device, an idle disk) or whose device is gone is
+        deleted, so the table only ever holds the devices active in one
+        window; an idle disk's next request simply creates its entry again.
+        (An event racing with the delete of an idle entry can be lost.)
+        """
+        kept = {}
+        for dev, slots in devs.items():
+            major, minor = decode.split_kernel_dev(dev)
+            idle = self._previous.get(dev) == slots
+            if not idle and block_devices.device_exists(major, minor,
+                                                        self._sysfs):
+                kept[dev] = slots
+                continue
+            self.loaded.delete('hists', (dev,))
+            LOG.debug('block_io: deleted the entry of %(state)s device '
+                      '%(major)d:%(minor)d',
+                      {'state': 'idle' if idle else 'vanished',
+                       'major': major, 'minor': minor})
+        return kept
 
     def read(self):
-        current = {dev: slots
-                   for (dev,), slots in self.loaded.read('hists').items()}
+        current = self._prune(
+            {dev: slots
+             for (dev,), slots in self.loaded.read('hists').items()})
+        drivers = self.group.exclude_block_drivers
         total = decode.histogram_from_slots(())
         by_device = {}
         for dev, slots in current.items():
             delta = decode.slots_delta(slots, self._previous.get(dev))
             if not any(delta):
                 continue
+            name = decode.block_device_name(dev, self._sysfs)
+            if block_devices.excluded_name(name, drivers):
+                continue  # a driver registered after the probe started
             hist = decode.histogram_from_slots(delta)
-            by_device[decode.block_device_name(dev)] = hist
+            by_device[name] = hist
             total = total.merged(hist)
         self._previous = current
         return base.ProbeReading(source='ebpf', io=total,

@@ -12,6 +12,7 @@ SPEC = spec.ProbeSpec(
                      'tp_btf'),
     ),
     maps=(spec.Map('counts', 'I', 'Q', 'max_irq_lines'),),
+    drops=('counts',),
 )
 
 

@@ -14,6 +14,7 @@ SPEC = spec.ProbeSpec(
                      'tracepoint', required=False),
     ),
     maps=(spec.Map('exits', 'IIII', 'Q', 'max_vm_exit_keys'),),
+    drops=('exits',),
 )
 
 

@@ -13,18 +13,22 @@ are therefore percentiles of per-device means weighted by request count,
 not of individual requests: tails inside one device are invisible. The
 eBPF ``block_io`` probe measures every request.
 
-Only whole disks are counted (partitions and stacked ``dm-``/``md``
-devices would count one request twice); ``loop``, ``ram`` and ``zram``
-devices are skipped. IRQ counts cover numbered device interrupt lines only
-(the lines ``irq_handler_entry`` fires for), not architecture counters such
-as ``LOC`` or ``TLB``.
+Only whole disks are counted (partitions would count one request twice);
+the devices of ``[multimodal_virt_probes] exclude_block_drivers`` (by
+default loop, device-mapper, md, zram, ramdisk: stacked or virtual
+devices) are skipped, as the eBPF ``block_io`` probe does. IRQ counts
+cover numbered device interrupt lines only (the lines
+``irq_handler_entry`` fires for), not architecture counters such as
+``LOC`` or ``TLB``.
 """
 
 import os
 import re
 
+from oslo_config import cfg
 from oslo_log import log as logging
 
+from multimodal_virt.collector import block_devices
 from multimodal_virt.collector.probes import base
 from multimodal_virt import exception
 from multimodal_virt.metrics import histogram as hist
@@ -34,7 +38,6 @@ LOG = logging.getLogger(__name__)
 
 SOURCE = 'procfs'
 EVENTS = ('procfs:diskstats', 'procfs:interrupts')
-SKIPPED_DEVICE = re.compile(r'^(loop|ram|zram|dm-|md)\d')
 DEVICE_NAME = re.compile(r'^[A-Za-z0-9._!:-]{1,64}$')
 # Completed I/O counter columns (after major, minor, name) and the matching
 # "time spent" columns, in milliseconds: reads, writes, discards, flushes.
@@ -175,8 +178,14 @@ class ProcfsProbe(base.Probe):
             raise exception.ProbeError('procfs probe cannot read %s: %s'
                                        % (path, err))
 
+    def _excluded_drivers(self):
+        try:
+            return self.conf.multimodal_virt_probes.exclude_block_drivers
+        except (AttributeError, cfg.NoSuchOptError):
+            return list(block_devices.DRIVER_NAME_PREFIXES)
+
     def _is_whole_disk(self, device):
-        if SKIPPED_DEVICE.match(device):
+        if block_devices.excluded_name(device, self._excluded_drivers()):
             return False
         block = os.path.join(self.sys_root, 'class', 'block')
         if not os.path.isdir(block):

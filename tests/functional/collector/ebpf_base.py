@@ -1,5 +1,6 @@
 """Shared set-up of the real eBPF tests (root, BTF, tracefs, libbpf/bcc)."""
 
+import logging
 import os
 import shutil
 import subprocess
@@ -52,13 +53,29 @@ def wait_gone(prog_ids, deadline_s=10.0):
         time.sleep(0.1)
 
 
-def direct_writes(directory, count, block='4k'):
-    """Write ``count`` blocks with O_DIRECT (dd oflag=direct)."""
+def direct_writes(directory, count, block='4k', overwrite=False):
+    """Write ``count`` blocks with O_DIRECT (dd oflag=direct).
+
+    :param overwrite: write over the blocks of the existing file
+        (``conv=notrunc``): one block request per write, where extending a
+        fresh file may let the filesystem allocate, and so submit, blocks
+        differently.
+    """
     path = os.path.join(directory, 'direct.bin')
-    subprocess.run(['dd', 'if=/dev/zero', 'of=' + path, 'bs=' + block,
-                    'count=%d' % count, 'oflag=direct'],
-                   check=True, capture_output=True)
+    argv = ['dd', 'if=/dev/zero', 'of=' + path, 'bs=' + block,
+            'count=%d' % count, 'oflag=direct']
+    if overwrite:
+        argv.append('conv=notrunc')
+    subprocess.run(argv, check=True, capture_output=True)
     return path
+
+
+def logger_enabled(testcase, name):
+    """Re-enable logger ``name`` for the test (another test's logging
+    configuration may have disabled existing loggers)."""
+    logger = logging.getLogger(name)
+    testcase.addCleanup(setattr, logger, 'disabled', logger.disabled)
+    logger.disabled = False
 
 
 class EbpfTestCase(base.TestCase):

@@ -79,24 +79,86 @@ class TestBuild(base.TestCase):
         self.assertIn("'nvme'", str(err))
 
     def _cli(self, *args):
-        return subprocess.run(
-            [sys.executable, '-m', 'multimodal_virt.collector.bpf.build',
-             '--build-dir', self.build_dir, *args],
-            capture_output=True, text=True, check=False)
+        config = os.path.join(self.build_dir, '..', 'build.conf')
+        with open(config, 'w') as handle:
+            handle.write('[multimodal_virt_probes]\nbpf_build_dir = %s\n'
+                         % self.build_dir)
+        binary = os.path.join(os.path.dirname(sys.executable),
+                              'multimodal-virt-collector')
+        return subprocess.run([binary, '--config-file', config, *args],
+                              capture_output=True, text=True, check=False)
 
-    def test_command_line(self):
-        result = self._cli()
+    def test_build_bpf_command_line(self):
+        result = self._cli('--build-bpf')
         self.assertEqual(0, result.returncode, result.stderr)
         self.assertEqual(4, len([n for n in os.listdir(self.build_dir)
                                  if n.endswith('.bpf.o')]))
         self.assertIn('block_io: ', result.stdout)
+        self.assertEqual(0o700, os.stat(self.build_dir).st_mode & 0o777)
+        self.assertTrue(build.prebuilt(self.build_dir))
 
-    def test_dump_bpf_loads_nothing(self):
-        result = self._cli('--dump-bpf')
-        self.assertEqual(0, result.returncode, result.stderr)
-        for text in ('probe block_io', 'tp_btf block:block_rq_issue',
-                     'tracepoint syscalls:sys_enter_ioctl',
-                     'kvm:kvm_userspace_exit (optional)',
-                     'map hists max_entries = 64', 'const volatile'):
-            self.assertIn(text, result.stdout)
-        self.assertEqual([], os.listdir(self.build_dir))
+
+class TestBuildDirTrust(base.TestCase):
+    """A root collector must never load what someone else could write."""
+
+    def setUp(self):
+        super().setUp()
+        requirements.require(self, os.geteuid() == 0,
+                             'planting files owned by another user needs '
+                             'root')
+        requirements.require(self, features.has_kernel_btf(),
+                             'CO-RE build needs %s' % build.VMLINUX_BTF)
+        self.root = self.useFixture(fixtures.TempDir()).path
+        self.build_dir = os.path.join(self.root, 'bpf')
+        build.build_all(self.build_dir)
+
+    def _irq_object(self):
+        return build.object_path('irq', self.build_dir)
+
+    def test_new_directory_is_private(self):
+        self.assertEqual(0o700, os.stat(self.build_dir).st_mode & 0o777)
+
+    def test_world_writable_directory_refused(self):
+        os.chmod(self.build_dir, 0o777)
+        err = self.assertRaises(exception.ProbeError, self._irq_object)
+        self.assertIn('writable by group or others', str(err))
+
+    def test_directory_of_another_user_refused(self):
+        os.chown(self.build_dir, 65534, 65534)
+        err = self.assertRaises(exception.ProbeError, self._irq_object)
+        self.assertIn('owned by uid 65534', str(err))
+
+    def test_readable_directory_of_ours_is_tightened(self):
+        os.chmod(self.build_dir, 0o755)
+        self._irq_object()
+        self.assertEqual(0o700, os.stat(self.build_dir).st_mode & 0o777)
+
+    def test_planted_object_refused_and_not_loaded(self):
+        """A forged object in place of irq's, owned by another user: the
+        probe refuses it and loads nothing."""
+        from multimodal_virt.collector.probes import irq
+        target = self._irq_object()
+        os.unlink(target)
+        shutil.copy(build.object_path('block_io', self.build_dir), target)
+        os.chown(target, 65534, 65534)
+        conf = self.conf
+        self.flags('multimodal_virt_probes', bpf_build_dir=self.build_dir,
+                   backend='libbpf')
+        probe = irq.IrqProbe(conf)
+        self.addCleanup(probe.stop)
+        err = self.assertRaises(exception.ProbeError, probe.start)
+        self.assertIn('owned by uid 65534', str(err))
+        self.assertIsNone(probe.loaded)
+
+    def test_group_writable_object_refused(self):
+        target = self._irq_object()
+        os.chmod(target, 0o664)
+        err = self.assertRaises(exception.ProbeError, self._irq_object)
+        self.assertIn('mode 0664', str(err))
+
+    def test_symlinked_object_refused(self):
+        target = self._irq_object()
+        os.unlink(target)
+        os.symlink(build.object_path('block_io', self.build_dir), target)
+        err = self.assertRaises(exception.ProbeError, self._irq_object)
+        self.assertIn('not a regular file', str(err))

@@ -5,6 +5,8 @@ import shutil
 import subprocess
 import time
 
+import fixtures
+
 from multimodal_virt.collector.probes import kvm_exit
 from tests.functional.collector import ebpf_base
 from tests.functional import requirements
@@ -55,6 +57,36 @@ class TestKvmExitLibbpf(ebpf_base.EbpfTestCase):
         self.assertTrue(reasons)
         self.assertEqual(1, len(events))
         self.assertIn(events[0], COUNTED)
+
+    def test_full_table_drops_are_counted_and_logged_once(self):
+        """Two guests, a one-entry table: the second guest's exits are lost,
+        and the loss is counted (``kvm_exit.exits``) and logged once."""
+
+        class TinyTable(kvm_exit.KvmExitProbe):
+            def max_entries(self):
+                return {'exits': 1}
+
+        ebpf_base.logger_enabled(self, 'multimodal_virt.collector.bpf.probe')
+        logs = self.useFixture(fixtures.FakeLogger(
+            name='multimodal_virt.collector.bpf.probe'))
+        probe = self.started(TinyTable)
+        probe.collect()
+        guests = [self.start_guest(), self.start_guest()]
+        dropped = counted = 0
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (dropped == 0 or counted == 0):
+            time.sleep(0.5)
+            reading = probe.collect()
+            dropped += reading.dropped['kvm_exit.exits']
+            counted += sum(reading.vm_exits_by_pid.values())
+            self.assertLessEqual(len(reading.vm_exits_by_pid), 1)
+        for guest in guests:
+            self.assertIsNone(guest.poll(), 'qemu exited early')
+        self.assertGreater(counted, 0)
+        self.assertGreater(dropped, 0)
+        probe.collect()
+        self.assertEqual(1, logs.output.count('map exits was full'),
+                         logs.output)
 
 
 class TestKvmExitBcc(TestKvmExitLibbpf):

@@ -17,12 +17,13 @@ WRITES = 3000
 class TestProcfsAgreesWithBlockIO(ebpf_base.EbpfTestCase):
 
     def test_p50_within_an_order_of_magnitude(self):
+        ebpf_base.direct_writes(self.tmp, WRITES)  # allocate the file
         ebpf = self.started(block_io.BlockIOProbe)
         fallback = self.started(procfs.ProcfsProbe)
         ebpf.collect()  # start both windows together
         fallback.collect()
 
-        ebpf_base.direct_writes(self.tmp, WRITES)
+        ebpf_base.direct_writes(self.tmp, WRITES, overwrite=True)
 
         ebpf_reading = ebpf.collect()
         procfs_reading = fallback.collect()

@@ -170,3 +170,17 @@ class TestProcfsProbe(base.TestCase):
         probe.stop()
         probe.stop()
         self.assertIn('approximation', probe.describe())
+
+
+class TestProcfsExclusionOption(base.TestCase):
+
+    def test_exclude_block_drivers_is_honoured(self):
+        root = self.useFixture(fixtures.TempDir()).path
+        probe = procfs.ProcfsProbe(self.conf, proc_root=root,
+                                   sys_root=os.path.join(root, 'sys'))
+        self.assertFalse(probe._is_whole_disk('loop3'))
+        self.assertFalse(probe._is_whole_disk('dm-0'))
+        self.assertTrue(probe._is_whole_disk('vda'))
+        self.flags('multimodal_virt_probes', exclude_block_drivers=['md'])
+        self.assertTrue(probe._is_whole_disk('loop3'))
+        self.assertFalse(probe._is_whole_disk('md127'))

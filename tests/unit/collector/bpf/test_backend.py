@@ -1,6 +1,11 @@
 """Backend selection by probing (no BPF needed)."""
 
+import os
+
+import fixtures
+
 from multimodal_virt.collector.bpf import backend
+from multimodal_virt.collector.bpf import build
 from multimodal_virt import exception
 from tests import base
 
@@ -67,7 +72,28 @@ class TestSelect(base.TestCase):
                                      FakeHost())
         self.assertEqual('libbpf', loader.name)
 
+    def _host_with_btf_and_libbpf(self):
+        self.useFixture(fixtures.MonkeyPatch(
+            'multimodal_virt.collector.bpf.features.has_kernel_btf',
+            lambda: True))
+        self.useFixture(fixtures.MonkeyPatch(
+            'multimodal_virt.collector.bpf.libbpf.library', lambda: None))
+        return self.useFixture(fixtures.TempDir()).path
+
     def test_host_probe_reports_missing_clang(self):
-        self.flags('multimodal_virt_probes', clang='/nonexistent/clang')
+        empty = self._host_with_btf_and_libbpf()
+        self.flags('multimodal_virt_probes', clang='/nonexistent/clang',
+                   bpf_build_dir=empty)
         reason = backend.HostProbe(self.conf.multimodal_virt_probes).libbpf()
-        self.assertIsNotNone(reason)
+        self.assertIn('/nonexistent/clang is not installed', reason)
+        self.assertIn('--build-bpf', reason)
+
+    def test_prebuilt_objects_need_no_compiler(self):
+        built = self._host_with_btf_and_libbpf()
+        for name in build.sources():
+            open(os.path.join(built, '%s-%s.bpf.o'
+                              % (name, build.object_key(name))), 'w').close()
+        self.flags('multimodal_virt_probes', clang='/nonexistent/clang',
+                   bpftool='/nonexistent/bpftool', bpf_build_dir=built)
+        self.assertIsNone(
+            backend.HostProbe(self.conf.multimodal_virt_probes).libbpf())

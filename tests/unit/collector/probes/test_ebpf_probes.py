@@ -3,6 +3,8 @@
 import os
 import tempfile
 
+import fixtures
+
 from multimodal_virt.collector.bpf import decode
 from multimodal_virt.collector.probes import block_io
 from multimodal_virt.collector.probes import gpu_ioctl
@@ -21,7 +23,10 @@ class FakeLoaded(object):
         self.closed = 0
 
     def read(self, name):
-        return dict(self.maps[name])
+        return dict(self.maps.get(name, {}))
+
+    def delete(self, name, key):
+        self.maps[name].pop(key, None)
 
     def pop(self, name):
         data, self.maps[name] = self.maps[name], {}
@@ -53,27 +58,128 @@ class ProbeTestCase(base.TestCase):
         return fake
 
     def patch(self, target, new):
-        import fixtures
         self.useFixture(fixtures.MonkeyPatch(target, new))
+
+
+def _fake_block_host(testcase, devices, proc_devices):
+    """A sysfs with ``{(major, minor): name}`` and a /proc/devices file."""
+    root = testcase.useFixture(fixtures.TempDir()).path
+    for (major, minor), name in devices.items():
+        entry = os.path.join(root, 'dev', 'block', '%d:%d' % (major, minor))
+        os.makedirs(entry)
+        with open(os.path.join(entry, 'uevent'), 'w') as handle:
+            handle.write('MAJOR=%d\nMINOR=%d\nDEVNAME=%s\n'
+                         % (major, minor, name))
+    path = os.path.join(root, 'devices')
+    with open(path, 'w') as handle:
+        handle.write(proc_devices)
+    return root, path
+
+
+PROC_DEVICES = """Character devices:
+  1 mem
+  7 vcs
+
+Block devices:
+  7 loop
+  9 md
+253 device-mapper
+254 virtblk
+259 blkext
+"""
 
 
 class TestBlockIO(ProbeTestCase):
 
+    def _probe(self, devices):
+        sysfs, proc_devices = _fake_block_host(self, devices, PROC_DEVICES)
+        return block_io.BlockIOProbe(self.conf, sysfs=sysfs,
+                                     proc_devices=proc_devices)
+
     def test_reports_deltas_per_device(self):
-        vda = decode.kernel_dev(253, 0)
+        vda = decode.kernel_dev(254, 0)
         loaded = FakeLoaded({'hists': {(vda,): (0, 0, 4) + (0,) * 29}})
-        probe = block_io.BlockIOProbe(self.conf)
+        probe = self._probe({(254, 0): 'vda'})
         fake = self.start(probe, loaded)
         self.assertEqual({'start': 10240, 'hists': 64}, fake.calls[0][2])
-        self.assertEqual({'targ_dev': 0}, fake.calls[0][1])
-        # start() took the baseline: nothing new yet.
+        # loop, md and device-mapper by major (this kernel has no zram or
+        # ramdisk driver registered: nothing to exclude for them).
+        self.assertEqual({'targ_dev': 0, 'targ_nskip': 3,
+                          'targ_skip_majors': [7, 9, 253]},
+                         fake.calls[0][1])
+        # start() took the baseline: nothing new yet, and the idle entry
+        # is deleted; vda's next requests create it again from zero.
         self.assertEqual(0, probe.collect().io.count)
-        loaded.maps['hists'] = {(vda,): (0, 1, 6) + (0,) * 29}
+        self.assertEqual({}, loaded.maps['hists'])
+        loaded.maps['hists'] = {(vda,): (0, 1, 2) + (0,) * 29}
+        loaded.maps['drops'] = {(0,): (0,), (1,): (3,)}
         reading = probe.collect()
         self.assertEqual('ebpf', reading.source)
         self.assertEqual((0, 1, 2), reading.io.buckets)
-        self.assertEqual(1, len(reading.io_by_device))
+        self.assertEqual({'vda'}, set(reading.io_by_device))
         self.assertEqual(('a:b',), reading.events)
+        self.assertEqual({'block_io.start': 0, 'block_io.hists': 3},
+                         reading.dropped)
+
+    def test_exclusion_is_configurable(self):
+        self.flags('multimodal_virt_probes', exclude_block_drivers=[])
+        probe = self._probe({})
+        self.assertEqual({'targ_dev': 0, 'targ_nskip': 0,
+                          'targ_skip_majors': []}, probe.settings())
+        self.flags('multimodal_virt_probes',
+                   exclude_block_drivers=['loop', 'nbd'])
+        self.assertEqual([7], probe.settings()['targ_skip_majors'])
+
+    def test_vanished_and_idle_devices_are_deleted_every_window(self):
+        vda = decode.kernel_dev(254, 0)
+        gone = decode.kernel_dev(259, 7)
+        loaded = FakeLoaded({'hists': {}})
+        probe = self._probe({(254, 0): 'vda'})
+        self.start(probe, loaded)
+        loaded.maps['hists'] = {(vda,): (0, 2) + (0,) * 30,
+                                (gone,): (0, 5) + (0,) * 30}
+        reading = probe.collect()
+        self.assertEqual({'vda'}, set(reading.io_by_device))
+        self.assertEqual(2, reading.io.count)
+        self.assertEqual([(vda,)], list(loaded.maps['hists']))
+        # vda idle for a window: its entry goes too, and comes back with
+        # its next request (counted from zero).
+        self.assertEqual(0, probe.collect().io.count)
+        self.assertEqual({}, loaded.maps['hists'])
+        loaded.maps['hists'] = {(vda,): (0, 1) + (0,) * 30}
+        self.assertEqual(1, probe.collect().io_by_device['vda'].count)
+
+    def test_drivers_registered_later_are_excluded_by_name(self):
+        loop = decode.kernel_dev(7, 3)
+        loaded = FakeLoaded({'hists': {}})
+        probe = self._probe({(7, 3): 'loop3'})
+        self.start(probe, loaded)
+        loaded.maps['hists'] = {(loop,): (0, 2) + (0,) * 30}
+        self.assertEqual({}, probe.collect().io_by_device)
+
+    def test_first_drop_of_each_map_logged_once(self):
+        logs = self.useFixture(fixtures.FakeLogger(
+            name='multimodal_virt.collector.bpf.probe'))
+        loaded = FakeLoaded({'hists': {}})
+        probe = self._probe({})
+        self.start(probe, loaded)
+        # Completions without a start in the first window: requests in
+        # flight at attach time, published but not logged.
+        loaded.maps['drops'] = {(0,): (2,), (1,): (0,)}
+        self.assertEqual({'block_io.start': 2, 'block_io.hists': 0},
+                         probe.collect().dropped)
+        self.assertNotIn('not counted', logs.output)
+        loaded.maps['drops'] = {(0,): (2,), (1,): (4,)}
+        self.assertEqual({'block_io.start': 0, 'block_io.hists': 4},
+                         probe.collect().dropped)
+        loaded.maps['drops'] = {(0,): (9,), (1,): (10,)}
+        self.assertEqual({'block_io.start': 7, 'block_io.hists': 6},
+                         probe.collect().dropped)
+        loaded.maps['drops'] = {(0,): (12,), (1,): (11,)}
+        probe.collect()
+        self.assertEqual(1, logs.output.count('map hists was full'))
+        self.assertEqual(1, logs.output.count('no start time in BPF map start'))
+        self.assertIn('max_block_devices', logs.output)
 
     def test_map_sizes_from_config(self):
         self.flags('multimodal_virt_probes', max_block_devices=4,

@@ -21,7 +21,10 @@ from oslo_utils import uuidutils
 
 from multimodal_virt.collector.bpf import build
 from multimodal_virt.collector.bpf import features
+from multimodal_virt.metrics import codec
 from multimodal_virt.metrics import sample as sample_mod
+from multimodal_virt.metrics import signing
+from multimodal_virt.stores import file as file_store
 from tests import base
 from tests.functional.collector import ebpf_base
 from tests.functional import requirements
@@ -52,9 +55,10 @@ class CollectorProcessTestCase(base.TestCase):
                 '[multimodal_virt_collector]\ninterval = %s\nhost = %s\n'
                 'probes = %s\nfallback_probes =\nattribution = false\n'
                 '[multimodal_virt_store]\nfile_path = %s\n'
+                'signing_keys = %s\n'
                 '[multimodal_virt_probes]\nbpf_build_dir = %s\n'
                 % (str(debug).lower(), interval, self.host, probes,
-                   os.path.join(self.work, 'stats'),
+                   os.path.join(self.work, 'stats'), base.TEST_SIGNING_KEY,
                    build_dir or os.path.join(self.work, 'bpf')))
 
     def log_text(self):
@@ -82,7 +86,8 @@ class TestSighup(CollectorProcessTestCase):
              self.log], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(lambda: process.poll() is None and (
             process.kill(), process.wait()))
-        store = os.path.join(self.work, 'stats', self.host + '.json')
+        store = os.path.join(self.work, 'stats',
+                             self.host + file_store.SUFFIX)
         end = time.monotonic() + DEADLINE
         while not os.path.exists(store) and time.monotonic() < end:
             time.sleep(0.1)
@@ -110,7 +115,8 @@ class TestSighup(CollectorProcessTestCase):
         process.send_signal(signal.SIGTERM)
         self.assertEqual(0, process.wait(DEADLINE), self.log_text())
         with open(store, 'rb') as handle:
-            sample = sample_mod.HostSample.from_json(handle.read())
+            keyring = signing.Keyring([base.TEST_SIGNING_KEY])
+            sample = codec.decode_one(handle.read(), self.host, keyring)
         self.assertEqual(self.host, sample.host)
 
 

@@ -245,8 +245,6 @@ class HostileStoreBase(object):
         for host, io_us in HONEST:
             self.store.put(samples.host_sample(host, io_us=io_us))
         objects.register_all()
-        self.spec = objects.RequestSpec(flavor=objects.Flavor(
-            name='slo', flavorid='slo', extra_specs=dict(SLO)))
         self.provider = provider_mod.SnapshotProvider(self.conf,
                                                       store=self.store)
         self.filter = latency_filter.LatencyFilter(self.conf, self.provider)
@@ -257,11 +255,14 @@ class HostileStoreBase(object):
         self.logger = self.useFixture(fixtures.FakeLogger())
 
     def _judge(self):
-        self.provider.invalidate()
+        """One refresh, then one scheduling request (its own snapshot)."""
+        self.provider.refresh()
+        spec = objects.RequestSpec(flavor=objects.Flavor(
+            name='slo', flavorid='slo', extra_specs=dict(SLO)))
         states = [FakeHostState(h) for h in HOSTS]
-        passing = [s.host for s in self.filter.filter_all(states, self.spec)]
+        passing = [s.host for s in self.filter.filter_all(states, spec)]
         wrapped = [type('W', (), {'obj': s}) for s in states]
-        weights = self.weigher.weigh_objects(wrapped, self.spec)
+        weights = self.weigher.weigh_objects(wrapped, spec)
         return passing, dict(zip(HOSTS, weights))
 
     def assertNothingGained(self, rejections, marker):

@@ -64,6 +64,7 @@ RECORD_DTYPE = np.dtype([
     ('count', '<u8'), ('buckets', '<u4', (NBUCKETS,))])
 RECORD_BYTES = RECORD_DTYPE.itemsize
 TAG_BYTES = signing.TAG_BYTES
+_NEVER = (-np.inf, None)
 _EXTRA_FIELDS = ('source', 'collector_version', 'vm_exit_rate', 'irq_rate',
                  'gpu_util', 'vm_exits_by_instance', 'events', 'device_io',
                  'dropped', 'gpu_busy', 'gpu_nvidia_rm',
@@ -337,53 +338,68 @@ def _frame_all(keys, blobs, keyring, max_bytes):
     return good, heads, rejected
 
 
-def _decode_arrays(payloads, now, max_skew):
+def _decode_arrays(keys, blobs, now, max_skew):
     """Decode framed payloads (already MAC-checked) into arrays.
 
-    :param payloads: list of ``(key, bytes)``.
-    :returns: ``(keys, headers, {metric: records}, {key: reason})``.
+    Payloads are grouped by their metric-name table (in practice one
+    group, two while collectors of two releases coexist); each group is
+    one ``frombuffer`` over the joined fixed parts and one vectorised
+    validation.
+
+    :param keys: store keys, parallel to ``blobs``.
+    :returns: ``(accepted keys, accepted blobs, headers, columns,
+        {key: reason})`` where ``headers`` and ``columns`` (``{metric:
+        records}``) are lists with one entry per group.
     """
     groups = {}
-    for key, payload in payloads:
-        nmetrics = payload[5]
-        names = payload[HEADER_BYTES:HEADER_BYTES + nmetrics * NAME_BYTES]
-        groups.setdefault(names, []).append((key, payload))
-    keys, headers, per_metric, rejected = [], [], [], {}
-    for names_raw, members in groups.items():
+    if blobs:
+        first = blobs[0]
+        names = first[HEADER_BYTES:HEADER_BYTES + first[5] * NAME_BYTES]
+        end = HEADER_BYTES + len(names)
+        if all([blob[HEADER_BYTES:end] == names and blob[5] == first[5]
+                for blob in blobs]):
+            groups[names] = list(range(len(blobs)))
+        else:
+            for row, blob in enumerate(blobs):
+                groups.setdefault(
+                    blob[HEADER_BYTES:HEADER_BYTES + blob[5] * NAME_BYTES],
+                    []).append(row)
+    out_keys, out_blobs, headers, per_metric, rejected = [], [], [], [], {}
+    for names_raw, rows in groups.items():
         nmetrics = len(names_raw) // NAME_BYTES
         try:
-            names = _names(members[0][1], nmetrics)
+            names = _names(blobs[rows[0]], nmetrics)
         except exception.InvalidSample as err:
-            rejected.update((key, str(err)) for key, _ in members)
+            rejected.update((keys[row], str(err)) for row in rows)
             continue
         dtype = np.dtype([('header', HEADER_DTYPE),
                           ('names', 'V%d' % (nmetrics * NAME_BYTES)),
                           ('records', RECORD_DTYPE, (nmetrics,))])
         size = dtype.itemsize
-        joined = b''.join([payload[:size] for _, payload in members])
-        table = np.frombuffer(joined, dtype=dtype)
+        table = np.frombuffer(b''.join([blobs[row][:size] for row in rows]),
+                              dtype=dtype)
         ok, reasons = _validate(table['header'], table['records'], now,
                                 max_skew)
-        for row, reason in reasons.items():
-            rejected[members[row][0]] = reason
-        table = table[ok]
-        keys.extend(key for (key, _), good in zip(members, ok.tolist())
-                    if good)
+        for index, reason in reasons.items():
+            rejected[keys[rows[index]]] = reason
+        if reasons:
+            rows = [row for row, good in zip(rows, ok.tolist()) if good]
+            table = table[ok]
+        out_keys.extend([keys[row] for row in rows])
+        out_blobs.extend([blobs[row] for row in rows])
         headers.append(table['header'])
-        columns = {name: table['records'][:, i]
-                   for i, name in enumerate(names)}
-        per_metric.append(columns)
-    return keys, headers, per_metric, rejected
+        per_metric.append({name: table['records'][:, i]
+                           for i, name in enumerate(names)})
+    return out_keys, out_blobs, headers, per_metric, rejected
 
 
 def _assemble(keys, headers, per_metric, rejected):
-    metrics = vocabulary.LATENCY_METRICS
-    order = sorted(range(len(keys)), key=keys.__getitem__)
+    """One :class:`SampleBatch` from decoded groups (rows in read order)."""
     header = (np.concatenate(headers) if headers
-              else np.zeros(0, HEADER_DTYPE))[order]
+              else np.zeros(0, HEADER_DTYPE))
     rows = len(keys)
     buckets, sources, observable = {}, {}, {}
-    for metric in metrics:
+    for metric in vocabulary.LATENCY_METRICS:
         parts = []
         for group_headers, columns in zip(headers, per_metric):
             column = columns.get(metric)
@@ -392,13 +408,12 @@ def _assemble(keys, headers, per_metric, rejected):
                 column['observable'] = 1
             parts.append(column)
         column = (np.concatenate(parts) if parts
-                  else np.zeros(0, RECORD_DTYPE))[order]
+                  else np.zeros(0, RECORD_DTYPE))
         buckets[metric] = np.ascontiguousarray(column['buckets']).reshape(
             rows, NBUCKETS)
         sources[metric] = column['source'].copy()
         observable[metric] = column['observable'] == 1
-    return SampleBatch([keys[i] for i in order],
-                       header['timestamp'].astype(float),
+    return SampleBatch(keys, header['timestamp'].astype(float),
                        header['window'].astype(float),
                        buckets, sources, observable, rejected)
 
@@ -436,49 +451,55 @@ class BatchDecoder(object):
         ``batch.rejected`` with its reason.
         """
         good = self._good
-        keep, new_keys, new_blobs, rejected = [], [], [], {}
+        keys, blobs, new_keys, new_blobs, rejected = [], [], [], [], {}
         for key, payload in payloads.items():
             last = good.get(key)
             if last is not None and last[1] == payload:
-                keep.append((key, payload))
+                keys.append(key)
+                blobs.append(payload)
             elif isinstance(payload, bytes):
                 new_keys.append(key)
                 new_blobs.append(payload)
             else:
                 rejected[key] = 'payload is not bytes'
-        fresh = []
         if new_blobs:
             rows, heads, bad = _frame_all(new_keys, new_blobs, self.keyring,
                                           self.max_bytes)
             rejected.update(bad)
-            stamps = heads['timestamp'][rows].tolist() if rows else []
-            for row, stamp in zip(rows, stamps):
-                key = new_keys[row]
-                last = good.get(key)
-                if last is not None and not stamp >= last[0]:
-                    rejected[key] = ('replay of an older sample (%.0f, '
-                                     'already saw %.0f)' % (stamp, last[0]))
-                else:
-                    fresh.append((key, new_blobs[row]))
-        keys, headers, columns, bad = _decode_arrays(keep + fresh, now,
-                                                     self.max_skew)
+            if rows:
+                fresh_keys = [new_keys[row] for row in rows]
+                seen = np.array([good.get(key, _NEVER)[0]
+                                 for key in fresh_keys])
+                stamps = heads['timestamp'][rows]
+                older = stamps < seen  # NaN is left to the bounds checks
+                for index in np.flatnonzero(older).tolist():
+                    rejected[fresh_keys[index]] = (
+                        'replay of an older sample (%.0f, already saw %.0f)'
+                        % (stamps[index], seen[index]))
+                keep = (~older).tolist()
+                keys.extend([k for k, ok in zip(fresh_keys, keep) if ok])
+                blobs.extend([new_blobs[row] for row, ok in zip(rows, keep)
+                              if ok])
+        keys, blobs, headers, columns, bad = _decode_arrays(
+            keys, blobs, now, self.max_skew)
         rejected.update(bad)
-        accepted = set(keys)
         # Refused or vanished keys fall back to their last good sample.
-        fallback = [(key, last[1]) for key, last in good.items()
+        accepted = set(keys)
+        if rejected or not good.keys() <= accepted:
+            back = [(key, last[1]) for key, last in good.items()
                     if key not in accepted
                     and (key in rejected or key not in payloads)
                     and now - last[0] <= self.retain_s]
-        if fallback:
-            more = _decode_arrays(fallback, now, self.max_skew)
-            keys += more[0]
-            headers += more[1]
-            columns += more[2]
+            if back:
+                more = _decode_arrays([k for k, _ in back],
+                                      [b for _, b in back], now,
+                                      self.max_skew)
+                keys += more[0]
+                blobs += more[1]
+                headers += more[2]
+                columns += more[3]
         batch = _assemble(keys, headers, columns, rejected)
-        payload_of = dict(keep + fresh + fallback)
-        self._good = {
-            key: (ts, payload_of[key])
-            for key, ts in zip(batch.keys, batch.timestamps.tolist())}
+        self._good = dict(zip(keys, zip(batch.timestamps.tolist(), blobs)))
         if len(self._good) > self.max_keys:
             self._good = {}
         return batch
@@ -497,7 +518,7 @@ def decode_one(payload, key, keyring, max_bytes=65536, now=None,
     if reason:
         raise exception.InvalidSample(reason)
     now = time.time() if now is None else now
-    keys, headers, columns, bad = _decode_arrays([(key, payload)], now,
+    _, _, headers, columns, bad = _decode_arrays([key], [payload], now,
                                                  max_skew)
     if bad:
         raise exception.InvalidSample(bad[key])

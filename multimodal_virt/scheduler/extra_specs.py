@@ -27,8 +27,9 @@ EXTRA_SPEC_VALIDATORS = [
             {
                 'name': 'metric',
                 'pattern': '|'.join(vocabulary.LATENCY_METRICS),
-                'description': 'gpu_cmd (GPU command submission, ioctl '
-                               'time) or io (block I/O).',
+                'description': '; '.join(
+                    '%s: %s' % (metric, vocabulary.METRIC_DESCRIPTIONS[metric])
+                    for metric in vocabulary.LATENCY_METRICS),
             },
             {
                 'name': 'percentile',

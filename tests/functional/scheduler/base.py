@@ -47,7 +47,9 @@ class SchedulingTestBase(integrated_helpers.ProviderUsageBaseTestCase):
         self.flags(driver='file', file_path=self.stats_dir,
                    signing_keys=[test_base.TEST_SIGNING_KEY],
                    group='multimodal_virt_store')
-        self.flags(refresh_interval=REFRESH_INTERVAL,
+        # Boots take seconds on a loaded CI machine: samples published at
+        # the start of a test stay fresh unless a test sets its own horizon.
+        self.flags(refresh_interval=REFRESH_INTERVAL, stale_after=3600.0,
                    group='multimodal_virt_scheduler')
         # Bursts of servers: no quota in the way.
         self.flags(instances=-1, cores=-1, ram=-1, group='quota')

@@ -92,24 +92,20 @@ class LatencySchedulingTest(base.SchedulingTestBase):
         self.assertEqual('host2', self._boot())
 
     def test_back_to_back_boots_spread_by_herd_guard(self):
-        # herd_spread_boots=3: three boots on the best host, then the
-        # next-best gets one; hosts 4x slower get none of ten.
+        # herd_spread_boots=3 and a penalty of (250 - 60) / 2.5 us per boot:
+        # three boots on the best host, then the next-best gets one, then
+        # they alternate; hosts 4x slower get none.
         self._publish(host1=(60, None, 0), host2=(250, None, 0),
                       host3=(1000, None, 0), host4=(4000, None, 0))
-        order = [self._boot() for _ in range(4)]
-        self.assertEqual(['host1'] * 3 + ['host2'], order)
-        placed = self._boot_burst(6)
-        placed.update(order)
-        self.assertEqual(10, sum(placed.values()))
-        self.assertEqual({'host1', 'host2'}, set(placed), placed)
-        self.assertGreater(placed['host1'], placed['host2'], placed)
+        order = [self._boot() for _ in range(6)]
+        self.assertEqual(['host1'] * 3 + ['host2', 'host1', 'host2'], order)
 
     def test_without_herd_penalty_a_burst_piles_on_one_host(self):
         # The control for the test above: a negligible penalty per boot.
         self.flags(herd_penalty_us=0.001, group='multimodal_virt_scheduler')
         self._publish(host1=(60, None, 0), host2=(250, None, 0),
                       host3=(1000, None, 0), host4=(4000, None, 0))
-        self.assertEqual({'host1': 6}, dict(self._boot_burst(6)))
+        self.assertEqual({'host1': 4}, dict(self._boot_burst(4)))
 
     def test_new_sample_resets_herd_count(self):
         self._publish(host1=(60, None, 0), host2=(250, None, 0),

@@ -225,6 +225,12 @@ class BatchDecoderTest(base.TestCase):
         self.assertEqual(['a'], self.decoder.decode(self._payloads(a=100),
                                                     NOW + 150).keys)
 
+    def test_key_vanishing_while_another_appears_is_kept(self):
+        self.decoder.decode(self._payloads(a=100, b=200), NOW)
+        batch = self.decoder.decode(self._payloads(a=100, c=300), NOW + 5)
+        self.assertEqual({'a', 'b', 'c'}, set(batch.keys))
+        self.assertEqual({}, batch.rejected)
+
     def test_unchanged_payload_not_verified_again(self):
         payloads = self._payloads(a=100)
         self.decoder.decode(payloads, NOW)

@@ -21,6 +21,16 @@ class SloTest(base.TestCase):
             (slo.Slo('gpu_cmd', 'p95', 80), slo.Slo('io', 'p99', 500)),
             slo.from_extra_specs(specs))
 
+    def test_gpu_signal_keys(self):
+        specs = {'multimodal_virt:gpu_exec_p99_us': '800',
+                 'multimodal_virt:gpu_submit_p95_us': '50',
+                 'multimodal_virt:gpu_wait_p50_us': '5',
+                 'multimodal_virt:gpu_busy_p99_us': '5'}   # not a latency
+        self.assertEqual(
+            (slo.Slo('gpu_exec', 'p99', 800), slo.Slo('gpu_submit', 'p95', 50),
+             slo.Slo('gpu_wait', 'p50', 5)),
+            slo.from_extra_specs(specs))
+
     def test_no_specs(self):
         self.assertEqual((), slo.from_extra_specs(None))
 

@@ -26,6 +26,7 @@ from multimodal_virt.pci import address as pci_address
 from multimodal_virt.pci import audit
 from multimodal_virt.pci import nova_config
 from multimodal_virt.pci import pools
+from multimodal_virt.pci import sriov_profile
 from multimodal_virt.pci import sysfs
 
 
@@ -42,7 +43,15 @@ def _discover(args, group):
     return sysfs.discover(root, classes=group.device_classes)
 
 
-def _pf_dict(pf):
+def _vf_profile(profiles, vf):
+    """The VF's GPU scheduling profile, or None where there is none."""
+    try:
+        return profiles.read(vf.address)
+    except sriov_profile.ProfileError:
+        return None
+
+
+def _pf_dict(pf, profiles):
     return {
         'address': str(pf.address), 'vendor_id': pf.vendor_id,
         'product_id': pf.product_id, 'class': '0x%06x' % pf.class_code,
@@ -52,7 +61,8 @@ def _pf_dict(pf):
         'vfs': [{'address': str(vf.address), 'index': vf.index,
                  'vendor_id': vf.vendor_id, 'product_id': vf.product_id,
                  'driver': vf.driver, 'iommu_group': vf.iommu_group,
-                 'numa_node': vf.numa_node} for vf in pf.vfs],
+                 'numa_node': vf.numa_node,
+                 'profile': _vf_profile(profiles, vf)} for vf in pf.vfs],
     }
 
 
@@ -75,10 +85,13 @@ def cmd_discover(args, out=None):
     conf = _load_conf(args)
     group = conf.multimodal_virt_pci
     pfs = _discover(args, group)
+    profiles = sriov_profile.SysfsProfiles(args.sysfs_root
+                                           or group.sysfs_root)
     settings = nova_config.Settings.from_conf(group)
     vf_pools = pools.VfPools(pfs, nova_config.pool_tags(pfs, settings))
     if args.format == 'json':
-        json.dump({'physical_functions': [_pf_dict(pf) for pf in pfs],
+        json.dump({'physical_functions': [_pf_dict(pf, profiles)
+                                          for pf in pfs],
                    'pools': vf_pools.summary()}, out, indent=2)
         out.write('\n')
         return 0
@@ -91,6 +104,13 @@ def cmd_discover(args, out=None):
             '-' if pf.numa_node is None else pf.numa_node,
             pf.driver or '-',
             '-' if pf.iommu_group is None else pf.iommu_group))
+    rows = [(vf, _vf_profile(profiles, vf)) for pf in pfs for vf in pf.vfs]
+    rows = [(vf, p) for vf, p in rows if p]
+    if rows:
+        out.write('\nGPU VF scheduling profiles:\n')
+        for vf, profile in rows:
+            out.write('  %s %s\n' % (vf.address, ' '.join(
+                '%s=%s' % kv for kv in sorted(profile.items()))))
     out.write('\npools (Nova PciDeviceStats keys):\n')
     for entry in vf_pools.summary():
         out.write('  %s\n' % json.dumps(entry, sort_keys=True))

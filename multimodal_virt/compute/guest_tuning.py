@@ -104,9 +104,17 @@ def tune(xml, tuning, schema):
     if (tuning.iothreads or tuning.queues or tuning.io) and not disks:
         raise _unsupported('the flavor asks for disk tuning but the guest '
                            'has no disk to tune')
+    # With hw:emulator_threads_policy Nova pins the emulator threads away
+    # from the guest's dedicated vCPUs: the iothreads go with them.
+    emulatorpin = root.find('cputune/emulatorpin')
+    pinning = None
+    if tuning.iothreads and emulatorpin is not None and emulatorpin.get(
+            'cpuset'):
+        pinning = {ident: emulatorpin.get('cpuset')
+                   for ident in range(1, tuning.iothreads + 1)}
     try:
         plan = iotune.plan_tuning(iothreads=tuning.iothreads or 0,
-                                  disks=disks)
+                                  disks=disks, pinning=pinning)
         tuned = iotune.apply_tuning(root, plan)
         validate.validate_domain(tuned, schema)
     except exception.InvalidDomainXML as err:

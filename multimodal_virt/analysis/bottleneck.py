@@ -10,19 +10,18 @@ bottleneck. Pure logic: a sample in, a :class:`Finding` out.
 import dataclasses
 
 from multimodal_virt.analysis import recommend
-from multimodal_virt.metrics import histogram as hist
+from multimodal_virt.metrics import vocabulary
 
-PATHS = ('gpu_cmd', 'io', 'vm_exit', 'irq')
+PATHS = vocabulary.LATENCY_METRICS + ('vm_exit', 'irq')
 LABELS = {
-    'gpu_cmd': 'GPU command submission',
-    'io': 'storage I/O',
+    **vocabulary.METRIC_LABELS,
     'vm_exit': 'VM exits',
     'irq': 'interrupts',
 }
-LATENCY_PATHS = ('gpu_cmd', 'io')
+LATENCY_PATHS = vocabulary.LATENCY_METRICS
 RATE_FIELDS = {'vm_exit': 'vm_exit_rate', 'irq': 'irq_rate'}
 VERDICTS = ('bottleneck', 'healthy', 'stale', 'no-data')
-_FRACTIONS = dict(hist.PERCENTILES)
+_FRACTIONS = vocabulary.PERCENTILE_FRACTIONS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,7 +219,7 @@ def analyze(sample, thresholds, now, stale_after):
         verdict = 'healthy'
         reason = ('no path over its threshold; largest share: %s'
                   % dominant.describe(percentile))
-    if age > stale_after:
+    if vocabulary.is_stale(sample.timestamp, now, stale_after):
         verdict = 'stale'
         reason = ('sample is %.0f s old (stale_after %.0f s): the scheduler '
                   'treats the host by its stale_policy; from the old data, '

@@ -6,9 +6,10 @@ backend, so nothing else in the package pays for it or needs a display.
 
 from multimodal_virt import exception
 from multimodal_virt.metrics import histogram as hist
+from multimodal_virt.metrics import vocabulary
 
-METRICS = (('gpu_cmd', 'GPU command submission'), ('io', 'storage I/O'))
-PERCENTILE_NAMES = ('p50', 'p95', 'p99')
+METRICS = tuple((m, vocabulary.METRIC_LABELS[m])
+                for m in vocabulary.LATENCY_METRICS)
 
 
 def _label(row):
@@ -21,8 +22,7 @@ def _percentile_bars(axis, rows, samples, metric, title):
 
     positions = np.arange(len(rows))
     width = 0.27
-    for offset, name in enumerate(PERCENTILE_NAMES):
-        fraction = dict(hist.PERCENTILES)[name]
+    for offset, (name, fraction) in enumerate(vocabulary.PERCENTILES):
         values = []
         for row in rows:
             histogram = getattr(samples[row.host], metric)

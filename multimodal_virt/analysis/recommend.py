@@ -14,6 +14,7 @@ Every recommendation carries artefacts an operator can use as they are:
 import dataclasses
 
 from multimodal_virt.compute import specs as compute_specs
+from multimodal_virt.metrics import vocabulary
 
 FLAVOR_PLACEHOLDER = 'FLAVOR'
 ALIAS_PLACEHOLDER = '<alias from pci config>'
@@ -44,8 +45,8 @@ class Recommendation:
 
 
 def _slo(metric, thresholds):
-    key = 'multimodal_virt:%s_%s_us' % (metric, thresholds.percentile)
-    return key, str(thresholds.slo_us(metric))
+    return (vocabulary.slo_key(metric, thresholds.percentile),
+            str(thresholds.slo_us(metric)))
 
 
 def _flavor(pairs, *commands):

@@ -27,6 +27,7 @@ from oslo_log import log as logging
 
 from multimodal_virt.compute import specs as compute_specs
 from multimodal_virt import exception
+from multimodal_virt.metrics import vocabulary
 from multimodal_virt.scheduler import slo
 
 LOG = logging.getLogger(__name__)
@@ -34,8 +35,9 @@ LOG = logging.getLogger(__name__)
 ALIAS_KEY = 'pci_passthrough:alias'
 DEFAULT_API_VERSION = '2.86'  # first microversion validating extra specs
 _ALIAS_RE = re.compile(r'^(?P<name>[^:,\s]+):(?P<count>[0-9]+)$')
-SLO_NAMES = tuple('%s_%s_us' % (m, p) for m in slo.METRIC_NAMES
-                  for p in slo.PERCENTILE_NAMES)
+SLO_NAMES = tuple(vocabulary.slo_key(m, p).split(':', 1)[1]
+                  for m in vocabulary.LATENCY_METRICS
+                  for p in vocabulary.PERCENTILE_NAMES)
 # Guest tuning and GPU VF profile specs (nova-compute driver hook).
 COMPUTE_KEYS = (compute_specs.DISK_IOTHREADS, compute_specs.DISK_IO,
                 compute_specs.DISK_QUEUES, compute_specs.GPU_SCHED_PRIORITY,
@@ -89,9 +91,9 @@ def parse_slo(text):
     """
     name, sep, value = str(text).partition('=')
     name = name.strip()
-    key = name if name.startswith(slo.NAMESPACE + ':') else '%s:%s' % (
-        slo.NAMESPACE, name)
-    if not sep or not slo.KEY_RE.match(key):
+    key = name if name.startswith(vocabulary.NAMESPACE + ':') else '%s:%s' % (
+        vocabulary.NAMESPACE, name)
+    if not sep or not vocabulary.SLO_KEY_RE.match(key):
         raise exception.InvalidExtraSpec(
             '--slo %r: expected NAME=MICROSECONDS with NAME one of %s, '
             'e.g. --slo io_p99_us=2000' % (text, ', '.join(SLO_NAMES)))
@@ -127,8 +129,9 @@ def requested_specs(args):
     slo.from_extra_specs(specs)  # our namespace in --property too
     compute_specs.guest_tuning(specs)
     compute_specs.gpu_profile(specs)
-    unknown = [k for k in specs if k.startswith(slo.NAMESPACE + ':')
-               and not slo.KEY_RE.match(k) and k not in COMPUTE_KEYS]
+    unknown = [k for k in specs if k.startswith(vocabulary.NAMESPACE + ':')
+               and not vocabulary.SLO_KEY_RE.match(k)
+               and k not in COMPUTE_KEYS]
     if unknown:
         raise exception.InvalidExtraSpec(
             'unknown extra spec %s: valid keys are multimodal_virt:<NAME> '

@@ -26,15 +26,16 @@ import time
 from oslo_log import log as logging
 
 from multimodal_virt import exception
+from multimodal_virt.metrics import vocabulary
 from multimodal_virt import ratelimit
 
 LOG = logging.getLogger(__name__)
 
 TRAIT_PREFIX = 'CUSTOM_MULTIMODAL_VIRT_'
 TIERS = ('LOW', 'MEDIUM', 'HIGH')
-#: metric -> trait infix
-METRICS = {'gpu_cmd': 'GPU_CMD_LAT', 'io': 'IO_LAT'}
-PERCENTILE_FRACTIONS = {'p50': 0.50, 'p95': 0.95, 'p99': 0.99}
+#: metric (vocabulary.LATENCY_METRICS) -> trait infix
+METRICS = {metric: metric.upper() + '_LAT'
+           for metric in vocabulary.LATENCY_METRICS}
 # Do not read the store more often than this (a burst of claims calls
 # update_provider_tree once per claim).
 MIN_READ_INTERVAL = 5.0
@@ -163,9 +164,9 @@ class LatencyTraits:
         :returns: ``{metric: tier or None}``.
         """
         group = self.group
-        stale = sample is None or (now - sample.timestamp) > (
-            group.sample_stale_after)
-        fraction = PERCENTILE_FRACTIONS[group.tier_percentile]
+        stale = sample is None or vocabulary.is_stale(
+            sample.timestamp, now, group.sample_stale_after)
+        fraction = vocabulary.PERCENTILE_FRACTIONS[group.tier_percentile]
         result = {}
         for metric in METRICS:
             state = current.get(metric)

@@ -22,8 +22,9 @@ import dataclasses
 
 from multimodal_virt.conf import compute as compute_conf
 from multimodal_virt import exception
+from multimodal_virt.metrics import vocabulary
 
-NAMESPACE = 'multimodal_virt'
+NAMESPACE = vocabulary.NAMESPACE
 DISK_IOTHREADS = NAMESPACE + ':disk_iothreads'
 DISK_IO = NAMESPACE + ':disk_io'
 DISK_QUEUES = NAMESPACE + ':disk_queues'

@@ -1,11 +1,13 @@
 """Options of the nova-compute driver hook (``[multimodal_virt_compute]``).
 
 Read inside nova-compute by ``compute_driver = multimodal_virt.LibvirtDriver``
-(and by its privsep daemon for the GPU profile defaults). Imports nothing but
-oslo.config.
+(and by its privsep daemon for the GPU profile defaults). Imports oslo.config
+and the (dependency-free) vocabulary only.
 """
 
 from oslo_config import cfg
+
+from multimodal_virt.metrics import vocabulary
 
 GROUP = cfg.OptGroup(
     'multimodal_virt_compute',
@@ -13,7 +15,7 @@ GROUP = cfg.OptGroup(
     help='Latency-tier traits reported by nova-compute, guest tuning and '
          'GPU VF scheduling profiles.')
 
-PERCENTILES = ('p50', 'p95', 'p99')
+PERCENTILES = vocabulary.PERCENTILE_NAMES
 SCHED_PRIORITIES = ('low', 'normal', 'high')
 # Bounds of the GPU profile values (flavor extra specs and defaults).
 MAX_EXEC_QUANTUM_MS = 100000

@@ -12,9 +12,10 @@ import math
 import numpy as np
 
 from multimodal_virt import exception
+from multimodal_virt.metrics import vocabulary
 
 MAX_BUCKETS = 64
-PERCENTILES = (('p50', 0.50), ('p95', 0.95), ('p99', 0.99))
+PERCENTILES = vocabulary.PERCENTILES
 
 
 def bucket_bounds(index):

@@ -12,11 +12,12 @@ hook, :mod:`multimodal_virt.compute.specs`, whose bounds these reuse).
 from nova.api.validation.extra_specs import base
 
 from multimodal_virt.compute import specs
+from multimodal_virt.metrics import vocabulary
 from multimodal_virt.scheduler import slo
 
 EXTRA_SPEC_VALIDATORS = [
     base.ExtraSpecValidator(
-        name='multimodal_virt:{metric}_{percentile}_us',
+        name=vocabulary.SLO_KEY_FORMAT,
         description=(
             'Latency SLO enforced by the multimodal-virt LatencyFilter: '
             'hosts whose live {metric} latency {percentile} (from eBPF '
@@ -30,13 +31,13 @@ EXTRA_SPEC_VALIDATORS = [
         parameters=[
             {
                 'name': 'metric',
-                'pattern': '|'.join(slo.METRIC_NAMES),
+                'pattern': '|'.join(vocabulary.LATENCY_METRICS),
                 'description': 'gpu_cmd (GPU command submission, ioctl '
                                'time) or io (block I/O).',
             },
             {
                 'name': 'percentile',
-                'pattern': '|'.join(slo.PERCENTILE_NAMES),
+                'pattern': '|'.join(vocabulary.PERCENTILE_NAMES),
                 'description': 'Latency percentile.',
             },
         ],

@@ -10,15 +10,10 @@ and percentile is ``p50``, ``p95`` or ``p99``. Example::
 """
 
 import dataclasses
-import re
 
 from multimodal_virt import exception
+from multimodal_virt.metrics import vocabulary
 
-NAMESPACE = 'multimodal_virt'
-METRIC_NAMES = ('gpu_cmd', 'io')
-PERCENTILE_NAMES = ('p50', 'p95', 'p99')
-KEY_RE = re.compile(r'^multimodal_virt:(?P<metric>gpu_cmd|io)_'
-                    r'(?P<percentile>p50|p95|p99)_us$')
 MAX_LIMIT_US = 3600 * 10 ** 6
 
 
@@ -32,7 +27,7 @@ class Slo:
 
     @property
     def key(self):
-        return '%s:%s_%s_us' % (NAMESPACE, self.metric, self.percentile)
+        return vocabulary.slo_key(self.metric, self.percentile)
 
 
 def parse_limit(key, value):
@@ -56,7 +51,7 @@ def from_extra_specs(extra_specs):
     """
     slos = []
     for key, value in (extra_specs or {}).items():
-        match = KEY_RE.match(key)
+        match = vocabulary.SLO_KEY_RE.match(key)
         if match:
             slos.append(Slo(match.group('metric'), match.group('percentile'),
                             parse_limit(key, value)))

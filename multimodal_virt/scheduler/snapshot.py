@@ -11,8 +11,9 @@ import dataclasses
 import numpy as np
 
 from multimodal_virt.metrics import histogram as hist
+from multimodal_virt.metrics import vocabulary
 
-METRICS = ('gpu_cmd', 'io')
+METRICS = vocabulary.LATENCY_METRICS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +115,8 @@ class LatencySnapshot(object):
         policy = self.policy
         sample_list = [sample for _, sample in ordered]
         timestamps = np.array([s.timestamp for s in sample_list])
-        stale = (self.taken_at - timestamps) > policy.stale_after
+        stale = vocabulary.is_stale(timestamps, self.taken_at,
+                                    policy.stale_after)
 
         values = {}
         for metric in METRICS:

@@ -80,10 +80,18 @@ class PciCliTest(base.TestCase):
         doc = yaml.safe_load(out)
         self.assertEqual({'name': 'c7'},
                          doc['providers'][0]['identification'])
-        code, out, _ = self._run('pci', 'config', '--sysfs-root', self.root,
+        # The A100's VFs share the PF's id: pf_address is refused, clearly.
+        code, out, err = self._run('pci', 'config', '--sysfs-root',
+                                   self.root, '--device-spec-style',
+                                   'pf_address')
+        self.assertEqual((2, ''), (code, out))
+        self.assertIn('share its id 10de:20f1', err)
+        root = self.useFixture(layouts.SysfsTree('amd-mi25')).root
+        code, out, _ = self._run('pci', 'config', '--sysfs-root', root,
                                  '--device-spec-style', 'pf_address')
-        self.assertEqual(['0000:3b:00.0', '0000:d8:00.0'], [
-            s['address'] for s in json.loads(out)['pci']['device_spec']])
+        self.assertEqual(0, code)
+        self.assertTrue(all(s['address'].endswith('.0') for s in json.loads(
+            out)['pci']['device_spec']))
 
     def test_config_file_sets_sysfs_root(self):
         path = self.useFixture(fixtures.TempDir()).path + '/m.conf'

@@ -153,3 +153,89 @@ class I915ProfileTest(GpuProfileTest):
         self.assertEqual({'0', '[low] normal high'}, set(_raw_values(
             self.tree)))
         self.assertEqual([], self.defined.documents)
+
+
+def two_hosts():
+    """compute1 keeps the Flex 170 cards, compute2 gets copies on other
+    buses; one sysfs tree holds both (one [multimodal_virt_pci] sysfs_root
+    per test process)."""
+    layout = flex170('xe')
+    moved = []
+    for pf, bus in zip(layout['pfs'], ('5d', 'da')):
+        copy = dict(pf, address='0000:%s:00.0' % bus)
+        copy['iommu_group'] = pf['iommu_group'] + 1000
+        moved.append(copy)
+    return layout['pfs'], moved
+
+
+class ResizeProfileTest(base.ShimPCIServersTestBase):
+    """The profile follows the instance to the resize destination, and the
+    source's VF gets its defaults back when the resize is confirmed."""
+
+    PCI_DEVICE_SPEC = []
+    PCI_ALIAS = []
+
+    def setUp(self):
+        first, second = two_hosts()
+        self.tree = self.useFixture(layouts.SysfsTree(
+            {'pfs': first + second})).root
+        pfs = sysfs.discover(self.tree)
+        self.host_pfs = {
+            'compute1': [pf for pf in pfs if pf.address.bus in (0x4d, 0xca)],
+            'compute2': [pf for pf in pfs if pf.address.bus in (0x5d, 0xda)]}
+        config = nova_config.generate(pfs, nova_config.Settings())
+        options = config.nova_options()
+        self.PCI_DEVICE_SPEC = options[('pci', 'device_spec')]
+        self.PCI_ALIAS = options[('pci', 'alias')]
+        super().setUp()
+        self.flags(group='pci', report_in_placement=True)
+        self.flags(group='filter_scheduler', pci_in_placement=True)
+        self.flags(sysfs_root=self.tree, group='multimodal_virt_pci')
+        self.useFixture(fixtures.MockPatchObject(
+            privsep.sysfs_pctxt, 'client_mode', False))
+        self.alias = config.alias[0]['name']
+        self.profiles = sriov_profile.SysfsProfiles(self.tree)
+
+    def _start(self, host):
+        self.start_compute(hostname=host, pci_info=(
+            generated.fake_libvirt_devices(self.host_pfs[host])))
+
+    def _vf(self, server, host):
+        ctxt = nova_context.get_admin_context()
+        buses = {pf.address.bus for pf in self.host_pfs[host]}
+        (vf,) = [pci_address.PciAddress.parse(dev.address) for dev in
+                 objects.PciDeviceList.get_by_instance_uuid(ctxt,
+                                                            server['id'])
+                 if pci_address.PciAddress.parse(dev.address).bus in buses]
+        return vf
+
+    def test_resize_to_another_host_then_confirm_and_delete(self):
+        self._start('compute1')
+        alias = {'pci_passthrough:alias': '%s:1' % self.alias}
+        small = self._create_flavor(extra_spec=dict(PROFILE, **alias))
+        big = self._create_flavor(memory_mb=4096, extra_spec=dict(
+            alias, **{'multimodal_virt:gpu_sched_priority': 'normal',
+                      'multimodal_virt:gpu_exec_quantum_ms': '5'}))
+        server = self._create_server(flavor_id=small, networks='none')
+        source = self._vf(server, 'compute1')
+        self.assertEqual('high', self.profiles.read(source)['sched_priority'])
+
+        self._start('compute2')
+        # As Nova's own PCI resize tests: no disk copy between fake hosts.
+        with fixtures.MockPatch('nova.virt.libvirt.driver.LibvirtDriver'
+                                '.migrate_disk_and_power_off',
+                                return_value='{}'):
+            server = self._resize_server(server, big)
+        self.assertEqual('compute2', server['OS-EXT-SRV-ATTR:host'])
+        dest = self._vf(server, 'compute2')
+        self.assertEqual({'exec_quantum_ms': '5', 'preempt_timeout_us': '0',
+                          'sched_priority': 'normal'},
+                         self.profiles.read(dest))
+        # Not confirmed yet: the source keeps its VF and profile (revert).
+        self.assertEqual('high', self.profiles.read(source)['sched_priority'])
+
+        self._confirm_resize(server)
+        self.assertEqual(DEFAULTS, self.profiles.read(source))
+        self.assertEqual('normal', self.profiles.read(dest)['sched_priority'])
+        self._delete_server(server)
+        self.assertEqual(DEFAULTS, self.profiles.read(dest))

@@ -85,6 +85,18 @@ create_venv() {
     fi
     # pbr needs git metadata; an editable install keeps entry points current.
     "$VENV/bin/pip" install -q --no-deps -e "$TOP"
+    link_nova_shim
+}
+
+link_nova_shim() {
+    # Nova loads compute_driver only as nova.virt.<name>. A wheel install
+    # puts our shim into site-packages/nova/virt/multimodal_virt; an
+    # editable install cannot add a module inside Nova's regular package,
+    # so link it there (compute_driver = multimodal_virt.LibvirtDriver).
+    local virt
+    virt=$("$VENV/bin/python" -c \
+        'import os, nova.virt; print(os.path.dirname(nova.virt.__file__))')
+    ln -sfn "$TOP/nova/virt/multimodal_virt" "$virt/multimodal_virt"
 }
 
 link_kernel_headers() {

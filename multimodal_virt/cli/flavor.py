@@ -25,6 +25,7 @@ import sys
 
 from oslo_log import log as logging
 
+from multimodal_virt.compute import specs as compute_specs
 from multimodal_virt import exception
 from multimodal_virt.metrics import vocabulary
 from multimodal_virt.scheduler import slo
@@ -37,6 +38,11 @@ _ALIAS_RE = re.compile(r'^(?P<name>[^:,\s]+):(?P<count>[0-9]+)$')
 SLO_NAMES = tuple(vocabulary.slo_key(m, p).split(':', 1)[1]
                   for m in vocabulary.LATENCY_METRICS
                   for p in vocabulary.PERCENTILE_NAMES)
+# Guest tuning and GPU VF profile specs (nova-compute driver hook).
+COMPUTE_KEYS = (compute_specs.DISK_IOTHREADS, compute_specs.DISK_IO,
+                compute_specs.DISK_QUEUES, compute_specs.GPU_SCHED_PRIORITY,
+                compute_specs.GPU_EXEC_QUANTUM_MS,
+                compute_specs.GPU_PREEMPT_TIMEOUT_US)
 
 # (argument, environment variable, help)
 _AUTH_ARGS = (
@@ -121,12 +127,17 @@ def requested_specs(args):
         specs[ALIAS_KEY] = ','.join('%s:%d' % a for a in aliases)
     specs.update(parse_slo(s) for s in args.slo or ())
     slo.from_extra_specs(specs)  # our namespace in --property too
+    compute_specs.guest_tuning(specs)
+    compute_specs.gpu_profile(specs)
     unknown = [k for k in specs if k.startswith(vocabulary.NAMESPACE + ':')
-               and not vocabulary.SLO_KEY_RE.match(k)]
+               and not vocabulary.SLO_KEY_RE.match(k)
+               and k not in COMPUTE_KEYS]
     if unknown:
         raise exception.InvalidExtraSpec(
             'unknown extra spec %s: valid keys are multimodal_virt:<NAME> '
-            'with NAME one of %s' % (', '.join(unknown), ', '.join(SLO_NAMES)))
+            'with NAME one of %s' % (', '.join(unknown), ', '.join(
+                SLO_NAMES + tuple(k.split(':', 1)[1]
+                                  for k in COMPUTE_KEYS))))
     return specs
 
 

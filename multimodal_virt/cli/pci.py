@@ -7,12 +7,12 @@ Examples::
     multimodal-virt pci config --format ini --hostname compute1
     multimodal-virt pci config --format yaml > /etc/nova/provider_config/gpu.yaml
     multimodal-virt pci xml 0000:3b:00.4 0000:3b:00.5
-    multimodal-virt pci xml --pool 10de:20f1 --count 2
-    multimodal-virt pci xml --claim 6f1b8c2e-3a4d-4e5f-8a9b-0c1d2e3f4a5b
+    multimodal-virt pci audit --format text
+
+Nova owns VF claims; ``pci audit`` only reads (sysfs, libvirt, nova.conf).
 """
 
 import json
-import os
 import sys
 
 from lxml import etree
@@ -23,10 +23,10 @@ from multimodal_virt import exception
 from multimodal_virt.libvirt_xml import hostdev as hostdev_xml
 from multimodal_virt.libvirt_xml import validate as domain_validate
 from multimodal_virt.pci import address as pci_address
-from multimodal_virt.pci import device as pci_device
-from multimodal_virt.pci import ledger as vf_ledger
+from multimodal_virt.pci import audit
 from multimodal_virt.pci import nova_config
 from multimodal_virt.pci import pools
+from multimodal_virt.pci import sriov_profile
 from multimodal_virt.pci import sysfs
 
 
@@ -43,7 +43,15 @@ def _discover(args, group):
     return sysfs.discover(root, classes=group.device_classes)
 
 
-def _pf_dict(pf):
+def _vf_profile(profiles, vf):
+    """The VF's GPU scheduling profile, or None where there is none."""
+    try:
+        return profiles.read(vf.address)
+    except sriov_profile.ProfileError:
+        return None
+
+
+def _pf_dict(pf, profiles):
     return {
         'address': str(pf.address), 'vendor_id': pf.vendor_id,
         'product_id': pf.product_id, 'class': '0x%06x' % pf.class_code,
@@ -53,7 +61,8 @@ def _pf_dict(pf):
         'vfs': [{'address': str(vf.address), 'index': vf.index,
                  'vendor_id': vf.vendor_id, 'product_id': vf.product_id,
                  'driver': vf.driver, 'iommu_group': vf.iommu_group,
-                 'numa_node': vf.numa_node} for vf in pf.vfs],
+                 'numa_node': vf.numa_node,
+                 'profile': _vf_profile(profiles, vf)} for vf in pf.vfs],
     }
 
 
@@ -76,10 +85,13 @@ def cmd_discover(args, out=None):
     conf = _load_conf(args)
     group = conf.multimodal_virt_pci
     pfs = _discover(args, group)
+    profiles = sriov_profile.SysfsProfiles(args.sysfs_root
+                                           or group.sysfs_root)
     settings = nova_config.Settings.from_conf(group)
     vf_pools = pools.VfPools(pfs, nova_config.pool_tags(pfs, settings))
     if args.format == 'json':
-        json.dump({'physical_functions': [_pf_dict(pf) for pf in pfs],
+        json.dump({'physical_functions': [_pf_dict(pf, profiles)
+                                          for pf in pfs],
                    'pools': vf_pools.summary()}, out, indent=2)
         out.write('\n')
         return 0
@@ -92,6 +104,13 @@ def cmd_discover(args, out=None):
             '-' if pf.numa_node is None else pf.numa_node,
             pf.driver or '-',
             '-' if pf.iommu_group is None else pf.iommu_group))
+    rows = [(vf, _vf_profile(profiles, vf)) for pf in pfs for vf in pf.vfs]
+    rows = [(vf, p) for vf, p in rows if p]
+    if rows:
+        out.write('\nGPU VF scheduling profiles:\n')
+        for vf, profile in rows:
+            out.write('  %s %s\n' % (vf.address, ' '.join(
+                '%s=%s' % kv for kv in sorted(profile.items()))))
     out.write('\npools (Nova PciDeviceStats keys):\n')
     for entry in vf_pools.summary():
         out.write('  %s\n' % json.dumps(entry, sort_keys=True))
@@ -122,73 +141,49 @@ _VALIDATION_DOMAIN = ("<domain type='kvm'><name>mmv-hostdev-check</name>"
                       "<devices/></domain>")
 
 
-def _parse_pool(text):
-    """``VENDOR:PRODUCT`` (hex, ``0x`` optional) -> normalised ids."""
-    parts = text.split(':') if isinstance(text, str) else []
-    if len(parts) != 2:
-        raise exception.InvalidPciAddress(
-            '--pool %r: expected VENDOR_ID:PRODUCT_ID such as 10de:20f1'
-            % (text,))
-    return (pci_device.normalize_id(parts[0], '--pool vendor id'),
-            pci_device.normalize_id(parts[1], '--pool product id'))
+DEFAULT_NOVA_CONFIG = '/etc/nova/nova.conf'
 
 
-def _owned_addresses(ledger_path):
-    """Addresses the claim ledger holds for some instance (none if absent)."""
-    if not ledger_path or not os.path.exists(ledger_path):
-        return set()
-    return {rec.address for rec in vf_ledger.Ledger(ledger_path).devices()
-            if rec.state in vf_ledger.OWNED_STATES}
+def _nova_device_spec(paths):
+    """``[pci] device_spec`` values of nova.conf file(s)."""
+    conf = cfg.ConfigOpts()
+    conf.register_opt(cfg.MultiStrOpt('device_spec', default=[]),
+                      group='pci')
+    try:
+        conf([], project='nova', default_config_files=list(paths))
+    except cfg.Error as err:
+        raise exception.PciDiscoveryError(
+            'cannot read [pci] device_spec from %s: %s'
+            % (', '.join(paths), err))
+    return list(conf.pci.device_spec)
 
 
-def _pool_addresses(args, conf):
-    """The first ``--count`` free VFs of ``--pool``, by address."""
-    vendor_id, product_id = _parse_pool(args.pool)
-    if args.count < 1:
-        raise exception.ClaimError(
-            '--count must be 1 or more, got %d' % args.count)
+def cmd_audit(args, out=None):
+    """Print the per-VF drift report; exit 1 when a VF has a problem."""
+    # libvirt-python is needed only here (it is on every compute host).
+    from multimodal_virt.pci import domains as libvirt_domains
+
+    out = out or sys.stdout
+    args.nova_config = args.nova_config or [DEFAULT_NOVA_CONFIG]
+    conf = _load_conf(args)
     pfs = _discover(args, conf.multimodal_virt_pci)
-    owned = _owned_addresses(args.ledger_path
-                             or conf.multimodal_virt_libvirt.ledger_path)
-    matching = sorted(vf.address for pf in pfs for vf in pf.vfs
-                      if vf.vendor_id == vendor_id
-                      and vf.product_id == product_id)
-    free = [addr for addr in matching if addr not in owned]
-    if len(free) < args.count:
-        raise exception.ClaimError(
-            'pool %s:%s has %d free VF(s) (%d found, %d held in the claim '
-            'ledger), %d asked; lower --count or free VFs first'
-            % (vendor_id, product_id, len(free), len(matching),
-               len(matching) - len(free), args.count))
-    return free[:args.count]
-
-
-def _claim_addresses(args, conf):
-    """The VFs the claim ledger holds for instance ``--claim``."""
-    path = args.ledger_path or conf.multimodal_virt_libvirt.ledger_path
-    if not os.path.exists(path):
-        raise exception.ClaimError(
-            'claim ledger %s does not exist; pass --ledger-path or set '
-            '[multimodal_virt_libvirt] ledger_path' % path)
-    addresses = vf_ledger.Ledger(path).instance_devices(args.claim)
-    if not addresses:
-        raise exception.ClaimError(
-            'instance %s holds no VF in the claim ledger %s'
-            % (args.claim, path))
-    return addresses
-
-
-def _hostdev_addresses(args, conf):
-    chosen = [bool(args.address), bool(args.pool), bool(args.claim)]
-    if sum(chosen) != 1:
-        raise exception.InvalidDomainXML(
-            'pci xml: give exactly one of: VF addresses, --pool '
-            'VENDOR:PRODUCT --count N, or --claim INSTANCE_UUID')
-    if args.address:
-        return [pci_address.PciAddress.parse(a) for a in args.address]
-    if args.pool:
-        return _pool_addresses(args, conf)
-    return _claim_addresses(args, conf)
+    matcher = audit.nova_device_spec_matcher(
+        _nova_device_spec(args.nova_config))
+    uri = args.connection_uri or conf.multimodal_virt_libvirt.connection_uri
+    reports = audit.audit(pfs, libvirt_domains.read_domains(uri), matcher)
+    if args.format == 'json':
+        json.dump({'vfs': [r.to_dict() for r in reports]}, out, indent=2)
+        out.write('\n')
+    else:
+        out.write('%-14s %-14s %-10s %-5s %-24s %s\n' % (
+            'VF', 'PF', 'DRIVER', 'SPEC', 'DOMAIN', 'PROBLEMS'))
+        for r in reports:
+            out.write('%-14s %-14s %-10s %-5s %-24s %s\n' % (
+                r.address, r.pf, r.driver or '-',
+                'yes' if r.in_device_spec else 'no',
+                ','.join(name for name, _, _, _ in r.domains) or '-',
+                '; '.join(r.problems) or 'ok'))
+    return 1 if any(r.problems for r in reports) else 0
 
 
 def cmd_xml(args, out=None):
@@ -200,10 +195,11 @@ def cmd_xml(args, out=None):
     out = out or sys.stdout
     conf = _load_conf(args)
     group = conf.multimodal_virt_libvirt
-    managed = group.hostdev_managed if args.managed is None else args.managed
-    addresses = _hostdev_addresses(args, conf)
+    addresses = [pci_address.PciAddress.parse(a) for a in args.address]
+    # managed='yes': libvirt binds the VF to vfio-pci when the guest starts
+    # and gives it back afterwards, as Nova's own hostdevs do.
     domain = hostdev_xml.add_hostdevs(_VALIDATION_DOMAIN, addresses,
-                                      managed=managed)
+                                      managed=True)
     if not args.no_validate:
         schema = domain_validate.DomainSchema(
             args.schema or group.domain_schema)
@@ -220,7 +216,7 @@ def cmd_xml(args, out=None):
 
 
 def add_parser(subparsers):
-    """Register ``pci`` with ``discover``, ``config`` and ``xml``.
+    """Register ``pci`` with ``discover``, ``config``, ``xml``, ``audit``.
 
     :param subparsers: the top-level parser's ``add_subparsers()`` result.
     :returns: the ``pci`` parser.
@@ -258,31 +254,30 @@ def add_parser(subparsers):
     config.set_defaults(func=cmd_config)
 
     xml = commands.add_parser(
-        'xml', help="print validated vfio <hostdev> XML for VF addresses, "
-                    "N free VFs of a pool, or an instance's claim")
-    xml.add_argument('address', nargs='*',
+        'xml', help="print validated <hostdev managed='yes'> XML for VF "
+                    "addresses")
+    xml.add_argument('address', nargs='+',
                      help='VF PCI address DDDD:BB:SS.F (repeatable)')
-    xml.add_argument('--pool', metavar='VENDOR:PRODUCT',
-                     help='pick free VFs of this model, e.g. 10de:20f1')
-    xml.add_argument('--count', type=int, default=1,
-                     help='how many VFs to pick with --pool (default 1)')
-    xml.add_argument('--claim', metavar='INSTANCE_UUID',
-                     help='the VFs the claim ledger holds for an instance')
-    xml.add_argument('--ledger-path',
-                     help='claim ledger (default: [multimodal_virt_libvirt] '
-                          'ledger_path)')
-    xml.add_argument('--sysfs-root', **common)
-    managed = xml.add_mutually_exclusive_group()
-    managed.add_argument('--managed', dest='managed', action='store_true',
-                         default=None,
-                         help="managed='yes': libvirt binds the VF to vfio")
-    managed.add_argument('--unmanaged', dest='managed', action='store_false',
-                         help="managed='no' (default from "
-                              "[multimodal_virt_libvirt] hostdev_managed)")
     xml.add_argument('--schema',
                      help='libvirt domain.rng (default: '
                           '[multimodal_virt_libvirt] domain_schema)')
     xml.add_argument('--no-validate', action='store_true',
                      help='skip the schema check (not recommended)')
     xml.set_defaults(func=cmd_xml)
+
+    audit_parser = commands.add_parser(
+        'audit', help='read-only drift report per VF: sysfs driver, libvirt '
+                      'domain holding it, [pci] device_spec coverage')
+    audit_parser.add_argument('--sysfs-root', **common)
+    audit_parser.add_argument(
+        '--nova-config', action='append', default=None,
+        help='nova.conf to read [pci] device_spec from (repeatable; default '
+             '/etc/nova/nova.conf)')
+    audit_parser.add_argument(
+        '--connection-uri',
+        help='libvirt URI, opened read-only (default: '
+             '[multimodal_virt_libvirt] connection_uri)')
+    audit_parser.add_argument('--format', choices=('json', 'text'),
+                              default='text')
+    audit_parser.set_defaults(func=cmd_audit)
     return parser

@@ -9,6 +9,7 @@ from oslo_config import cfg
 
 from multimodal_virt.conf import analysis
 from multimodal_virt.conf import collector
+from multimodal_virt.conf import compute
 from multimodal_virt.conf import libvirt
 from multimodal_virt.conf import pci
 from multimodal_virt.conf import probes
@@ -17,7 +18,8 @@ from multimodal_virt.conf import store
 
 CONF = cfg.CONF
 
-_MODULES = (store, scheduler, collector, probes, pci, libvirt, analysis)
+_MODULES = (store, scheduler, collector, probes, pci, libvirt, analysis,
+            compute)
 
 
 def register_opts(conf):

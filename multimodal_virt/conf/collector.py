@@ -1,11 +1,10 @@
-"""Options for the collector (``[multimodal_virt_collector]``) and its
-Placement publisher (``[multimodal_virt_placement]``).
+"""Options for the collector (``[multimodal_virt_collector]``).
 
-keystoneauth1 is a hard dependency, so its option helpers may be used here;
-nothing else beyond oslo.config is imported.
+Latency-tier traits are reported by nova-compute itself
+(``[multimodal_virt_compute]``, :mod:`multimodal_virt.conf.compute`).
+Imports nothing beyond oslo.config.
 """
 
-from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
 from oslo_config import types
 
@@ -13,13 +12,6 @@ GROUP = cfg.OptGroup(
     'multimodal_virt_collector',
     title='multimodal-virt collector',
     help='The per-host collector service (multimodal-virt-collector).')
-
-PLACEMENT_GROUP = cfg.OptGroup(
-    'multimodal_virt_placement',
-    title='Placement publisher of the collector',
-    help='How the collector reaches Placement to set latency-tier traits.')
-
-PERCENTILES = ('p50', 'p95', 'p99')
 
 OPTS = [
     cfg.FloatOpt('interval',
@@ -68,17 +60,17 @@ Related options:
                 default=['store'],
                 help="""
 Publishers each sample goes to, by name in the ``multimodal_virt.publishers``
-entry point namespace. A publisher that fails (store or Placement down) is
-logged, rate-limited, and collection goes on.
+entry point namespace. A publisher that fails (store down) is logged,
+rate-limited, and collection goes on.
 
 Possible values:
 
-* ``store``: the ``[multimodal_virt_store]`` stats store the scheduler reads
-* ``placement``: latency-tier traits on the compute node resource provider
+* ``store``: the ``[multimodal_virt_store]`` stats store the scheduler (and
+  this host's nova-compute, for its latency-tier traits) reads
 
 Related options:
 
-* ``[multimodal_virt_store] driver``, ``[multimodal_virt_placement]``
+* ``[multimodal_virt_store] driver``
 """),
     cfg.HostDomainOpt('host',
                       default=None,
@@ -106,61 +98,6 @@ libvirt connection used read-only for per-VM attribution.
 Related options:
 
 * ``attribution``
-"""),
-    cfg.StrOpt('tier_percentile',
-               default='p99',
-               choices=PERCENTILES,
-               help="""
-Latency percentile compared with the tier thresholds.
-
-Related options:
-
-* ``io_latency_low_max_us``, ``gpu_cmd_latency_low_max_us`` and their
-  ``medium`` counterparts
-"""),
-    cfg.FloatOpt('io_latency_low_max_us',
-                 default=1000.0,
-                 min=0.0,
-                 help="""
-Highest I/O latency (microseconds, at ``tier_percentile``) of the LOW tier:
-``CUSTOM_MULTIMODAL_VIRT_IO_LAT_LOW``.
-
-Related options:
-
-* ``io_latency_medium_max_us`` (must not be lower)
-"""),
-    cfg.FloatOpt('io_latency_medium_max_us',
-                 default=10000.0,
-                 min=0.0,
-                 help="""
-Highest I/O latency (microseconds) of the MEDIUM tier; anything above is
-``CUSTOM_MULTIMODAL_VIRT_IO_LAT_HIGH``.
-
-Related options:
-
-* ``io_latency_low_max_us``
-"""),
-    cfg.FloatOpt('gpu_cmd_latency_low_max_us',
-                 default=100.0,
-                 min=0.0,
-                 help="""
-Highest GPU command-submission latency (microseconds) of the LOW tier:
-``CUSTOM_MULTIMODAL_VIRT_GPU_CMD_LAT_LOW``.
-
-Related options:
-
-* ``gpu_cmd_latency_medium_max_us`` (must not be lower)
-"""),
-    cfg.FloatOpt('gpu_cmd_latency_medium_max_us',
-                 default=1000.0,
-                 min=0.0,
-                 help="""
-Highest GPU command-submission latency (microseconds) of the MEDIUM tier;
-anything above is ``CUSTOM_MULTIMODAL_VIRT_GPU_CMD_LAT_HIGH``.
-
-Related options:
-
-* ``gpu_cmd_latency_low_max_us``
 """),
     cfg.FloatOpt('history_half_life',
                  default=120.0,
@@ -241,57 +178,16 @@ Related options:
                  mutable=True,
                  help="""
 Minimum seconds between two logged failures of one publisher or probe, so a
-store or Placement outage does not flood the log.
+store outage does not flood the log.
 """),
 ]
-
-PLACEMENT_OPTS = [
-    cfg.StrOpt('resource_provider_name',
-               default=None,
-               help="""
-Name of this host's compute node resource provider in Placement (Nova's
-hypervisor hostname). Unset means ``[multimodal_virt_collector] host``.
-"""),
-]
-
-
-PLACEMENT_TIMEOUT = 10
-
-
-def _session_opts():
-    # A collector must never hang on a dead Placement: default a timeout.
-    opts = ks_loading.get_session_conf_options()
-    cfg.set_defaults(opts, timeout=PLACEMENT_TIMEOUT)
-    return opts
-
-
-def _adapter_opts():
-    opts = ks_loading.get_adapter_conf_options(include_deprecated=False)
-    cfg.set_defaults(opts, service_type='placement',
-                     valid_interfaces=['internal', 'public'])
-    return opts
-
-
-def _placement_ksa_opts():
-    """keystoneauth session, auth and adapter options (for generators)."""
-    return (_session_opts() +
-            ks_loading.get_auth_common_conf_options() +
-            ks_loading.get_auth_plugin_conf_options('password') +
-            _adapter_opts())
 
 
 def register_opts(conf):
-    """Register both groups, keystoneauth options included, on ``conf``."""
+    """Register the ``[multimodal_virt_collector]`` options on ``conf``."""
     conf.register_group(GROUP)
     conf.register_opts(OPTS, group=GROUP)
-    conf.register_group(PLACEMENT_GROUP)
-    conf.register_opts(PLACEMENT_OPTS, group=PLACEMENT_GROUP)
-    name = PLACEMENT_GROUP.name
-    conf.register_opts(_session_opts(), group=name)
-    ks_loading.register_auth_conf_options(conf, name)
-    conf.register_opts(_adapter_opts(), group=name)
 
 
 def list_opts():
-    return [(GROUP, OPTS),
-            (PLACEMENT_GROUP, PLACEMENT_OPTS + _placement_ksa_opts())]
+    return [(GROUP, OPTS)]

@@ -5,13 +5,15 @@ Imports only the option modules: no libvirt, BPF or Nova code.
 
 from multimodal_virt.conf import analysis
 from multimodal_virt.conf import collector
+from multimodal_virt.conf import compute
 from multimodal_virt.conf import libvirt
 from multimodal_virt.conf import pci
 from multimodal_virt.conf import probes
 from multimodal_virt.conf import scheduler
 from multimodal_virt.conf import store
 
-_MODULES = (store, scheduler, collector, probes, pci, libvirt, analysis)
+_MODULES = (store, scheduler, collector, probes, pci, libvirt, analysis,
+            compute)
 
 
 def list_opts():

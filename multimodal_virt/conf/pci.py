@@ -157,7 +157,9 @@ Possible values:
 * ``vf_addresses``: one entry per PF and slot with a function regex that
   matches exactly the discovered VFs, never the PF.
 * ``pf_address``: one entry per PF carrying the PF's address; Nova then
-  reads ``/sys`` on the compute host to match the PF's VFs.
+  reads ``/sys`` on the compute host to match the PF's VFs. Refused for a
+  PF whose VFs share its vendor:product id (e.g. Intel Flex 170,
+  8086:56c0): the spec would match the PF too.
 
 Related options:
 

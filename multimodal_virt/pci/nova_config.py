@@ -127,6 +127,23 @@ def _regex_address(vfs):
                    '%x' % fn for fn in sorted(functions))}
 
 
+def _check_pf_distinct(pf, vendor_id, product_id):
+    """Refuse a PF-address spec that would match the PF itself as well.
+
+    Nova matches a PF-address device_spec against the PF's VFs (by parent)
+    and against the PF (by its own address): when the VFs carry the PF's
+    vendor:product id the spec selects both, and Nova's PCI-in-Placement
+    then refuses to report the host (PlacementPciDependentDeviceException).
+    """
+    if (pf.vendor_id, pf.product_id) == (vendor_id, product_id):
+        raise exception.MultimodalVirtError(
+            'device_spec_style pf_address cannot select the VFs of PF %s: '
+            'they share its id %s:%s, so a PF-address device_spec also '
+            'matches the PF and Nova refuses to report it in Placement '
+            '(PlacementPciDependentDeviceException); use device_spec_style '
+            'vf_addresses' % (pf.address, vendor_id, product_id))
+
+
 def device_specs(pfs, settings):
     """``[pci] device_spec`` entries (dicts) selecting the discovered VFs.
 
@@ -141,6 +158,7 @@ def device_specs(pfs, settings):
                 vendor_id, product_id)]
             tags = spec_tags(settings, vendor_id, product_id)
             if settings.device_spec_style == 'pf_address':
+                _check_pf_distinct(pf, vendor_id, product_id)
                 addresses = [str(pf.address)]
             else:
                 addresses = list(_regex_address(vfs))

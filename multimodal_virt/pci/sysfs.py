@@ -50,8 +50,9 @@ class SysfsReader:
     def addresses(self):
         """Every PCI function listed in ``bus/pci/devices``, sorted.
 
-        :raises PciDiscoveryError: the directory is unreadable or holds an
-            entry that is not a PCI address.
+        An entry that is not a PCI address is skipped with a warning.
+
+        :raises PciDiscoveryError: the directory is unreadable.
         """
         try:
             names = os.listdir(self.devices_dir)
@@ -63,9 +64,9 @@ class SysfsReader:
             try:
                 result.append(pci_address.PciAddress.parse(name))
             except exception.InvalidPciAddress as err:
-                raise exception.PciDiscoveryError(
-                    'unexpected entry %r in %s: %s'
-                    % (name, self.devices_dir, err))
+                LOG.warning('Skipping unexpected entry %(name)r in %(dir)s: '
+                            '%(err)s', {'name': name,
+                                        'dir': self.devices_dir, 'err': err})
         return sorted(result)
 
     def read_text(self, address, attr, default=_MISSING):
@@ -185,16 +186,30 @@ def read_physical_function(reader, address):
             'PF %s: sriov_numvfs %d must be within 0..sriov_totalvfs %d'
             % (address, num, total))
     numa_node = reader.numa_node(address)
-    vfs = tuple(_read_vf(reader, address, index, numa_node)
-                for index in range(num))
+    vfs = []
+    for index in range(num):
+        try:
+            vfs.append(_read_vf(reader, address, index, numa_node))
+        except exception.MultimodalVirtError as err:
+            LOG.warning('Skipping VF %(index)d of PF %(pf)s: %(err)s',
+                        {'index': index, 'pf': address, 'err': err})
     return device.PhysicalFunction(
         address=address,
         vendor_id=reader.read_text(address, 'vendor'),
         product_id=reader.read_text(address, 'device'),
         class_code=reader.read_int(address, 'class', base=16),
-        total_vfs=total, num_vfs=num, vfs=vfs, numa_node=numa_node,
+        total_vfs=total, num_vfs=num, vfs=tuple(vfs), numa_node=numa_node,
         driver=reader.link_name(address, 'driver'),
         iommu_group=reader.iommu_group(address))
+
+
+def _discover_one(reader, address, wanted):
+    class_code = reader.read_int(address, 'class', base=16, default=None)
+    if class_code is None or (class_code >> 16) not in wanted:
+        return None
+    if reader.link_name(address, 'physfn') is not None:
+        return None
+    return read_physical_function(reader, address)
 
 
 def discover(root='/sys', classes=DEFAULT_CLASSES):
@@ -205,19 +220,24 @@ def discover(root='/sys', classes=DEFAULT_CLASSES):
 
     :param root: sysfs root (absolute path).
     :param classes: PCI base classes, ints or hex strings (``'0x03'``).
+    A device with a malformed or unreadable attribute (a non-hex ``class``,
+    an empty file, a dangling link) is skipped with a warning naming the
+    file and the value; the rest of the host is still discovered.
+
     :returns: list of :class:`PhysicalFunction`, sorted by address.
-    :raises PciDiscoveryError: naming the unreadable or malformed path.
+    :raises PciDiscoveryError: the root or ``bus/pci/devices`` itself is
+        unreadable, or ``classes`` is malformed.
     """
     wanted = _parse_classes(classes)
     reader = SysfsReader(root)
     found = []
     for address in reader.addresses():
-        class_code = reader.read_int(address, 'class', base=16, default=None)
-        if class_code is None or (class_code >> 16) not in wanted:
+        try:
+            pf = _discover_one(reader, address, wanted)
+        except exception.MultimodalVirtError as err:
+            LOG.warning('Skipping PCI device %(address)s: %(err)s',
+                        {'address': address, 'err': err})
             continue
-        if reader.link_name(address, 'physfn') is not None:
-            continue
-        pf = read_physical_function(reader, address)
         if pf is not None:
             found.append(pf)
     LOG.debug('Discovered %d SR-IOV PFs with %d VFs under %s',

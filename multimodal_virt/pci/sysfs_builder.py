@@ -122,7 +122,8 @@ class SysfsTreeBuilder:
         :param spec: dict with ``address``, ``vendor``, ``device``,
             ``class``, ``sriov_totalvfs``, ``sriov_numvfs`` and optional
             ``numa_node``, ``driver``, ``iommu_group``, ``vf_device``,
-            ``vf_driver``, ``first_vf_offset``, ``vf_stride``.
+            ``vf_driver``, ``first_vf_offset``, ``vf_stride``,
+            ``sriov_admin`` (true: xe's per-VF profile tree).
         :returns: list of the VF addresses created.
         """
         pf = pci_address.PciAddress.parse(spec['address'])
@@ -158,7 +159,29 @@ class SysfsTreeBuilder:
             os.symlink(os.path.join('..', str(pf)),
                        os.path.join(vf_dir, 'physfn'))
             created.append(vf)
+        if spec.get('sriov_admin'):
+            self.add_sriov_admin(pf_dir, created)
         return created
+
+    def add_sriov_admin(self, pf_dir, vfs):
+        """xe's per-VF profile tree below the PF (default values)::
+
+            sriov_admin/{pf,vfN}/profile/{exec_quantum_ms,
+                preempt_timeout_us,sched_priority}
+            sriov_admin/vfN/device -> ../../../<VF>
+        """
+        for index, name in enumerate(['pf'] + ['vf%d' % n for n in range(
+                1, len(vfs) + 1)]):
+            directory = os.path.join(pf_dir, 'sriov_admin', name)
+            os.makedirs(os.path.join(directory, 'profile'))
+            for attr, value in (('exec_quantum_ms', '0'),
+                                ('preempt_timeout_us', '0'),
+                                ('sched_priority', '[low] normal high')):
+                self._write(os.path.join(directory, 'profile'), attr, value)
+            if index:
+                os.symlink(os.path.join('..', '..', '..',
+                                        str(vfs[index - 1])),
+                           os.path.join(directory, 'device'))
 
     def add_plain(self, spec):
         """Add a function without SR-IOV (a layout ``other_devices`` entry)."""

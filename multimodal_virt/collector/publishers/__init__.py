@@ -1,1 +1,1 @@
-"""Publishers (``multimodal_virt.publishers`` plugins): stores, Placement."""
+"""Publishers (``multimodal_virt.publishers`` plugins): the stats store."""

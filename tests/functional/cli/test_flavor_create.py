@@ -132,3 +132,30 @@ class FlavorCreateTest(test.TestCase):
         err = self.assertRaises(exception.CloudApiError, self._run,
                                 'gpu.unknown', '--slo', 'io_p99_us=5')
         self.assertIn('does not exist; --ram and --vcpus are needed', str(err))
+
+    def test_recommended_specs_are_set_through_nova(self):
+        # Every flavor command `analyze` recommends, run as printed (with a
+        # flavor name and sizes), is accepted by Nova's API validators.
+        import shlex
+
+        from multimodal_virt.analysis import bottleneck
+        from tests.unit.analysis import helpers
+
+        thresholds = bottleneck.Thresholds(
+            gpu_cmd_us=1000.0, io_us=5000.0, vm_exit_rate=10000.0,
+            irq_rate=50000.0, slo_headroom=0.8, top_instances=2)
+        sample = helpers.host_sample('h', io_us=50000, gpu_us=90000,
+                                     vm_exit_rate=90000.0,
+                                     irq_rate=900000.0)
+        recs = bottleneck.analyze(sample, thresholds, helpers.NOW,
+                                  60.0).recommendations
+        commands = [text for rec in recs for kind, text in rec.artefacts
+                    if kind == 'command' and '--property' in text]
+        self.assertEqual(4, len(commands))
+        for number, command in enumerate(commands):
+            name = 'tuned-%d' % number
+            argv = shlex.split(command.replace('FLAVOR', name))[3:]
+            self._run(*argv + ['--ram', '512', '--vcpus', '2',
+                               '--disk', '1'])
+            wanted = dict(arg.split('=', 1) for arg in argv[2::2])
+            self.assertEqual(wanted, self._nova_flavor(name)['extra_specs'])

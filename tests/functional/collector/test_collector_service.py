@@ -116,22 +116,14 @@ class TestCollectorOnThisHost(base.TestCase):
         self.assertEqual(2, len(seen), 'fewer than two windows published')
         self.assertFalse(collector._thread.is_alive())
 
-    def test_store_and_placement_down_do_not_stop_collection(self):
-        from keystoneauth1 import loading as ks_loading
-        group = 'multimodal_virt_placement'
-        self.conf.register_opts(
-            ks_loading.get_auth_plugin_conf_options('admin_token'),
-            group=group)
-        # Nothing listens on the discard port; the store path is a file.
-        self.flags(group, auth_type='admin_token', token='admin',
-                   endpoint='http://127.0.0.1:9/placement', timeout=2)
-        self.flags('multimodal_virt_collector',
-                   publishers=['placement', 'store'])
+    def test_store_down_does_not_stop_collection(self):
+        # The store path is a file, not a directory.
+        self.flags('multimodal_virt_collector', publishers=['store'])
         with open(self.store_path, 'w') as handle:
             handle.write('not a directory')
         collector = self._collector()
         collector.start_probes()
-        self.assertEqual(['placement', 'store'], collector.load_publishers())
+        self.assertEqual(['store'], collector.load_publishers())
         logs = self.useFixture(fixtures.FakeLogger(
             name='multimodal_virt.collector.service'))
         for _window in range(2):
@@ -140,7 +132,6 @@ class TestCollectorOnThisHost(base.TestCase):
             self.assertIsNotNone(sample)
             self.assertEqual([], collector.publish(sample))
         self.assertIn('Publisher store failed', logs.output)
-        self.assertIn('Publisher placement failed', logs.output)
         # Rate-limited: one line per publisher, not one per window.
         self.assertEqual(1, logs.output.count('Publisher store failed'))
         # The store comes back: the next window reaches it.

@@ -138,8 +138,8 @@ class KollaConfigTest(base.TestCase):
         self.addCleanup(nova_request.get_alias_from_config.cache_clear)
         self.assertEqual([a['name'] for a in generated.alias],
                          list(nova_request.get_alias_from_config()))
-        self.assertEqual('/var/lib/nova/multimodal-virt/vf-ledger.json',
-                         mmv.multimodal_virt_libvirt.ledger_path)
+        self.assertEqual('multimodal_virt.LibvirtDriver', conf.compute_driver)
+        self.assertEqual('memcached', mmv.multimodal_virt_store.driver)
 
         api, _, _ = self._merged_nova('nova-api.conf', variables)
         self.assertEqual(conf.pci.alias, api.pci.alias)

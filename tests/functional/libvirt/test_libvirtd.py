@@ -16,8 +16,11 @@ from multimodal_virt.libvirt_xml import hostdev
 from multimodal_virt.libvirt_xml import iotune
 from multimodal_virt.libvirt_xml import validate
 from multimodal_virt.pci import address
-from multimodal_virt.pci import ledger as vf_ledger
-from multimodal_virt.pci import reconcile
+from multimodal_virt.compute import guest_tuning
+from multimodal_virt.compute import specs
+from multimodal_virt.pci import audit
+from multimodal_virt.pci import device
+from multimodal_virt.pci import domains
 from tests import base
 from tests.functional.libvirt import helpers
 from tests.functional import requirements
@@ -111,28 +114,55 @@ class LibvirtdTestCase(base.TestCase):
         err = self.assertRaises(libvirt.libvirtError, self.define, root)
         self.assertIn("iothread '5' not defined", str(err))
 
-    def test_reconcile_with_system_domains(self):
-        ledger = vf_ledger.Ledger(os.path.join(self.tmp, 'ledger.json'))
-        ledger.sync_inventory([(self.vf, 0, None)])
-        uuid, root = self.tuned_guest()
-        self.define(root)
-        report = reconcile.reconcile(ledger, self.conn)
-        self.assertEqual([self.vf], report.adopted)
-        self.assertEqual([self.vf], ledger.instance_devices(uuid))
-        self.assertRaises(exception.ClaimError, ledger.claim,
-                          '6f1b8c2e-3a4d-4e5f-8a9b-0c1d2e3f4a51')
-        self.conn.lookupByUUIDString(uuid).undefine()
-        self.assertEqual([self.vf],
-                         reconcile.reconcile(ledger, self.conn).freed)
+    def test_compute_tuning_reaches_the_qemu_command_line(self):
+        # The path nova-compute takes: flavor specs -> guest_tuning.tune()
+        # on the XML Nova built (here a small one with cache='none').
+        _, _, text = helpers.domain_xml('kvm', disk_path=self.disk)
+        root = etree.fromstring(text)
+        root.find('devices/disk/driver').set('cache', 'none')
+        tuning = specs.guest_tuning({specs.DISK_IOTHREADS: '1',
+                                     specs.DISK_IO: 'native',
+                                     specs.DISK_QUEUES: '2'})
+        tuned = guest_tuning.tune(etree.tostring(root, encoding='unicode'),
+                                  tuning, self.schema)
+        dom = self.define(etree.fromstring(tuned))
+        argv = self.conn.domainXMLToNative('qemu-argv', dom.XMLDesc(0), 0)
+        self.assertIn('{"qom-type":"iothread","id":"iothread1"}', argv)
+        self.assertIn('"aio":"native"', argv)
+        self.assertIn('"driver":"virtio-blk-pci","iothread":"iothread1",'
+                      '"num-queues":2', argv)
 
-    def test_reconcile_on_start_from_config(self):
-        path = os.path.join(self.tmp, 'configured-ledger.json')
-        self.flags('multimodal_virt_libvirt', ledger_path=path,
-                   connection_uri=URI)
-        vf_ledger.Ledger(path).sync_inventory([(self.vf, 0, None)])
-        uuid, root = self.tuned_guest()
+    def _pf(self):
+        pf = address.PciAddress(self.vf.domain, self.vf.bus, 0, 0)
+        vf = device.VirtualFunction(address=self.vf, parent=pf, index=0,
+                                    vendor_id='8086', product_id='56c0',
+                                    driver='i915')
+        return device.PhysicalFunction(
+            address=pf, vendor_id='8086', product_id='56c0',
+            class_code=0x038000, total_vfs=4, num_vfs=1, vfs=(vf,))
+
+    def _audit(self):
+        mine = [d for d in domains.read_domains(URI)
+                if self.vf in d.hostdevs]
+        return audit.audit([self._pf()], mine, lambda pf, vf: True)
+
+    def test_audit_names_a_domain_nova_did_not_create(self):
+        uuid, root = self.tuned_guest(managed=True)
         self.define(root)
-        report = reconcile.reconcile_on_start(self.conf)
-        self.assertEqual([self.vf], report.adopted)
-        self.assertEqual([self.vf],
-                         vf_ledger.Ledger(path).instance_devices(uuid))
+        (report,) = self._audit()
+        self.assertEqual([uuid], [u for _, u, _, _ in report.domains])
+        self.assertEqual(1, len(report.problems))
+        self.assertIn('which Nova did not create', report.problems[0])
+
+    def test_audit_accepts_a_nova_domain(self):
+        uuid, root = self.tuned_guest(managed=True)
+        metadata = etree.SubElement(root, 'metadata')
+        etree.SubElement(metadata, '{%s1.1}instance'
+                         % audit.NOVA_METADATA_NS)
+        root.remove(metadata)
+        root.insert(3, metadata)
+        self.define(root)
+        (report,) = self._audit()
+        self.assertEqual([(uuid, False, True)],
+                         [(u, a, n) for _, u, a, n in report.domains])
+        self.assertEqual((), report.problems)

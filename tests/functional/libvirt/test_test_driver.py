@@ -1,4 +1,4 @@
-"""Claims, hostdev XML and reconcile against libvirt's test driver.
+"""Hostdev and tuning XML against libvirt's test driver.
 
 The test driver is loaded with node.xml: two SR-IOV PFs and their VFs as
 node devices. Domains are defined with VIR_DOMAIN_DEFINE_VALIDATE, so
@@ -7,7 +7,6 @@ libvirt checks them against its own schema instead of rewriting bad input.
 
 import os
 
-import fixtures
 from lxml import etree
 
 from multimodal_virt import exception
@@ -15,8 +14,6 @@ from multimodal_virt.libvirt_xml import hostdev
 from multimodal_virt.libvirt_xml import iotune
 from multimodal_virt.libvirt_xml import validate
 from multimodal_virt.pci import address
-from multimodal_virt.pci import ledger as vf_ledger
-from multimodal_virt.pci import reconcile
 from tests import base
 from tests.functional.libvirt import helpers
 from tests.functional import requirements
@@ -40,10 +37,6 @@ class TestDriverTestCase(base.TestCase):
         helpers.quiet_libvirt(libvirt)
         self.conn = libvirt.open(helpers.TEST_URI)  # private state per open
         self.addCleanup(self.conn.close)
-        tmp = self.useFixture(fixtures.TempDir()).path
-        self.ledger = vf_ledger.Ledger(os.path.join(tmp, 'ledger.json'))
-        self.ledger.sync_inventory(
-            helpers.vfs_from_node_devices(self.conn, libvirt))
         self.schema = validate.DomainSchema(
             self.conf.multimodal_virt_libvirt.domain_schema)
 
@@ -67,22 +60,19 @@ class TestDriverTestCase(base.TestCase):
             + [('0000:af:00.%d' % f, 1, '0000:af:00.0') for f in (4, 5)],
             [(str(a), n, str(p)) for a, n, p in vfs])
 
-    def test_claim_define_parse_round_trip(self):
+    def test_define_parse_round_trip(self):
         tuning = iotune.plan_tuning(iothreads=2, disks=['vda'], queues=2,
                                     pinning={1: [0], 2: [1]})
         owner, root = self.guest([], tuning=tuning)
-        claimed = self.ledger.claim(owner, count=2, numa_node=1,
-                                    numa_policy=vf_ledger.NUMA_REQUIRED)
-        self.assertEqual([A('0000:af:00.4'), A('0000:af:00.5')], claimed)
+        vfs = [A('0000:af:00.4'), A('0000:af:00.5')]
         root = validate.validate_domain(
-            hostdev.add_hostdevs(root, claimed, managed=True), self.schema)
+            hostdev.add_hostdevs(root, vfs, managed=True), self.schema)
         dom = self.define(root)
         self.assertEqual(owner, dom.UUIDString())
-        self.ledger.allocate(owner)
 
         live = dom.XMLDesc(0)
         parsed = hostdev.parse_domain_hostdevs(live)
-        self.assertEqual(claimed, [h.address for h in parsed])
+        self.assertEqual(vfs, [h.address for h in parsed])
         self.assertEqual([True, True], [h.managed for h in parsed])
         # libvirt's own rendering still passes our checks and the schema.
         validate.validate_domain(live, self.schema)
@@ -93,50 +83,6 @@ class TestDriverTestCase(base.TestCase):
                          {k: v for k, v in live_root.find(
                              'devices/disk/driver').attrib.items()
                           if k in ('io', 'cache', 'iothread', 'queues')})
-
-        report = reconcile.reconcile(self.ledger, self.conn)
-        self.assertFalse(report.changed())
-        self.assertEqual(claimed, self.ledger.instance_devices(owner))
-
-    def test_reconcile_fixes_the_ledger(self):
-        # 1. allocated in the ledger, but its domain is gone -> freed.
-        gone, _ = self.guest([])
-        lost = self.ledger.claim(gone, numa_node=1)
-        self.ledger.allocate(gone)
-        # 2. a domain holds a VF the ledger thinks is free -> adopted.
-        stray_uuid, stray = self.guest([A('0000:3b:00.6')])
-        self.define(stray)
-        # 3. claimed, domain not defined yet -> kept.
-        waiting, _ = self.guest([])
-        pending = self.ledger.claim(waiting, numa_node=0,
-                                    numa_policy=vf_ledger.NUMA_REQUIRED)
-        # 4. one VF in two domains: the running one wins.
-        off_uuid, off = self.guest([A('0000:3b:00.7')])
-        run_uuid, run = self.guest([A('0000:3b:00.7')])
-        self.define(off)
-        self.define(run).create()
-
-        report = reconcile.reconcile(self.ledger, self.conn)
-        self.assertEqual(lost, report.freed)
-        self.assertEqual([A('0000:3b:00.6'), A('0000:3b:00.7')],
-                         report.adopted)
-        self.assertEqual(pending, report.pending)
-        owners = {r.address: (r.state, r.instance_uuid)
-                  for r in self.ledger.devices()}
-        self.assertEqual((vf_ledger.AVAILABLE, None), owners[lost[0]])
-        self.assertEqual((vf_ledger.ALLOCATED, stray_uuid),
-                         owners[A('0000:3b:00.6')])
-        self.assertEqual((vf_ledger.ALLOCATED, run_uuid),
-                         owners[A('0000:3b:00.7')])
-        self.assertEqual((vf_ledger.CLAIMED, waiting), owners[pending[0]])
-        # The adopted VFs are no longer handed out.
-        everything = self.ledger.claim(gone, count=3)
-        self.assertFalse({A('0000:3b:00.6'), A('0000:3b:00.7')}
-                         & set(everything))
-        # Undefining the stray domain frees its VF on the next reconcile.
-        self.conn.lookupByUUIDString(stray_uuid).undefine()
-        self.assertEqual([A('0000:3b:00.6')],
-                         reconcile.reconcile(self.ledger, self.conn).freed)
 
     def test_validate_flag_refuses_what_libvirt_would_rewrite(self):
         _, root = self.guest([A('0000:3b:00.4')])

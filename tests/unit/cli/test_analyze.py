@@ -56,8 +56,8 @@ class AnalyzeTest(base.TestCase):
         self.assertEqual(0, rc)
         self.assertTrue(out.startswith('== disk-slow: BOTTLENECK =='))
         self.assertIn('dominant path: storage I/O p99', out)
-        self.assertIn('libvirt domain XML:', out)
-        self.assertIn('<iothreads>2</iothreads>', out)
+        self.assertIn('flavor property: multimodal_virt:disk_iothreads=2',
+                      out)
         self.assertIn('flavor property: multimodal_virt:io_p99_us=10000',
                       out)
         self.assertNotIn('== fast', out)

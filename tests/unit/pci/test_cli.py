@@ -34,6 +34,32 @@ class PciCliTest(base.TestCase):
         self.assertEqual('0000:3b:00.4',
                          doc['physical_functions'][0]['vfs'][0]['address'])
 
+    def test_discover_shows_each_vf_profile(self):
+        layout = layouts.load('intel-flex170')
+        for pf in layout['pfs']:
+            pf.update(driver='xe', sriov_admin=True)
+        root = self.useFixture(layouts.SysfsTree(layout)).root
+        path = '/'.join([root, 'devices', 'pci0000:00', '0000:4d:00.0',
+                         'sriov_admin', 'vf2', 'profile', 'exec_quantum_ms'])
+        with open(path, 'w') as handle:
+            handle.write('25\n')
+        code, out, _ = self._run('pci', 'discover', '--sysfs-root', root)
+        self.assertEqual(0, code)
+        vfs = {vf['address']: vf['profile'] for pf in json.loads(out)[
+            'physical_functions'] for vf in pf['vfs']}
+        self.assertEqual(8, len(vfs))
+        self.assertEqual({'exec_quantum_ms': '25', 'preempt_timeout_us': '0',
+                          'sched_priority': 'low'}, vfs['0000:4d:00.2'])
+        self.assertEqual('0', vfs['0000:ca:00.1']['exec_quantum_ms'])
+        code, out, _ = self._run('pci', 'discover', '--sysfs-root', root,
+                                 '--format', 'text')
+        self.assertIn('0000:4d:00.2 exec_quantum_ms=25 preempt_timeout_us=0 '
+                      'sched_priority=low', out)
+        # Without sriov_admin (nvidia layout): no profile, not an error.
+        code, out, _ = self._run('pci', 'discover', '--sysfs-root', self.root)
+        self.assertIsNone(json.loads(out)['physical_functions'][0]['vfs'][0][
+            'profile'])
+
     def test_discover_text(self):
         code, out, _ = self._run('pci', 'discover', '--sysfs-root', self.root,
                                  '--format', 'text')
@@ -54,10 +80,18 @@ class PciCliTest(base.TestCase):
         doc = yaml.safe_load(out)
         self.assertEqual({'name': 'c7'},
                          doc['providers'][0]['identification'])
-        code, out, _ = self._run('pci', 'config', '--sysfs-root', self.root,
+        # The A100's VFs share the PF's id: pf_address is refused, clearly.
+        code, out, err = self._run('pci', 'config', '--sysfs-root',
+                                   self.root, '--device-spec-style',
+                                   'pf_address')
+        self.assertEqual((2, ''), (code, out))
+        self.assertIn('share its id 10de:20f1', err)
+        root = self.useFixture(layouts.SysfsTree('amd-mi25')).root
+        code, out, _ = self._run('pci', 'config', '--sysfs-root', root,
                                  '--device-spec-style', 'pf_address')
-        self.assertEqual(['0000:3b:00.0', '0000:d8:00.0'], [
-            s['address'] for s in json.loads(out)['pci']['device_spec']])
+        self.assertEqual(0, code)
+        self.assertTrue(all(s['address'].endswith('.0') for s in json.loads(
+            out)['pci']['device_spec']))
 
     def test_config_file_sets_sysfs_root(self):
         path = self.useFixture(fixtures.TempDir()).path + '/m.conf'

@@ -1,8 +1,12 @@
 """Discovery over recorded sysfs trees of real SR-IOV GPU layouts."""
 
+import contextlib
+import io
+import json
 import os
 
 import ddt
+import fixtures
 
 from multimodal_virt import exception
 from multimodal_virt.pci import address
@@ -125,52 +129,80 @@ class DiscoveryEdgeTest(base.TestCase):
                                 '/nonexistent-mmv-sysfs')
         self.assertIn('/nonexistent-mmv-sysfs/bus/pci/devices', str(err))
 
-    def test_malformed_device_entry_named(self):
-        root = self._tree([self._pf()])
-        os.mkdir(os.path.join(root, 'bus', 'pci', 'devices', '0000:zz:00.0'))
-        err = self.assertRaises(exception.PciDiscoveryError,
-                                sysfs.discover, root)
-        self.assertIn("'0000:zz:00.0'", str(err))
-        self.assertIn('DDDD:BB:SS.F', str(err))
+    def _two_pfs(self):
+        return self._tree([self._pf(), self._pf(address='0000:82:00.0')])
 
-    def test_malformed_virtfn_target_named(self):
-        root = self._tree([self._pf()])
+    def _discover_logged(self, root):
+        logs = self.useFixture(fixtures.FakeLogger(
+            name='multimodal_virt.pci.sysfs'))
+        return sysfs.discover(root), logs.output
+
+    def _write(self, root, addr, attr, text):
+        with open(os.path.join(root, 'bus', 'pci', 'devices', addr, attr),
+                  'w') as handle:
+            handle.write(text)
+
+    def test_stray_entry_skipped_and_named(self):
+        root = self._two_pfs()
+        os.mkdir(os.path.join(root, 'bus', 'pci', 'devices', '0000:zz:00.0'))
+        pfs, log = self._discover_logged(root)
+        self.assertEqual(2, len(pfs))
+        self.assertIn("'0000:zz:00.0'", log)
+        self.assertIn('DDDD:BB:SS.F', log)
+
+    def test_non_hex_class_skips_only_that_device(self):
+        root = self._two_pfs()
+        self._write(root, '0000:81:00.0', 'class', 'display\n')
+        pfs, log = self._discover_logged(root)
+        self.assertEqual([A('0000:82:00.0')], [pf.address for pf in pfs])
+        self.assertIn('0000:81:00.0/class must hold a base-16 integer, got '
+                      "'display'", log)
+
+    def test_empty_file_skips_only_that_device(self):
+        root = self._two_pfs()
+        self._write(root, '0000:82:00.0', 'sriov_totalvfs', '')
+        pfs, log = self._discover_logged(root)
+        self.assertEqual([A('0000:81:00.0')], [pf.address for pf in pfs])
+        self.assertIn("sriov_totalvfs must hold a base-10 integer, got ''",
+                      log)
+
+    def test_malformed_virtfn_target_skips_that_vf(self):
+        root = self._two_pfs()
         link = os.path.join(root, 'bus', 'pci', 'devices', '0000:81:00.0',
                             'virtfn1')
         os.unlink(link)
         os.symlink('../not-an-address', link)
-        err = self.assertRaises(exception.PciDiscoveryError,
-                                sysfs.discover, root)
-        self.assertIn('virtfn1', str(err))
+        pfs, log = self._discover_logged(root)
+        self.assertEqual([1, 2], [len(pf.vfs) for pf in pfs])
+        self.assertIn('virtfn1', log)
+        self.assertIn('not-an-address', log)
 
-    def test_missing_virtfn_link(self):
-        root = self._tree([self._pf()])
+    def test_missing_virtfn_link_skips_that_vf(self):
+        root = self._two_pfs()
         os.unlink(os.path.join(root, 'bus', 'pci', 'devices',
                                '0000:81:00.0', 'virtfn1'))
-        err = self.assertRaises(exception.PciDiscoveryError,
-                                sysfs.discover, root)
-        self.assertIn('no virtfn1 link', str(err))
+        pfs, log = self._discover_logged(root)
+        self.assertEqual([1, 2], [len(pf.vfs) for pf in pfs])
+        self.assertIn('no virtfn1 link', log)
 
-    def test_numvfs_over_total(self):
-        root = self._tree([self._pf()])
-        path = os.path.join(root, 'bus', 'pci', 'devices', '0000:81:00.0',
-                            'sriov_numvfs')
-        with open(path, 'w') as handle:
-            handle.write('9\n')
-        err = self.assertRaises(exception.PciDiscoveryError,
-                                sysfs.discover, root)
-        self.assertIn('sriov_numvfs 9', str(err))
+    def test_numvfs_over_total_skips_the_pf(self):
+        root = self._two_pfs()
+        self._write(root, '0000:81:00.0', 'sriov_numvfs', '9\n')
+        pfs, log = self._discover_logged(root)
+        self.assertEqual([A('0000:82:00.0')], [pf.address for pf in pfs])
+        self.assertIn('sriov_numvfs 9', log)
 
-    def test_garbage_integer_attribute(self):
-        root = self._tree([self._pf()])
-        path = os.path.join(root, 'bus', 'pci', 'devices', '0000:81:00.0',
-                            'sriov_totalvfs')
-        with open(path, 'w') as handle:
-            handle.write('lots\n')
-        err = self.assertRaises(exception.PciDiscoveryError,
-                                sysfs.discover, root)
-        self.assertIn("sriov_totalvfs must hold a base-10 integer, got "
-                      "'lots'", str(err))
+    def test_cli_still_prints_the_good_devices(self):
+        from multimodal_virt.cmd import cli
+        root = self._two_pfs()
+        self._write(root, '0000:81:00.0', 'class', 'zz\n')
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = cli.main(['pci', 'discover', '--sysfs-root', root])
+        self.assertEqual(0, code)
+        self.assertEqual(['0000:82:00.0'], [
+            pf['address'] for pf in json.loads(out.getvalue())[
+                'physical_functions']])
 
     def test_bad_class_argument(self):
         root = self._tree([self._pf()])

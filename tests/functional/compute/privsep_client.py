@@ -4,10 +4,11 @@ Runs in a fresh interpreter because the stestr worker has eventlet
 monkey-patched (Nova's test modules do that on import) and oslo.privsep's
 daemon start-up blocks under it. Usage::
 
-    python -m tests.functional.libvirt.privsep_client HELPER CALLS_JSON
+    python -m tests.functional.compute.privsep_client HELPER CONF CALLS_JSON
 
-CALLS_JSON is ``[[function name, arg, ...], ...]`` with names from
-``multimodal_virt.privileged.vfio``. Prints one JSON document: per call
+CONF is the config file both sides read (as nova-compute's nova.conf would
+be); CALLS_JSON is ``[[function name, arg, ...], ...]`` with names from
+``multimodal_virt.privileged.gpu_profile``. Prints one JSON document: per call
 ``{"ok": value}`` or ``{"error": class name, "message": text}``, the daemon
 pid and effective capabilities, and whether the daemon exited on stop().
 """
@@ -19,7 +20,7 @@ import time
 
 from oslo_config import cfg
 
-from multimodal_virt.privileged import vfio as priv_vfio
+from multimodal_virt.privileged import gpu_profile
 from multimodal_virt import privsep
 
 
@@ -61,15 +62,17 @@ def _gone(pid):
 
 
 def main(argv):
-    helper, calls = argv[0], json.loads(argv[1])
-    cfg.CONF([], project='multimodal-virt', default_config_files=[])
-    cfg.CONF.set_override('helper_command', helper,
-                          group='multimodal_virt_privsep')
-    ctx = privsep.sys_admin_pctxt
+    helper, config, calls = argv[0], argv[1], json.loads(argv[2])
+    cfg.CONF(['--config-file', config], project='multimodal-virt')
+    # As deployments write it (kolla: "... privsep-helper --config-file
+    # /etc/nova/nova.conf"): the daemon reads the same config file.
+    cfg.CONF.set_override('helper_command', '%s --config-file %s'
+                          % (helper, config), group='multimodal_virt_privsep')
+    ctx = privsep.sysfs_pctxt
     out = {'client_pid': os.getpid(), 'results': []}
     for name, *args in calls:
         try:
-            out['results'].append({'ok': getattr(priv_vfio, name)(*args)})
+            out['results'].append({'ok': getattr(gpu_profile, name)(*args)})
         except Exception as err:  # reported to the test, which asserts
             out['results'].append({'error': type(err).__name__,
                                    'message': str(err)})

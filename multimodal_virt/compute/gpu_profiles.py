@@ -1,0 +1,111 @@
+"""GPU VF scheduling profiles for the VFs Nova allocated to an instance.
+
+On spawn (and when a resize or migration lands here) the flavor's profile
+(:func:`multimodal_virt.compute.specs.gpu_profile`) is written through
+privsep to every flavor-alias VF of the instance on this host; when the
+instance is deleted or leaves this host the configured defaults are written
+back. Only VFs whose ``compute_node_id`` is one of this host's compute
+nodes are touched, so a move never rewrites another host's addresses here.
+"""
+
+from nova import objects
+from nova.objects import fields
+from oslo_log import log as logging
+
+from multimodal_virt.compute import errors
+from multimodal_virt.compute import specs
+from multimodal_virt import exception
+from multimodal_virt.privileged import gpu_profile
+
+LOG = logging.getLogger(__name__)
+
+
+def _flavor_vfs(instance):
+    return [dev for dev in instance.get_pci_devices(
+        source=objects.InstancePCIRequest.FLAVOR_ALIAS)
+        if dev.dev_type == fields.PciDeviceType.SRIOV_VF]
+
+
+class GpuProfiles:
+    """Applies and restores profiles for one nova-compute.
+
+    :param group: the ``[multimodal_virt_compute]`` option group.
+    :param host: nova-compute's ``CONF.host``.
+    :param writer: callable(vf address, {attribute: value}); the privsep
+        entry point by default.
+    """
+
+    def __init__(self, group, host, writer=None):
+        self.group = group
+        self.host = host
+        self._write = writer or gpu_profile.write_vf_profile
+        self._node_ids = None
+
+    def _local_ids(self, context):
+        if self._node_ids is None:
+            nodes = objects.ComputeNodeList.get_all_by_host(context,
+                                                            self.host)
+            self._node_ids = {node.id for node in nodes}
+        return self._node_ids
+
+    def _local(self, context, devices):
+        ids = self._local_ids(context)
+        return [dev for dev in devices if dev.compute_node_id in ids]
+
+    def apply(self, context, instance, flavor=None):
+        """Write the flavor's profile to the instance's local VFs.
+
+        :raises UnsupportedFlavorSpec: the flavor asks for a profile and a
+            VF cannot take it (no VF, driver without profiles, device_spec).
+        """
+        flavor = flavor or instance.flavor
+        try:
+            profile = specs.gpu_profile(flavor.extra_specs)
+        except exception.InvalidExtraSpec as err:
+            raise errors.UnsupportedFlavorSpec(reason=str(err))
+        if not profile:
+            return []
+        vfs = self._local(context, _flavor_vfs(instance))
+        if not vfs:
+            raise errors.UnsupportedFlavorSpec(
+                reason='the flavor asks for a GPU VF scheduling profile '
+                       '(multimodal_virt:gpu_*) but the instance has no VF '
+                       'from a pci_passthrough:alias on this host')
+        written = []
+        for dev in vfs:
+            try:
+                self._write(dev.address, profile.attributes())
+            except exception.MultimodalVirtError as err:
+                self.restore(context, instance, devices=written,
+                             flavor=flavor)
+                raise errors.UnsupportedFlavorSpec(
+                    reason='GPU VF %s cannot take the scheduling profile: '
+                           '%s' % (dev.address, err))
+            written.append(dev)
+            LOG.info('GPU VF %(vf)s scheduling profile: %(profile)s',
+                     {'vf': dev.address, 'profile': profile.attributes()},
+                     instance=instance)
+        return [dev.address for dev in written]
+
+    def restore(self, context, instance, devices=None, flavor=None):
+        """Write the defaults back; failures are logged, never raised."""
+        flavor = flavor or instance.flavor
+        try:
+            if not specs.gpu_profile(flavor.extra_specs):
+                return []
+        except exception.InvalidExtraSpec:
+            pass  # whatever was written, put the defaults back
+        if devices is None:
+            devices = _flavor_vfs(instance)
+        defaults = specs.default_gpu_profile(self.group).attributes()
+        restored = []
+        for dev in self._local(context, devices):
+            try:
+                self._write(dev.address, defaults)
+                restored.append(dev.address)
+            except Exception as err:  # never fail a delete
+                LOG.warning('Could not restore the default scheduling '
+                            'profile of GPU VF %(vf)s: %(err)s',
+                            {'vf': dev.address, 'err': err},
+                            instance=instance)
+        return restored

@@ -1,0 +1,241 @@
+"""GPU VF scheduling profiles written by nova-compute running our driver.
+
+Real Nova (API, scheduler, conductor, compute manager, PCI tracker,
+PCI-in-Placement) allocates a VF for ``pci_passthrough:alias``; our driver
+writes the flavor's profile through the privsep entry point (run
+in-process here) to a fake xe sysfs tree mirroring fakelibvirt's devices,
+and restores the defaults when the server is deleted.
+"""
+
+import os
+
+import fixtures
+from lxml import etree
+from nova import context as nova_context
+from nova import objects
+
+from multimodal_virt.libvirt_xml import hostdev
+from multimodal_virt.libvirt_xml import validate
+from multimodal_virt.pci import address as pci_address
+from multimodal_virt.pci import nova_config
+from multimodal_virt.pci import sriov_profile
+from multimodal_virt.pci import sysfs
+from multimodal_virt import privsep
+from tests.fixtures import sysfs_builder as layouts
+from tests.functional.compute import base
+from tests.functional.pci import test_nova_generated_config as generated
+
+HOST = 'compute1'
+DEFAULTS = {'exec_quantum_ms': '0', 'preempt_timeout_us': '0',
+            'sched_priority': 'low'}
+PROFILE = {'multimodal_virt:gpu_sched_priority': 'high',
+           'multimodal_virt:gpu_exec_quantum_ms': '25',
+           'multimodal_virt:gpu_preempt_timeout_us': '50000'}
+
+
+def flex170(driver):
+    layout = layouts.load('intel-flex170')
+    for pf in layout['pfs']:
+        pf['driver'] = driver
+        pf['sriov_admin'] = True
+    return layout
+
+
+class GpuProfileTest(base.ShimPCIServersTestBase):
+
+    PCI_DEVICE_SPEC = []
+    PCI_ALIAS = []
+    PF_DRIVER = 'xe'
+
+    def setUp(self):
+        self.tree = self.useFixture(layouts.SysfsTree(flex170(
+            self.PF_DRIVER))).root
+        self.pfs = sysfs.discover(self.tree)
+        config = nova_config.generate(self.pfs, nova_config.Settings(),
+                                      hostname=HOST)
+        options = config.nova_options()
+        self.PCI_DEVICE_SPEC = options[('pci', 'device_spec')]
+        self.PCI_ALIAS = options[('pci', 'alias')]
+        super().setUp()
+        self.flags(group='pci', report_in_placement=True)
+        self.flags(group='filter_scheduler', pci_in_placement=True)
+        self.flags(sysfs_root=self.tree, group='multimodal_virt_pci')
+        # The privileged entry point runs in this process (no daemon).
+        self.useFixture(fixtures.MockPatchObject(
+            privsep.sysfs_pctxt, 'client_mode', False))
+        self.alias = config.alias[0]['name']
+        self.profiles = sriov_profile.SysfsProfiles(self.tree)
+        self.start_compute(hostname=HOST,
+                           pci_info=generated.fake_libvirt_devices(self.pfs))
+
+    def _all_profiles(self):
+        return {str(vf.address): self.profiles.read(vf.address)
+                for pf in self.pfs for vf in pf.vfs}
+
+    def _vf_of(self, server):
+        ctxt = nova_context.get_admin_context()
+        (dev,) = objects.PciDeviceList.get_by_instance_uuid(ctxt,
+                                                            server['id'])
+        return dev.address
+
+
+def _raw_values(root):
+    for path, _, files in os.walk(os.path.join(root, 'devices')):
+        if os.path.basename(path) == 'profile':
+            for name in files:
+                with open(os.path.join(path, name)) as handle:
+                    yield handle.read().strip()
+
+
+class XeProfileTest(GpuProfileTest):
+
+    def test_profile_on_exactly_the_allocated_vfs_and_restored(self):
+        flavor = self._create_flavor(extra_spec=dict(
+            PROFILE, **{'pci_passthrough:alias': '%s:1' % self.alias,
+                        'multimodal_virt:disk_iothreads': '2',
+                        'multimodal_virt:disk_io': 'native'}))
+        # A burst: both requests are sent before either is waited for.
+        posted = [self.api.post_server({'server': {
+            'name': 'gpu-%d' % i, 'flavorRef': flavor,
+            'imageRef': '155d900f-4e14-4e4c-a73d-069cbf4541e6',
+            'networks': 'none'}}) for i in range(2)]
+        servers = [self._wait_for_state_change(s, 'ACTIVE') for s in posted]
+        vfs = {self._vf_of(s) for s in servers}
+        self.assertEqual(2, len(vfs))
+        profiles = self._all_profiles()
+        want = {'exec_quantum_ms': '25', 'preempt_timeout_us': '50000',
+                'sched_priority': 'high'}
+        for address, profile in profiles.items():
+            self.assertEqual(want if address in vfs else DEFAULTS, profile,
+                             address)
+
+        # The defined guest: Nova's managed hostdev plus our tuning, valid.
+        root = etree.fromstring(self.defined.last().encode())
+        (dev,) = hostdev.parse_domain_hostdevs(root)
+        self.assertIn(str(dev.address), vfs)
+        self.assertTrue(dev.managed)
+        self.assertEqual('2', root.findtext('iothreads'))
+        self.assertTrue(all(
+            d.find('driver').get('io') == 'native'
+            for d in root.iterfind('devices/disk')
+            if d.get('device') == 'disk'))
+        validate.validate_domain(root, validate.DomainSchema())
+
+        self._delete_server(servers[0])
+        gone = [a for a in vfs if a != self._vf_of(servers[1])][0]
+        self.assertEqual(DEFAULTS, self.profiles.read(
+            pci_address.PciAddress.parse(gone)))
+        self._delete_server(servers[1])
+        self.assertEqual({a: DEFAULTS for a in profiles},
+                         self._all_profiles())
+
+    def test_profile_without_a_vf_fails_with_a_fault(self):
+        flavor = self._create_flavor(extra_spec=PROFILE)
+        server = self._create_server(flavor_id=flavor, networks='none',
+                                     expected_state='ERROR')
+        fault = self.api.get_server(server['id'])['fault']['message']
+        self.assertIn('has no VF from a pci_passthrough:alias', fault)
+
+
+class I915ProfileTest(GpuProfileTest):
+
+    PF_DRIVER = 'i915'
+
+    def test_driver_without_profiles_fails_with_a_fault(self):
+        flavor = self._create_flavor(extra_spec=dict(
+            PROFILE, **{'pci_passthrough:alias': '%s:1' % self.alias}))
+        server = self._create_server(flavor_id=flavor, networks='none',
+                                     expected_state='ERROR')
+        fault = self.api.get_server(server['id'])['fault']['message']
+        self.assertIn('driven by i915, which has no per-VF scheduling '
+                      'profile', fault)
+        # Nothing was written (the files still hold the tree's defaults).
+        self.assertEqual({'0', '[low] normal high'}, set(_raw_values(
+            self.tree)))
+        self.assertEqual([], self.defined.documents)
+
+
+def two_hosts():
+    """compute1 keeps the Flex 170 cards, compute2 gets copies on other
+    buses; one sysfs tree holds both (one [multimodal_virt_pci] sysfs_root
+    per test process)."""
+    layout = flex170('xe')
+    moved = []
+    for pf, bus in zip(layout['pfs'], ('5d', 'da')):
+        copy = dict(pf, address='0000:%s:00.0' % bus)
+        copy['iommu_group'] = pf['iommu_group'] + 1000
+        moved.append(copy)
+    return layout['pfs'], moved
+
+
+class ResizeProfileTest(base.ShimPCIServersTestBase):
+    """The profile follows the instance to the resize destination, and the
+    source's VF gets its defaults back when the resize is confirmed."""
+
+    PCI_DEVICE_SPEC = []
+    PCI_ALIAS = []
+
+    def setUp(self):
+        first, second = two_hosts()
+        self.tree = self.useFixture(layouts.SysfsTree(
+            {'pfs': first + second})).root
+        pfs = sysfs.discover(self.tree)
+        self.host_pfs = {
+            'compute1': [pf for pf in pfs if pf.address.bus in (0x4d, 0xca)],
+            'compute2': [pf for pf in pfs if pf.address.bus in (0x5d, 0xda)]}
+        config = nova_config.generate(pfs, nova_config.Settings())
+        options = config.nova_options()
+        self.PCI_DEVICE_SPEC = options[('pci', 'device_spec')]
+        self.PCI_ALIAS = options[('pci', 'alias')]
+        super().setUp()
+        self.flags(group='pci', report_in_placement=True)
+        self.flags(group='filter_scheduler', pci_in_placement=True)
+        self.flags(sysfs_root=self.tree, group='multimodal_virt_pci')
+        self.useFixture(fixtures.MockPatchObject(
+            privsep.sysfs_pctxt, 'client_mode', False))
+        self.alias = config.alias[0]['name']
+        self.profiles = sriov_profile.SysfsProfiles(self.tree)
+
+    def _start(self, host):
+        self.start_compute(hostname=host, pci_info=(
+            generated.fake_libvirt_devices(self.host_pfs[host])))
+
+    def _vf(self, server, host):
+        ctxt = nova_context.get_admin_context()
+        buses = {pf.address.bus for pf in self.host_pfs[host]}
+        (vf,) = [pci_address.PciAddress.parse(dev.address) for dev in
+                 objects.PciDeviceList.get_by_instance_uuid(ctxt,
+                                                            server['id'])
+                 if pci_address.PciAddress.parse(dev.address).bus in buses]
+        return vf
+
+    def test_resize_to_another_host_then_confirm_and_delete(self):
+        self._start('compute1')
+        alias = {'pci_passthrough:alias': '%s:1' % self.alias}
+        small = self._create_flavor(extra_spec=dict(PROFILE, **alias))
+        big = self._create_flavor(memory_mb=4096, extra_spec=dict(
+            alias, **{'multimodal_virt:gpu_sched_priority': 'normal',
+                      'multimodal_virt:gpu_exec_quantum_ms': '5'}))
+        server = self._create_server(flavor_id=small, networks='none')
+        source = self._vf(server, 'compute1')
+        self.assertEqual('high', self.profiles.read(source)['sched_priority'])
+
+        self._start('compute2')
+        # As Nova's own PCI resize tests: no disk copy between fake hosts.
+        with fixtures.MockPatch('nova.virt.libvirt.driver.LibvirtDriver'
+                                '.migrate_disk_and_power_off',
+                                return_value='{}'):
+            server = self._resize_server(server, big)
+        self.assertEqual('compute2', server['OS-EXT-SRV-ATTR:host'])
+        dest = self._vf(server, 'compute2')
+        self.assertEqual({'exec_quantum_ms': '5', 'preempt_timeout_us': '0',
+                          'sched_priority': 'normal'},
+                         self.profiles.read(dest))
+        # Not confirmed yet: the source keeps its VF and profile (revert).
+        self.assertEqual('high', self.profiles.read(source)['sched_priority'])
+
+        self._confirm_resize(server)
+        self.assertEqual(DEFAULTS, self.profiles.read(source))
+        self.assertEqual('normal', self.profiles.read(dest)['sched_priority'])
+        self._delete_server(server)
+        self.assertEqual(DEFAULTS, self.profiles.read(dest))

@@ -21,7 +21,7 @@ from oslo_config import fixture as config_fixture
 import yaml
 
 from multimodal_virt import conf as mmv_conf
-from multimodal_virt.deploy import kolla
+from tests.functional.deploy import kolla_render as kolla
 from multimodal_virt import exception
 from multimodal_virt.pci import nova_config
 from multimodal_virt.pci import sysfs

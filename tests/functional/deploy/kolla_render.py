@@ -8,7 +8,7 @@ every value (how multi-valued options such as ``[pci] device_spec`` are
 written). This module does the same with plain Jinja2 and oslo.config's
 INI parser, so the result can be checked (and previewed) without ansible::
 
-    python -m multimodal_virt.deploy.kolla \\
+    python -m tests.functional.deploy.kolla_render \\
         --vars deploy/kolla/globals-multimodal-virt.yml \\
         --pci-config <(multimodal-virt pci config --format json) \\
         nova.conf deploy/kolla/config/nova/nova-compute.conf

@@ -1,12 +1,13 @@
-"""Render and merge the kolla-ansible files of ``deploy/kolla/``.
+"""Render and merge kolla-ansible config sources with kolla-ansible's code.
 
-kolla-ansible renders every config source with Jinja2 (the ansible
-variables of the host) and merges them with its ``merge_configs`` action:
-sources are read in order, a key set in a later source replaces all values
-of that key from earlier ones, and a key repeated inside one source keeps
-every value (how multi-valued options such as ``[pci] device_spec`` are
-written). This module does the same with plain Jinja2 and oslo.config's
-INI parser, so the result can be checked (and previewed) without ansible::
+kolla-ansible's ``merge_configs`` action plugin renders every source with
+Ansible's templar (the host's variables) and merges them: a key set in a
+later source replaces every value of that key from earlier ones; a key
+repeated inside one source keeps every value. Here the plugin's own
+``ActionModule.read_config`` and ``OverrideConfigParser`` (from the
+kolla-ansible package, a test requirement) run with a real
+``ansible.template.Templar``; only Ansible's task machinery around them
+(connection, copy to the host) is left out::
 
     python -m tests.functional.deploy.kolla_render \\
         --vars deploy/kolla/globals-multimodal-virt.yml \\
@@ -16,6 +17,8 @@ INI parser, so the result can be checked (and previewed) without ansible::
 
 import argparse
 import collections
+import glob
+import importlib.util
 import io
 import json
 import os
@@ -29,63 +32,83 @@ from multimodal_virt import exception
 _ORPHAN = None  # key of options that appear before any section header
 
 
-def _environment(directory):
-    import jinja2
+def merge_configs_module():
+    """kolla-ansible's ``merge_configs`` action plugin, imported.
 
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(directory),
-        undefined=jinja2.StrictUndefined, lstrip_blocks=True,
-        trim_blocks=True, keep_trailing_newline=True)
-    env.filters['to_json'] = lambda value: json.dumps(value, sort_keys=True)
-    return env
-
-
-def resolve(variables, depth=5):
-    """Template the string values of ``variables`` with each other.
-
-    Ansible does this lazily (a variable may be ``"{{ other }}:11211"``);
-    here it is done up front, at most ``depth`` rounds.
-
-    :returns: a new dict.
+    :raises MultimodalVirtError: when kolla-ansible is not installed.
     """
-    env = _environment(os.getcwd())
+    paths = glob.glob(os.path.join(
+        sys.prefix, 'share', 'kolla-ansible', 'ansible', 'action_plugins',
+        'merge_configs.py'))
+    if not paths:
+        raise exception.MultimodalVirtError(
+            'kolla-ansible is not installed in %s (pip install '
+            'kolla-ansible; it is a test requirement)' % sys.prefix)
+    spec = importlib.util.spec_from_file_location('kolla_merge_configs',
+                                                  paths[0])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    def expand(value, context):
-        if isinstance(value, str) and '{{' in value:
-            return env.from_string(value).render(**context)
-        if isinstance(value, list):
-            return [expand(item, context) for item in value]
-        if isinstance(value, dict):
-            return {k: expand(v, context) for k, v in value.items()}
-        return value
 
-    resolved = dict(variables)
-    for _ in range(depth):
-        expanded = {k: expand(v, resolved) for k, v in resolved.items()}
-        if expanded == resolved:
-            break
-        resolved = expanded
-    return resolved
+def _trusted(value):
+    """Mark strings as templates, as Ansible does for variables it loads
+    from inventory, group_vars and role defaults."""
+    from ansible.template import trust_as_template
+
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, list):
+        return [_trusted(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _trusted(item) for key, item in value.items()}
+    return value
+
+
+def _templar(variables):
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+
+    loader = DataLoader()
+    return loader, Templar(loader=loader, variables=_trusted(variables))
+
+
+def template_value(value, variables):
+    """Template one value (e.g. a task argument) with ``variables``."""
+    _, templar = _templar(variables)
+    return templar.template(_trusted(value))
+
+
+def render_and_merge(sources, variables):
+    """Render and merge ``sources`` (lowest priority first) for one host.
+
+    Missing sources are skipped, as merge_configs does.
+
+    :param variables: the host's variables (inventory_hostname, groups,
+        hostvars, ...).
+    :returns: the merged INI text merge_configs would write.
+    """
+    module = merge_configs_module()
+    loader, templar = _templar(variables)
+    action = module.ActionModule.__new__(module.ActionModule)
+    action._loader = loader
+    action._templar = templar
+    config = module.OverrideConfigParser()
+    for source in sources:
+        action.read_config(source, config)
+    out = io.StringIO()
+    config.write(out)
+    return out.getvalue()
 
 
 def render(path, variables):
-    """Render one Jinja2 source the way kolla-ansible's templar does.
+    """Render one template with Ansible's templar (the template module)."""
+    from ansible.template import trust_as_template
 
-    :param path: template file.
-    :param variables: dict of template variables.
-    :returns: the rendered text.
-    :raises MultimodalVirtError: naming the file and the template error.
-    """
-    import jinja2
-
-    env = _environment(os.path.dirname(os.path.abspath(path)))
-    try:
-        return env.get_template(os.path.basename(path)).render(
-            **resolve(variables))
-    except jinja2.TemplateError as err:
-        raise exception.MultimodalVirtError(
-            'cannot render %s: %s (variables given: %s)'
-            % (path, err, ', '.join(sorted(variables)) or 'none'))
+    _, templar = _templar(variables)
+    with open(path) as handle:
+        return templar.template(trust_as_template(handle.read()),
+                                overrides=dict(lstrip_blocks=True))
 
 
 class _Parser(iniparser.BaseParser):
@@ -119,34 +142,6 @@ def parse(text):
     return parser.sections
 
 
-def merge(texts):
-    """Merge INI sources in order, with kolla's ``merge_configs`` rules.
-
-    :param texts: iterable of INI texts, lowest priority first.
-    :returns: ``{section: {key: [values]}}``.
-    """
-    merged = collections.OrderedDict()
-    for text in texts:
-        for section, options in parse(text).items():
-            target = merged.setdefault(section, collections.OrderedDict())
-            target.update(options)
-    return merged
-
-
-def dump(merged):
-    """Write merged sections back as INI text (one line per value)."""
-    out = io.StringIO()
-    for section, options in merged.items():
-        if section is not _ORPHAN:
-            out.write('[%s]\n' % section)
-        for key, values in options.items():
-            for value in values:
-                out.write('%s = %s\n' % (key, value) if value
-                          else '%s =\n' % key)
-        out.write('\n')
-    return out.getvalue()
-
-
 def load_variables(var_files=(), pci_config=None):
     """Template variables from YAML files and a generated PCI config.
 
@@ -177,16 +172,11 @@ def load_variables(var_files=(), pci_config=None):
     return variables
 
 
-def render_and_merge(sources, variables):
-    """Render every source and merge them; returns the merged INI text."""
-    return dump(merge(render(path, variables) for path in sources))
-
-
 def main(argv=None):
     """Command line: print the merged config of the given sources."""
     parser = argparse.ArgumentParser(
         description='Render kolla-ansible config sources and merge them '
-                    'like merge_configs (lowest priority first).')
+                    'with merge_configs (lowest priority first).')
     parser.add_argument('sources', nargs='+')
     parser.add_argument('--vars', action='append', default=[],
                         help='YAML variables file (repeatable)')

@@ -5,7 +5,7 @@ stood in by ``devstack_functions.sh`` (see ``devstack_runner``), and the
 real ``multimodal-virt`` command of this checkout generating the [pci]
 config from a recorded SR-IOV sysfs layout. The resulting nova.conf files
 are read back with oslo.config and Nova's own option definitions and
-parsers. ``test_devstack_boot`` boots a VF flavor from the same configs.
+parsers. ``test_deploy_boot`` boots a VF flavor from the same configs.
 """
 
 import configparser

@@ -1,4 +1,4 @@
-"""A VF flavor boots from the configs the devstack plugin generates.
+"""A VF flavor boots from the configs devstack and kolla generate.
 
 The plugin's phases run for a controller (keystone, nova-api,
 nova-scheduler; no VFs) and for a GPU compute (nova-compute, the
@@ -10,6 +10,11 @@ controller's for the API and scheduler, the compute's for nova-compute
 (one process has one CONF, so every option both files set must agree,
 which the test checks). The stats store is a real memcached, named to
 the plugin as devstack's MEMCACHE_SERVERS would be.
+
+The kolla variant renders nova-api.conf and nova-scheduler.conf (the
+controller) and nova-compute.conf (with the compute's generated PCI
+config) through kolla-ansible's merge_configs, with memcached in the
+inventory, and boots the same way.
 """
 
 import importlib.util
@@ -23,14 +28,18 @@ from nova.tests.functional.libvirt import test_pci_sriov_servers
 from oslo_config import cfg
 
 from multimodal_virt import conf as mmv_conf
+from multimodal_virt import exception
+from multimodal_virt.pci import nova_config
 from multimodal_virt.pci import sysfs
 from multimodal_virt.stores import loader
 from tests.fixtures import sysfs_builder as layouts
 from tests.functional.deploy import devstack_runner as runner
 from tests.functional.deploy import kolla_render
+from tests.functional.deploy import test_kolla
 from tests.functional import fixtures as mmv_fixtures
 from tests.functional import nova_env
 from tests.functional.pci import test_nova_generated_config as generated_boot
+from tests.functional import requirements
 from tests.functional import samples
 
 HOST = 'compute1'
@@ -49,7 +58,22 @@ def read_options(path):
         return kolla_render.parse(handle.read())
 
 
-class DevstackConfigBootTest(test_pci_sriov_servers._PCIServersTestBase):
+def merged_options(*option_sets):
+    """Union of parsed configs; an option set twice must agree."""
+    merged = {}
+    for options in option_sets:
+        for section, values in options.items():
+            target = merged.setdefault(section, {})
+            for key, value in values.items():
+                if key in target and target[key] != value:
+                    raise AssertionError('[%s] %s differs: %s / %s'
+                                         % (section, key, target[key], value))
+                target[key] = value
+    return merged
+
+
+class _ConfigBootBase(test_pci_sriov_servers._PCIServersTestBase):
+    """Boot checks; subclasses say how the two nova.conf are made."""
 
     ADMIN_API = True
     microversion = 'latest'
@@ -75,29 +99,21 @@ class DevstackConfigBootTest(test_pci_sriov_servers._PCIServersTestBase):
                 self.flags(group=section, **{key: value})
         return unknown
 
+    def generate(self, tmp, sysfs_root, memcached):
+        """Write the controller's and compute's nova.conf.
+
+        :returns: ``(controller_options, compute_options)``, each
+            ``{section: {key: [values]}}``.
+        """
+        raise NotImplementedError
+
     def setUp(self):
         tmp = self.useFixture(fixtures.TempDir()).path
         memcached = self.useFixture(mmv_fixtures.MemcachedFixture())
         tree = self.useFixture(layouts.SysfsTree(LAYOUT))
         self.pfs = sysfs.discover(tree.root)
-        empty = os.path.join(tmp, 'empty-sys')
-        os.makedirs(os.path.join(empty, 'bus', 'pci', 'devices'))
-        # localhost in MEMCACHE_SERVERS becomes SERVICE_HOST: point that
-        # at this machine's loopback memcached.
-        store_env = {'SERVICE_HOST': '127.0.0.1',
-                     'MEMCACHE_SERVERS': 'localhost:%d' % memcached.port}
-
-        compute = runner.Host(os.path.join(tmp, 'compute'), COMPUTE,
-                              MMV_SYSFS_ROOT=tree.root, **store_env)
-        compute.phases('stack install', 'stack post-config', 'stack extra')
-        self.compute_options = read_options(compute.nova_conf)
-        alias = self.compute_options['pci']['alias']
-        controller = runner.Host(os.path.join(tmp, 'controller'), CONTROLLER,
-                                 MMV_SYSFS_ROOT=empty,
-                                 MMV_PCI_ALIAS='\n'.join(alias), **store_env)
-        controller.phases('stack install', 'stack post-config',
-                          'stack extra')
-        self.controller_options = read_options(controller.nova_conf)
+        self.controller_options, self.compute_options = self.generate(
+            tmp, tree.root, memcached)
 
         mmv_conf.register_opts(cfg.CONF)
         self.flags(api_paste_config=nova_env.api_paste_config(),
@@ -115,7 +131,9 @@ class DevstackConfigBootTest(test_pci_sriov_servers._PCIServersTestBase):
         super().setUp()
 
         for section, key in COMPUTE_OPTIONS:
-            values = self.compute_options[section][key]
+            values = self.compute_options.get(section, {}).get(key)
+            if values is None:
+                continue
             self.flags(group=section, **{key: values if key in (
                 'device_spec', 'alias') else values[-1]})
         driver = self.compute_options['DEFAULT'].get('compute_driver')
@@ -176,3 +194,66 @@ class DevstackConfigBootTest(test_pci_sriov_servers._PCIServersTestBase):
         server = self._create_server(flavor_id=strict, networks='none',
                                      expected_state='ERROR')
         self.assertIn('No valid host', server['fault']['message'])
+
+
+class DevstackConfigBootTest(_ConfigBootBase):
+    """The devstack plugin's phases for a controller and a GPU compute."""
+
+    def generate(self, tmp, sysfs_root, memcached):
+        empty = os.path.join(tmp, 'empty-sys')
+        os.makedirs(os.path.join(empty, 'bus', 'pci', 'devices'))
+        # localhost in MEMCACHE_SERVERS becomes SERVICE_HOST: point that
+        # at this machine's loopback memcached.
+        store_env = {'SERVICE_HOST': '127.0.0.1',
+                     'MEMCACHE_SERVERS': 'localhost:%d' % memcached.port}
+        compute = runner.Host(os.path.join(tmp, 'compute'), COMPUTE,
+                              MMV_SYSFS_ROOT=sysfs_root, **store_env)
+        compute.phases('stack install', 'stack post-config', 'stack extra')
+        compute_options = read_options(compute.nova_conf)
+        alias = compute_options['pci']['alias']
+        controller = runner.Host(os.path.join(tmp, 'controller'), CONTROLLER,
+                                 MMV_SYSFS_ROOT=empty,
+                                 MMV_PCI_ALIAS='\n'.join(alias), **store_env)
+        controller.phases('stack install', 'stack post-config',
+                          'stack extra')
+        return read_options(controller.nova_conf), compute_options
+
+
+class KollaConfigBootTest(_ConfigBootBase):
+    """kolla-ansible's merge of the nova-api, nova-scheduler and
+    nova-compute overrides, memcached in the inventory."""
+
+    def generate(self, tmp, sysfs_root, memcached):
+        try:
+            kolla_render.merge_configs_module()
+        except exception.MultimodalVirtError as err:
+            requirements.require(self, False, str(err))
+        base = os.path.join(tmp, 'nova.conf')
+        with open(base, 'w') as handle:
+            handle.write('[DEFAULT]\n')
+        pci_json = os.path.join(tmp, 'pci.json')
+        with open(pci_json, 'w') as handle:
+            handle.write(nova_config.generate(
+                self.pfs, nova_config.Settings(), hostname=HOST).to_json())
+        variables = dict(
+            kolla_render.load_variables([test_kolla.GLOBALS], pci_json),
+            **test_kolla.inventory(memcached_addresses=('127.0.0.1',),
+                                   memcached_port=memcached.port))
+
+        def merged(override, host):
+            return kolla_render.parse(kolla_render.render_and_merge(
+                [base, os.path.join(test_kolla.KOLLA, 'config', 'nova',
+                                    override)],
+                dict(variables, inventory_hostname=host)))
+
+        controller = merged_options(merged('nova-api.conf', 'ctl1'),
+                                    merged('nova-scheduler.conf', 'ctl1'))
+        return controller, merged('nova-compute.conf', 'gpu1')
+
+
+def load_tests(loader, standard_tests, pattern):
+    """The concrete variants only, not the shared base."""
+    suite = loader.suiteClass()
+    for case in (DevstackConfigBootTest, KollaConfigBootTest):
+        suite.addTests(loader.loadTestsFromTestCase(case))
+    return suite

@@ -70,8 +70,8 @@ def load_session(args):
         auth = loading.load_auth_from_argparse_arguments(args)
     except ks_exceptions.MissingRequiredOptions as err:
         wanted = ', '.join('%s (%s)' % (
-            opt.argparse_args[0].replace('_', '-'), opt.argparse_envvars[0])
-            for opt in err.options)
+            opt.argparse_args[0].replace('_', '-'),
+            'OS_' + opt.dest.upper()) for opt in err.options)
         raise exception.CloudApiError(
             'no credentials for auth type %s: set %s (source your openrc, '
             'or set OS_AUTH_TYPE, e.g. v3applicationcredential)'

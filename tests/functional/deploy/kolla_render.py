@@ -52,8 +52,10 @@ def merge_configs_module():
 
 
 def _trusted(value):
-    """Mark strings as templates, as Ansible does for variables it loads
-    from inventory, group_vars and role defaults."""
+    """Mark strings as templates, as Ansible does for loaded variables.
+
+    (Variables from inventory, group_vars and role defaults.)
+    """
     from ansible.template import trust_as_template
 
     if isinstance(value, str):

@@ -220,8 +220,11 @@ class DevstackConfigBootTest(_ConfigBootBase):
 
 
 class KollaConfigBootTest(_ConfigBootBase):
-    """kolla-ansible's merge of the nova-api, nova-scheduler and
-    nova-compute overrides, memcached in the inventory."""
+    """kolla-ansible's merge of the Nova overrides.
+
+    nova-api and nova-scheduler for the controller, nova-compute for the
+    GPU compute; memcached in the inventory.
+    """
 
     def generate(self, tmp, sysfs_root, memcached):
         try:

@@ -147,8 +147,10 @@ class NovaOverridesTest(KollaTestCase):
     def test_unset_signing_key_fails_the_render(self):
         variables = dict(self.variables)
         del variables['mmv_store_signing_key']
-        err = self.assertRaises(Exception, self._merged_nova,
-                                'nova-scheduler.conf', variables)
+        from ansible import errors as ansible_errors
+        err = self.assertRaises(ansible_errors.AnsibleUndefinedVariable,
+                                self._merged_nova, 'nova-scheduler.conf',
+                                variables)
         self.assertIn('mmv_store_signing_key', str(err))
 
     def test_scheduler_file_store_and_no_pci_in_placement(self):

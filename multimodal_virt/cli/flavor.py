@@ -12,9 +12,10 @@ call. Examples::
     multimodal-virt flavor create gpu.video --slo io_p99_us=1500 \\
         --unset multimodal_virt:gpu_cmd_p99_us
 
-Credentials come from the usual ``OS_*`` variables (or ``--os-*``
-arguments), a ``clouds.yaml`` entry (``--os-cloud``), or an endpoint and
-token (``--os-endpoint`` + ``--os-token``).
+Credentials come from keystoneauth's loaders (:mod:`multimodal_virt.cli.auth`):
+the usual ``OS_*`` variables of an openrc or ``--os-*`` arguments, any
+``OS_AUTH_TYPE`` (application credentials: ``v3applicationcredential``;
+an endpoint and token: ``admin_token`` with ``OS_ENDPOINT``/``OS_TOKEN``).
 """
 
 import argparse
@@ -25,6 +26,7 @@ import sys
 
 from oslo_log import log as logging
 
+from multimodal_virt.cli import auth
 from multimodal_virt.compute import specs as compute_specs
 from multimodal_virt import exception
 from multimodal_virt.metrics import vocabulary
@@ -44,25 +46,9 @@ COMPUTE_KEYS = (compute_specs.DISK_IOTHREADS, compute_specs.DISK_IO,
                 compute_specs.GPU_EXEC_QUANTUM_MS,
                 compute_specs.GPU_PREEMPT_TIMEOUT_US)
 
-# (argument, environment variable, help)
-_AUTH_ARGS = (
-    ('auth-url', 'OS_AUTH_URL', 'Keystone URL, e.g. http://ctl/identity'),
-    ('username', 'OS_USERNAME', 'user name'),
-    ('password', 'OS_PASSWORD', 'password'),
-    ('project-name', 'OS_PROJECT_NAME', 'project name'),
-    ('project-id', 'OS_PROJECT_ID', 'project id'),
-    ('user-domain-name', 'OS_USER_DOMAIN_NAME', 'user domain (Default)'),
-    ('project-domain-name', 'OS_PROJECT_DOMAIN_NAME',
-     'project domain (Default)'),
-    ('region-name', 'OS_REGION_NAME', 'region of the compute endpoint'),
-    ('interface', 'OS_INTERFACE', 'endpoint interface (public)'),
-    ('cloud', 'OS_CLOUD', 'clouds.yaml entry (needs openstacksdk)'),
-    ('endpoint', 'OS_ENDPOINT', 'compute endpoint, used with --os-token'),
-    ('token', 'OS_TOKEN', 'token, used with --os-endpoint'),
-    ('cacert', 'OS_CACERT', 'CA bundle for TLS verification'),
-    ('compute-api-version', 'OS_COMPUTE_API_VERSION',
-     'compute microversion (default %s)' % DEFAULT_API_VERSION),
-)
+# add_parser reads the command line: keystoneauth registers the options of
+# the auth type given with --os-auth-type.
+PARSER_READS_ARGV = True
 
 
 def parse_alias(text):
@@ -141,73 +127,15 @@ def requested_specs(args):
     return specs
 
 
-def _opt(args, name):
-    return getattr(args, 'os_' + name.replace('-', '_'), None)
-
-
-def build_session(args):
-    """A keystoneauth session from ``--os-*`` arguments / ``OS_*`` env.
-
-    :returns: ``(session, endpoint_override or None)``.
-    :raises CloudApiError: naming the missing settings.
-    """
-    from keystoneauth1 import loading
-    from keystoneauth1 import session as ks_session
-
-    verify = _opt(args, 'cacert') or not args.insecure
-    if _opt(args, 'endpoint') or _opt(args, 'token'):
-        if not (_opt(args, 'endpoint') and _opt(args, 'token')):
-            raise exception.CloudApiError(
-                '--os-endpoint and --os-token (OS_ENDPOINT, OS_TOKEN) go '
-                'together; give both or neither')
-        auth = loading.get_plugin_loader('admin_token').load_from_options(
-            endpoint=_opt(args, 'endpoint'), token=_opt(args, 'token'))
-        return (ks_session.Session(auth=auth, verify=verify),
-                _opt(args, 'endpoint'))
-    if _opt(args, 'cloud'):
-        try:
-            import openstack.config
-        except ImportError:
-            raise exception.CloudApiError(
-                '--os-cloud needs openstacksdk (pip install openstacksdk), '
-                'or use OS_AUTH_URL/OS_USERNAME/... instead')
-        try:
-            region = openstack.config.OpenStackConfig().get_one(
-                cloud=_opt(args, 'cloud'))
-        except Exception as err:  # openstack.config raises its own types
-            raise exception.CloudApiError(
-                'cannot load cloud %r from clouds.yaml: %s'
-                % (_opt(args, 'cloud'), err))
-        return region.get_session(), None
-    missing = [env for name, env, _ in _AUTH_ARGS
-               if name in ('auth-url', 'username', 'password')
-               and not _opt(args, name)]
-    if not (_opt(args, 'project-name') or _opt(args, 'project-id')):
-        missing.append('OS_PROJECT_NAME or OS_PROJECT_ID')
-    if missing:
-        raise exception.CloudApiError(
-            'no credentials: set %s (source your openrc), or pass '
-            '--os-cloud NAME, or --os-endpoint URL with --os-token TOKEN'
-            % ', '.join(missing))
-    auth = loading.get_plugin_loader('password').load_from_options(
-        auth_url=_opt(args, 'auth-url'), username=_opt(args, 'username'),
-        password=_opt(args, 'password'),
-        project_name=_opt(args, 'project-name'),
-        project_id=_opt(args, 'project-id'),
-        user_domain_name=_opt(args, 'user-domain-name') or 'Default',
-        project_domain_name=_opt(args, 'project-domain-name') or 'Default')
-    return ks_session.Session(auth=auth, verify=verify), None
-
-
 def nova_client(session, args, endpoint_override=None):
     """A python-novaclient ``Client`` over ``session``."""
     from novaclient import client as nova
 
-    return nova.Client(_opt(args, 'compute-api-version')
-                       or DEFAULT_API_VERSION,
+    return nova.Client(args.os_compute_api_version or DEFAULT_API_VERSION,
                        session=session, endpoint_override=endpoint_override,
-                       region_name=_opt(args, 'region-name'),
-                       endpoint_type=_opt(args, 'interface') or 'public')
+                       region_name=getattr(args, 'os_region_name', None),
+                       endpoint_type=getattr(args, 'os_interface', None)
+                       or 'public')
 
 
 def _find(nova, name):
@@ -304,7 +232,7 @@ def cmd_create(args, out=None, session=None, endpoint_override=None):
     out = out or sys.stdout
     specs = requested_specs(args)  # validate before touching the cloud
     if session is None:
-        session, endpoint_override = build_session(args)
+        session = auth.load_session(args)
     nova = nova_client(session, args, endpoint_override)
     result = create_or_update(nova, args, specs)
     json.dump(result, out, indent=2, sort_keys=True)
@@ -320,10 +248,11 @@ def _non_negative(text):
     return int(text)
 
 
-def add_parser(subparsers):
+def add_parser(subparsers, argv=()):
     """Register ``flavor`` with its ``create`` sub-command.
 
     :param subparsers: the top-level parser's ``add_subparsers()`` result.
+    :param argv: the command line (for ``--os-auth-type``).
     :returns: the ``flavor`` parser.
     """
     parser = subparsers.add_parser(
@@ -353,11 +282,11 @@ def add_parser(subparsers):
                         help='any other extra spec (repeatable)')
     create.add_argument('--unset', action='append', metavar='KEY',
                         help='extra spec to remove (repeatable)')
-    auth = create.add_argument_group('authentication')
-    for name, env, text in _AUTH_ARGS:
-        auth.add_argument('--os-' + name, default=os.environ.get(env),
-                          help='%s (env %s)' % (text, env))
-    auth.add_argument('--insecure', action='store_true',
-                      help='do not verify TLS certificates')
+    auth.add_arguments(create, argv)
+    create.add_argument('--os-compute-api-version',
+                        default=os.environ.get('OS_COMPUTE_API_VERSION'),
+                        help='compute microversion (env '
+                             'OS_COMPUTE_API_VERSION, default %s)'
+                             % DEFAULT_API_VERSION)
     create.set_defaults(func=cmd_create)
     return parser

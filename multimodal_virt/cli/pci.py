@@ -18,7 +18,7 @@ import sys
 from lxml import etree
 from oslo_config import cfg
 
-from multimodal_virt import conf as mmv_conf
+from multimodal_virt.cli import bootstrap
 from multimodal_virt import exception
 from multimodal_virt.libvirt_xml import hostdev as hostdev_xml
 from multimodal_virt.libvirt_xml import validate as domain_validate
@@ -31,11 +31,7 @@ from multimodal_virt.pci import sysfs
 
 
 def _load_conf(args):
-    conf = cfg.ConfigOpts()
-    mmv_conf.register_opts(conf)
-    conf([], project='multimodal-virt',
-         default_config_files=list(getattr(args, 'config_file', None) or []))
-    return conf
+    return bootstrap.conf_from_args(args)
 
 
 def _discover(args, group):

@@ -14,25 +14,21 @@ import json
 import sys
 import time
 
-from oslo_config import cfg
-
-from multimodal_virt import conf as mmv_conf
-from multimodal_virt import exception
 from multimodal_virt.analysis import report
+from multimodal_virt.cli import bootstrap
+from multimodal_virt import exception
 from multimodal_virt.scheduler import snapshot as snapshot_mod
 from multimodal_virt.stores import loader
 
 
 def load_conf(args):
-    """A ``ConfigOpts`` from ``--config-file`` and ``--store-dir``.
+    """A ``ConfigOpts`` from the config files and ``--store-dir``.
 
-    :param args: parsed arguments (``config_file``, optional ``store_dir``).
+    :param args: parsed arguments (``config_file``, ``config_dir``,
+        optional ``store_dir``); see :func:`bootstrap.conf_from_args`.
     :returns: a parsed ``ConfigOpts`` with every group registered.
     """
-    conf = cfg.ConfigOpts()
-    mmv_conf.register_opts(conf)
-    conf([], project='multimodal-virt',
-         default_config_files=list(getattr(args, 'config_file', None) or []))
+    conf = bootstrap.conf_from_args(args)
     store_dir = getattr(args, 'store_dir', None)
     if store_dir:
         conf.set_override('driver', 'file', 'multimodal_virt_store')

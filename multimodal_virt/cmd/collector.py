@@ -21,11 +21,12 @@ import time
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from multimodal_virt import conf as mmv_conf
+from multimodal_virt.cli import bootstrap
 from multimodal_virt import exception
 from multimodal_virt import version
 
 LOG = logging.getLogger(__name__)
+PROG = 'multimodal-virt-collector'
 
 CLI_OPTS = [
     cfg.BoolOpt('dump-bpf',
@@ -44,13 +45,15 @@ CLI_OPTS = [
 
 
 def parse_args(argv):
-    """Return a parsed ``ConfigOpts`` with every collector option."""
-    conf = cfg.ConfigOpts()
-    mmv_conf.register_opts(conf)
+    """Return a parsed ``ConfigOpts`` with every collector option.
+
+    Config files, ``--config-dir``, ``--version`` and the default search
+    path work as for every command (:mod:`multimodal_virt.cli.bootstrap`).
+    """
+    conf = bootstrap.new_conf()
     conf.register_cli_opts(CLI_OPTS)
     logging.register_options(conf)
-    conf(argv, project='multimodal-virt', prog='multimodal-virt-collector',
-         version=version.version_string())
+    bootstrap.load(argv, conf=conf, prog=PROG)
     if conf.once or conf.dump_bpf or conf.build_bpf:
         # stdout carries the sample or the probe descriptions.
         conf.set_override('use_stderr', True)
@@ -135,9 +138,8 @@ def _serve(conf):
         collector.stop()
 
 
-def main(argv=None):
-    """Run the collector; returns the process exit status."""
-    conf = parse_args(sys.argv[1:] if argv is None else argv)
+def _main(argv):
+    conf = parse_args(argv)
     try:
         if conf.dump_bpf:
             return _dump(conf)
@@ -147,9 +149,18 @@ def main(argv=None):
             return _once(conf)
         return _serve(conf)
     except exception.MultimodalVirtError as err:
-        LOG.error('multimodal-virt-collector: %s', err)
-        print('error: %s' % err, file=sys.stderr)
-        return 2
+        LOG.error('%s: %s', PROG, err)
+        raise
+
+
+def main(argv=None):
+    """Run the collector; returns the process exit status.
+
+    A bad command line or config file, or a probe/store error, is one line
+    on stderr and exit status 2.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    return bootstrap.run(lambda: _main(argv), prog=PROG)
 
 
 if __name__ == '__main__':

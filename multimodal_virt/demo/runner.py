@@ -24,6 +24,7 @@ from multimodal_virt.analysis import bottleneck
 from multimodal_virt.analysis import ranking as ranking_mod
 from multimodal_virt.analysis import report
 from multimodal_virt import exception
+from multimodal_virt.demo import progress as progress_mod
 from multimodal_virt.demo import recorded
 from multimodal_virt.demo import scheduling
 from multimodal_virt.demo import workload as workload_mod
@@ -145,8 +146,11 @@ class DemoRunner(object):
     # collection --------------------------------------------------------
 
     def _collect(self, collector, workload):
-        names = collector.start_probes()
-        collector.load_publishers()
+        with progress_mod.Phase(self.progress,
+                                'starting probes (compiling and loading BPF '
+                                'programs where allowed)'):
+            names = collector.start_probes()
+            collector.load_publishers()
         fallback = set(self.conf.multimodal_virt_collector.fallback_probes)
         mode = 'ebpf' if any(n not in fallback and n != 'procfs'
                              for n in names) else 'procfs'
@@ -208,8 +212,6 @@ class DemoRunner(object):
         :returns: the result as plain JSON types (see :func:`to_text`).
         :raises DemoError: when a step cannot run, saying which.
         """
-        from multimodal_virt.collector import service
-
         self._prepare_dirs()
         self._configure()
         standin, gpu_note = self._gpu_standin()
@@ -223,7 +225,9 @@ class DemoRunner(object):
             'for %.0f s in %s' % (workload.fps, workload.frame_bytes // 1024,
                                   workload.sensor_hz, workload.duration_s,
                                   self.work_dir))
-        collector = service.CollectorService(self.conf)
+        with progress_mod.Phase(self.progress, 'loading the collector'):
+            from multimodal_virt.collector import service
+            collector = service.CollectorService(self.conf)
         try:
             mode, probes, local_samples = self._collect(collector, workload)
         finally:
@@ -243,6 +247,9 @@ class DemoRunner(object):
             thresholds = bottleneck.Thresholds.from_conf(
                 self.conf.multimodal_virt_analysis)
             extra_specs = thresholds.slo_extra_specs()
+            with progress_mod.Phase(self.progress,
+                                    "loading Nova's scheduler code"):
+                scheduling.import_nova()
             self.progress('ranking %d hosts through Nova\'s '
                           'HostFilterHandler and HostWeightHandler ...'
                           % len(samples))
@@ -266,12 +273,12 @@ class DemoRunner(object):
             _slos(decision.extra_specs), findings)
         plot_path = None
         if self.plot:
-            from multimodal_virt.analysis import plot
             plot_path = os.path.join(self.output_dir, 'demo.png')
-            self.progress('drawing %s ...' % plot_path)
-            plot.render(rows, samples, plot_path,
-                        title='multimodal-virt demo: %s and %d recorded '
-                              'hosts' % (local.host, len(samples) - 1))
+            with progress_mod.Phase(self.progress, 'drawing %s' % plot_path):
+                from multimodal_virt.analysis import plot
+                plot.render(rows, samples, plot_path,
+                            title='multimodal-virt demo: %s and %d recorded '
+                                  'hosts' % (local.host, len(samples) - 1))
         return {
             'output_dir': self.output_dir,
             'store': self.stats_dir,

@@ -54,6 +54,18 @@ def validate_extra_specs(extra_specs):
                 % (key, value, getattr(err, 'explanation', err)))
 
 
+def import_nova():
+    """Import the Nova modules :func:`rank` uses (seconds on first call)."""
+    with warnings.catch_warnings():
+        # Nova's dependencies announce eventlet's deprecation on import;
+        # nothing here runs on eventlet.
+        warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
+        from nova import objects  # noqa: F401
+        from nova.scheduler import filters  # noqa: F401
+        from nova.scheduler import host_manager  # noqa: F401
+        from nova.scheduler import weights  # noqa: F401
+
+
 def rank(conf, hosts, extra_specs, store):
     """Filter and weigh ``hosts`` through Nova's handlers.
 
@@ -63,14 +75,11 @@ def rank(conf, hosts, extra_specs, store):
     :param store: the stats store the plugins read.
     :returns: a :class:`Ranking`.
     """
-    with warnings.catch_warnings():
-        # Nova's dependencies announce eventlet's deprecation on import;
-        # nothing here runs on eventlet.
-        warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
-        from nova import objects
-        from nova.scheduler import filters as nova_filters
-        from nova.scheduler import host_manager
-        from nova.scheduler import weights as nova_weights
+    import_nova()
+    from nova import objects
+    from nova.scheduler import filters as nova_filters
+    from nova.scheduler import host_manager
+    from nova.scheduler import weights as nova_weights
 
     from multimodal_virt.scheduler import latency_filter
     from multimodal_virt.scheduler import latency_weigher

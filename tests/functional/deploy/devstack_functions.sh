@@ -90,3 +90,5 @@ function iniset_multiline {
         iniadd_literal "$file" "$section" "$option" "${values[i]}"
     done
 }
+
+function restart_service { _record restart_service "$@"; }

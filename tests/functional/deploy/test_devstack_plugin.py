@@ -1,18 +1,17 @@
-"""devstack plugin: shellcheck, and its phases run against a temp nova.conf.
+"""devstack plugin: shellcheck, and its phases run per host role.
 
 The plugin's scripts run in a real bash with devstack's helper functions
-stood in by ``devstack_functions.sh`` (INI edits through devstack-tools'
-``dsconf``; setup_develop, install_package and run_process recorded), and
-the real ``multimodal-virt`` command of this checkout generating the [pci]
-config from a recorded SR-IOV sysfs layout. The resulting nova.conf is read
-back with oslo.config and Nova's own option definitions and parsers.
+stood in by ``devstack_functions.sh`` (see ``devstack_runner``), and the
+real ``multimodal-virt`` command of this checkout generating the [pci]
+config from a recorded SR-IOV sysfs layout. The resulting nova.conf files
+are read back with oslo.config and Nova's own option definitions and
+parsers. ``test_deploy_boot`` boots a VF flavor from the same configs.
 """
 
 import configparser
 import os
 import shutil
 import subprocess
-import sys
 
 import fixtures
 import nova.conf
@@ -28,12 +27,9 @@ from multimodal_virt.pci import nova_config
 from multimodal_virt.pci import sysfs
 from tests import base
 from tests.fixtures import sysfs_builder as layouts
+from tests.functional.deploy import devstack_runner as runner
 from tests.functional import requirements
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))))
-STUB = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                    'devstack_functions.sh')
 SCRIPTS = ('devstack/plugin.sh', 'devstack/settings',
            'devstack/lib/multimodal_virt')
 FILTER = 'multimodal_virt.scheduler.latency_filter.LatencyFilter'
@@ -47,6 +43,34 @@ enabled_filters = ComputeFilter,AvailabilityZoneFilter,ImagePropertiesFilter
 [pci]
 alias = {"name": "stale", "vendor_id": "dead", "product_id": "beef"}
 """
+CONTROLLER = 'key,n-api,n-sch,n-cond,placement-api,mysql,rabbit'
+COMPUTE = 'n-cpu,q-agt'
+SHIM = os.path.join(runner.TOP, 'nova', 'virt', 'multimodal_virt')
+
+
+def read_nova(path):
+    """nova.conf read with Nova's and our option definitions."""
+    conf = cfg.ConfigOpts()
+    for module in (nova.conf.scheduler, nova.conf.pci, nova.conf.compute):
+        module.register_opts(conf)
+    mmv = cfg.ConfigOpts()
+    mmv_conf.register_opts(mmv)
+    for opts in (conf, mmv):
+        opts([], default_config_files=[path])
+    return conf, mmv
+
+
+def raw(path):
+    """The file as configparser sees it (options we may not register)."""
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.read(path)
+    return parser
+
+
+def generated(sysfs_root):
+    """What ``multimodal-virt pci config`` generates for the layout."""
+    return nova_config.generate(sysfs.discover(sysfs_root),
+                                nova_config.Settings(), hostname='compute1')
 
 
 class ShellcheckTest(base.TestCase):
@@ -57,72 +81,40 @@ class ShellcheckTest(base.TestCase):
                              'shellcheck (apt-get install shellcheck)')
         result = subprocess.run(
             [shellcheck, '-x', '-s', 'bash'] + list(SCRIPTS)
-            + [os.path.relpath(STUB, TOP)],
-            cwd=TOP, capture_output=True, text=True, check=False)
+            + [os.path.relpath(runner.STUB, runner.TOP)],
+            cwd=runner.TOP, capture_output=True, text=True, check=False)
         self.assertEqual(0, result.returncode, result.stdout + result.stderr)
 
 
-class DevstackPhasesTest(base.TestCase):
+class DevstackTestCase(base.TestCase):
 
     def setUp(self):
         super().setUp()
         requirements.require(self, shutil.which('bash'), 'bash')
-        self.bin = os.path.dirname(sys.executable)
         requirements.require(
-            self, os.path.exists(os.path.join(self.bin, 'dsconf')),
+            self, os.path.exists(os.path.join(runner.BIN, 'dsconf')),
             'dsconf from devstack-tools (pip install devstack-tools)')
         self.tmp = self.useFixture(fixtures.TempDir()).path
-        self.nova_conf = os.path.join(self.tmp, 'nova.conf')
-        with open(self.nova_conf, 'w') as handle:
-            handle.write(BASE_NOVA_CONF)
-        self.record = os.path.join(self.tmp, 'record.tsv')
         self.sysfs = self.useFixture(layouts.SysfsTree('nvidia-a100')).root
-        self.env = {
-            'PATH': os.environ.get('PATH', '/usr/bin:/bin'),
-            'HOME': self.tmp, 'DEST': self.tmp,
-            'DATA_DIR': os.path.join(self.tmp, 'data'),
-            'STACK_USER': subprocess.run(['id', '-un'], capture_output=True,
-                                         text=True, check=True).stdout.strip(),
-            'SERVICE_HOST': '192.0.2.10',
-            'ENABLED_SERVICES': 'n-sch,n-cpu,mmv-collector',
-            'NOVA_CONF': self.nova_conf, 'NOVA_CONF_DIR': self.tmp,
-            'MMV_DIR': TOP, 'MMV_HOSTNAME': 'compute1',
-            'MMV_CONF_DIR': os.path.join(self.tmp, 'etc-mmv'),
-            'MMV_SYSFS_ROOT': self.sysfs,
-            'MMV_TEST_RECORD': self.record, 'MMV_TEST_BIN': self.bin,
-        }
+        self.empty_sysfs = os.path.join(self.tmp, 'empty-sys')
+        os.makedirs(os.path.join(self.empty_sysfs, 'bus', 'pci', 'devices'))
 
-    def _phases(self, *phases, **env):
-        script = ['set -o errexit -o nounset -o pipefail',
-                  'source %s' % STUB,
-                  'source %s/devstack/settings' % TOP]
-        for phase in phases:
-            script.append('source %s/devstack/plugin.sh %s'
-                          % (TOP, phase))
-        result = subprocess.run(
-            ['bash', '-c', '\n'.join(script)], cwd=self.tmp,
-            env=dict(self.env, **env), capture_output=True, text=True,
-            check=False, timeout=120)
-        self.assertEqual(0, result.returncode,
-                         result.stdout + result.stderr)
-        return result
+    def host(self, name, services, **env):
+        env.setdefault('MMV_SYSFS_ROOT', self.sysfs)
+        return runner.Host(os.path.join(self.tmp, name), services,
+                           nova_conf=BASE_NOVA_CONF, **env)
 
-    def _recorded(self):
-        if not os.path.exists(self.record):
-            return []
-        with open(self.record) as handle:
-            return [line.rstrip('\n').split('\t') for line in handle]
+    def check_nova_alias(self, aliases, expected_names):
+        objects.register_all()
+        nova_cfg = self.useFixture(config_fixture.Config(nova.conf.CONF))
+        nova_cfg.config(alias=aliases, group='pci')
+        nova_request.get_alias_from_config.cache_clear()
+        self.addCleanup(nova_request.get_alias_from_config.cache_clear)
+        self.assertEqual(expected_names,
+                         list(nova_request.get_alias_from_config()))
 
-    def _nova(self):
-        conf = cfg.ConfigOpts()
-        nova.conf.scheduler.register_opts(conf)
-        nova.conf.pci.register_opts(conf)
-        nova.conf.compute.register_opts(conf)
-        mmv = cfg.ConfigOpts()
-        mmv_conf.register_opts(mmv)
-        for opts in (conf, mmv):
-            opts([], default_config_files=[self.nova_conf])
-        return conf, mmv
+
+class AllInOneTest(DevstackTestCase):
 
     def _check_scheduler(self, conf):
         fs = conf.filter_scheduler
@@ -135,93 +127,178 @@ class DevstackPhasesTest(base.TestCase):
                          fs.weight_classes)
 
     def test_stack_unstack_clean(self):
-        self._phases('stack install', 'stack post-config', 'stack extra')
-        conf, mmv = self._nova()
+        aio = self.host('aio', CONTROLLER + ',' + COMPUTE)
+        aio.phases('stack install', 'stack post-config', 'stack extra')
+        conf, mmv = read_nova(aio.nova_conf)
         self._check_scheduler(conf)
-        self.assertEqual('file', mmv.multimodal_virt_store.driver)
-        self.assertEqual(os.path.join(self.tmp, 'data', 'multimodal-virt',
-                                      'stats'),
-                         mmv.multimodal_virt_store.file_path)
+        # The store: devstack's MEMCACHE_SERVERS (localhost) as the other
+        # nodes reach it.
+        self.assertEqual('memcached', mmv.multimodal_virt_store.driver)
+        self.assertEqual(['192.0.2.10:11211'],
+                         mmv.multimodal_virt_store.memcached_servers)
 
         # [pci]: the generated lines replaced the stale alias, and Nova's
         # own parsers accept them.
-        objects.register_all()
-        expected = nova_config.generate(
-            sysfs.discover(self.sysfs), nova_config.Settings(),
-            hostname='compute1').nova_options()
+        expected = generated(self.sysfs).nova_options()
         self.assertEqual(expected[('pci', 'device_spec')],
                          conf.pci.device_spec)
         self.assertEqual(expected[('pci', 'alias')], conf.pci.alias)
-        wl = whitelist.Whitelist(conf.pci.device_spec)
-        self.assertEqual(len(expected[('pci', 'device_spec')]),
-                         len(wl.specs))
-        nova_cfg = self.useFixture(config_fixture.Config(nova.conf.CONF))
-        nova_cfg.config(alias=conf.pci.alias, group='pci')
-        nova_request.get_alias_from_config.cache_clear()
-        self.addCleanup(nova_request.get_alias_from_config.cache_clear)
-        aliases = nova_request.get_alias_from_config()
-        self.assertEqual(['mmv-nvidia-20f1-vf'], list(aliases))
+        self.assertEqual(len(expected[('pci', 'device_spec')]), len(
+            whitelist.Whitelist(conf.pci.device_spec).specs))
+        self.check_nova_alias(conf.pci.alias, ['mmv-nvidia-20f1-vf'])
         self.assertTrue(conf.pci.report_in_placement)
         self.assertTrue(conf.filter_scheduler.pci_in_placement)
-        provider_dir = os.path.join(self.tmp, 'provider_config')
-        self.assertEqual(provider_dir, conf.compute.provider_config_location)
-        with open(os.path.join(provider_dir, 'multimodal-virt.yaml')) as fh:
+        self.assertEqual(aio.provider_dir,
+                         conf.compute.provider_config_location)
+        with open(os.path.join(aio.provider_dir,
+                               'multimodal-virt.yaml')) as fh:
             provider = yaml.safe_load(fh)
         self.assertEqual({'name': 'compute1'},
                          provider['providers'][0]['identification'])
 
-        # The collector's own config and its process.
-        collector_conf = os.path.join(self.tmp, 'etc-mmv',
-                                      'multimodal-virt.conf')
-        parsed = configparser.ConfigParser()
-        parsed.read(collector_conf)
+        # The collector: enabled because n-cpu is, with its own config.
+        parsed = raw(aio.mmv_conf)
         self.assertEqual(self.sysfs,
                          parsed['multimodal_virt_pci']['sysfs_root'])
-        recorded = self._recorded()
-        self.assertIn(['setup_develop', TOP], recorded)
+        recorded = aio.recorded()
+        self.assertIn(['setup_develop', runner.TOP, 'collector'], recorded)
         self.assertIn(['install_package', 'clang', 'llvm', 'libbpf-dev',
-                       'bpftool'], recorded)
+                       'bpftool', 'libvirt-dev', 'pkg-config'], recorded)
         self.assertIn(['run_process', 'mmv-collector',
                        '%s/multimodal-virt-collector --config-file %s'
-                       % (self.bin, collector_conf), '', 'root'], recorded)
+                       % (runner.BIN, aio.mmv_conf), '', 'root'], recorded)
 
         # post-config again (re-stack): nothing added twice.
-        self._phases('stack post-config')
-        again, _ = self._nova()
+        aio.phases('stack post-config')
+        again, _ = read_nova(aio.nova_conf)
         self._check_scheduler(again)
         self.assertEqual(conf.pci.device_spec, again.pci.device_spec)
         self.assertEqual(conf.pci.alias, again.pci.alias)
 
-        self._phases('unstack', 'clean')
+        aio.phases('unstack', 'clean')
         self.assertEqual(['stop_process', 'mmv-collector'],
-                         self._recorded()[-1])
-        self.assertFalse(os.path.exists(collector_conf))
+                         aio.recorded()[-1])
+        self.assertFalse(os.path.exists(aio.mmv_conf))
         self.assertFalse(os.path.exists(os.path.join(
-            provider_dir, 'multimodal-virt.yaml')))
+            aio.provider_dir, 'multimodal-virt.yaml')))
 
-    def test_host_without_vfs_keeps_pci_alone(self):
-        empty = os.path.join(self.tmp, 'sys')
-        os.makedirs(os.path.join(empty, 'bus', 'pci', 'devices'))
-        self._phases('stack post-config', MMV_SYSFS_ROOT=empty)
-        conf, _ = self._nova()
+
+class MultiNodeTest(DevstackTestCase):
+    """A controller without VFs and a GPU compute, configured separately."""
+
+    def setUp(self):
+        super().setUp()
+        self.alias = generated(self.sysfs).nova_options()[('pci', 'alias')]
+        self.controller = self.host(
+            'controller', CONTROLLER, MMV_SYSFS_ROOT=self.empty_sysfs,
+            MMV_PCI_ALIAS='\n'.join(self.alias))
+        self.compute = self.host('compute', COMPUTE)
+        for host in (self.controller, self.compute):
+            host.phases('stack install', 'stack post-config', 'stack extra')
+
+    def test_controller_role(self):
+        conf, mmv = read_nova(self.controller.nova_conf)
+        fs = conf.filter_scheduler
+        self.assertEqual(['nova.scheduler.filters.all_filters', FILTER],
+                         fs.available_filters)
+        self.assertIn('PciPassthroughFilter', fs.enabled_filters)
+        self.assertIn('LatencyFilter', fs.enabled_filters)
+        self.assertIn(WEIGHER, fs.weight_classes)
+        self.assertTrue(fs.pci_in_placement)
+        # nova-api needs the alias even without VFs on this host.
+        self.assertEqual(self.alias, conf.pci.alias)
+        self.check_nova_alias(conf.pci.alias, ['mmv-nvidia-20f1-vf'])
         self.assertEqual([], conf.pci.device_spec)
-        self.assertEqual(1, len(conf.pci.alias))  # the operator's, kept
-        self.assertNotIn('PciPassthroughFilter',
-                         conf.filter_scheduler.enabled_filters)
-        self.assertIn('LatencyFilter', conf.filter_scheduler.enabled_filters)
-        self.assertEqual('warn', self._recorded()[0][0])
-        self.assertIn('no SR-IOV GPU VFs', self._recorded()[0][1])
+        recorded = self.controller.recorded()
+        self.assertIn(['setup_develop', runner.TOP], recorded)
+        self.assertNotIn('run_process', [r[0] for r in recorded])
+        # The CLI's config on the controller reads the same store.
+        self.assertEqual(
+            raw(self.controller.nova_conf)['multimodal_virt_store']
+            ['memcached_servers'],
+            raw(self.controller.mmv_conf)['multimodal_virt_store']
+            ['memcached_servers'])
 
-    def test_memcached_store_without_collector(self):
-        with open(self.nova_conf, 'w') as handle:
+    def test_compute_role(self):
+        conf, _ = read_nova(self.compute.nova_conf)
+        expected = generated(self.sysfs).nova_options()
+        self.assertEqual(expected[('pci', 'device_spec')],
+                         conf.pci.device_spec)
+        self.assertEqual(self.alias, conf.pci.alias)
+        self.assertTrue(conf.pci.report_in_placement)
+        # No scheduler settings on a compute.
+        self.assertNotIn('LatencyFilter',
+                         conf.filter_scheduler.enabled_filters)
+        recorded = self.compute.recorded()
+        self.assertIn(['setup_develop', runner.TOP, 'collector'], recorded)
+        self.assertIn('mmv-collector', [r[1] for r in recorded
+                                        if r[0] == 'run_process'])
+        link = os.path.join(self.compute.env['MMV_NOVA_VIRT_DIR'],
+                            'multimodal_virt')
+        compute_driver = raw(self.compute.nova_conf)['DEFAULT'].get(
+            'compute_driver')
+        self.assertEqual(SHIM, os.readlink(link))
+        self.assertEqual('multimodal_virt.LibvirtDriver', compute_driver)
+
+    def test_every_node_shares_store_and_key(self):
+        stores = [raw(path)['multimodal_virt_store'] for path in (
+            self.controller.nova_conf, self.controller.mmv_conf,
+            self.compute.nova_conf, self.compute.mmv_conf)]
+        for store in stores:
+            self.assertEqual('memcached', store['driver'])
+            self.assertEqual('192.0.2.10:11211', store['memcached_servers'])
+            self.assertEqual(stores[0]['signing_keys'],
+                             store['signing_keys'])
+        self.assertRegex(stores[0]['signing_keys'], '^[0-9a-f]{64}$')
+        # Another deployment (another SERVICE_PASSWORD): another key.
+        other = self.host('other', COMPUTE, SERVICE_PASSWORD='different')
+        other.phases('stack post-config')
+        self.assertNotEqual(
+            stores[0]['signing_keys'],
+            raw(other.nova_conf)['multimodal_virt_store']['signing_keys'])
+
+    def test_controller_memcached_listens_on_service_host(self):
+        with open(self.controller.memcached_conf) as handle:
+            lines = handle.read().splitlines()
+        self.assertIn('-l 127.0.0.1,192.0.2.10', lines)
+        self.assertEqual(1, sum(line.startswith('-l') for line in lines))
+        self.assertIn(['restart_service', 'memcached'],
+                      self.controller.recorded())
+        # Again: already listening, no second restart.
+        self.controller.phases('stack post-config')
+        restarts = [r for r in self.controller.recorded()
+                    if r[0] == 'restart_service']
+        self.assertEqual(1, len(restarts))
+
+
+class EdgeCasesTest(DevstackTestCase):
+
+    def test_hosts_without_vfs_keep_pci_alone(self):
+        for services in (COMPUTE, CONTROLLER):
+            node = self.host(services.split(',')[0], services,
+                             MMV_SYSFS_ROOT=self.empty_sysfs)
+            node.phases('stack post-config')
+            conf, _ = read_nova(node.nova_conf)
+            self.assertEqual([], conf.pci.device_spec)
+            self.assertEqual(1, len(conf.pci.alias))  # the operator's, kept
+            self.assertNotIn('PciPassthroughFilter',
+                             conf.filter_scheduler.enabled_filters)
+            warnings = ' '.join(r[1] for r in node.recorded()
+                                if r[0] == 'warn')
+            self.assertIn('MMV_PCI_ALIAS' if services == CONTROLLER
+                          else 'no SR-IOV GPU VFs', warnings)
+
+    def test_file_store_scheduler_only(self):
+        node = self.host('sched', 'n-sch', MMV_STORE_DRIVER='file',
+                         MMV_CONFIGURE_PCI='False')
+        with open(node.nova_conf, 'w') as handle:
             handle.write('[DEFAULT]\n')  # no [filter_scheduler] yet
-        self._phases('stack install', 'stack post-config', 'stack extra',
-                     MMV_STORE_DRIVER='memcached', MMV_CONFIGURE_PCI='False',
-                     ENABLED_SERVICES='n-sch')
-        conf, mmv = self._nova()
-        self.assertEqual('memcached', mmv.multimodal_virt_store.driver)
-        self.assertEqual(['192.0.2.10:11211'],
-                         mmv.multimodal_virt_store.memcached_servers)
+        node.phases('stack install', 'stack post-config', 'stack extra')
+        conf, mmv = read_nova(node.nova_conf)
+        self.assertEqual('file', mmv.multimodal_virt_store.driver)
+        self.assertEqual(os.path.join(node.tmp, 'data', 'multimodal-virt',
+                                      'stats'),
+                         mmv.multimodal_virt_store.file_path)
         # Nova's defaults kept beside ours.
         self.assertEqual(['ComputeFilter', 'ComputeCapabilitiesFilter',
                           'ImagePropertiesFilter',
@@ -229,4 +306,11 @@ class DevstackPhasesTest(base.TestCase):
                           'ServerGroupAffinityFilter', 'LatencyFilter'],
                          conf.filter_scheduler.enabled_filters)
         self.assertEqual([], conf.pci.device_spec)
-        self.assertEqual([['setup_develop', TOP]], self._recorded())
+        self.assertEqual([['setup_develop', runner.TOP]], node.recorded())
+
+    def test_signing_key_setting_wins(self):
+        node = self.host('keyed', 'n-sch', MMV_STORE_SIGNING_KEY='k' * 32,
+                         MMV_CONFIGURE_PCI='False')
+        node.phases('stack post-config')
+        self.assertEqual('k' * 32, raw(node.nova_conf)[
+            'multimodal_virt_store']['signing_keys'])

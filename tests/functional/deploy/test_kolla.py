@@ -1,15 +1,23 @@
-"""kolla-ansible files: rendered with Jinja2, merged like merge_configs.
+"""kolla-ansible files, rendered and merged by kolla-ansible's own code.
 
-The merged nova.conf is read with oslo.config and Nova's own option
-definitions; the filter and weigher class paths are resolved by Nova's
-loaders and the [pci] values by Nova's parsers.
+Config sources go through kolla-ansible's ``merge_configs`` action plugin
+(``kolla_render``: its ``read_config`` with Ansible's templar, its
+``OverrideConfigParser``) with an inventory of two controllers running
+memcached and two computes. The merged nova.conf files are read with
+oslo.config and Nova's own option definitions, filter and weigher class
+paths resolved by Nova's loaders, [pci] values by Nova's parsers; the
+collector's config is rendered per host by its role's sources and the
+collector started from it (``multimodal-virt-collector --once``),
+publishing to a real memcached.
 """
 
+import configparser
 import json
 import os
+import subprocess
+import sys
 
 import fixtures
-import jinja2
 import nova.conf
 from nova import objects
 from nova.pci import request as nova_request
@@ -21,17 +29,21 @@ from oslo_config import fixture as config_fixture
 import yaml
 
 from multimodal_virt import conf as mmv_conf
-from multimodal_virt.deploy import kolla
 from multimodal_virt import exception
 from multimodal_virt.pci import nova_config
 from multimodal_virt.pci import sysfs
+from multimodal_virt.stores import loader
 from tests import base
 from tests.fixtures import sysfs_builder as layouts
+from tests.functional.deploy import kolla_render as kolla
+from tests.functional import fixtures as mmv_fixtures
+from tests.functional import requirements
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 KOLLA = os.path.join(TOP, 'deploy', 'kolla')
 GLOBALS = os.path.join(KOLLA, 'globals-multimodal-virt.yml')
+ROLE = os.path.join(KOLLA, 'roles', 'multimodal_virt_collector')
 # What kolla's nova role renders before the overrides (abridged).
 BASE_NOVA_CONF = """[DEFAULT]
 debug = False
@@ -45,28 +57,52 @@ alias = {"name": "old-alias", "vendor_id": "dead", "product_id": "beef"}
 """
 FILTER = 'multimodal_virt.scheduler.latency_filter.LatencyFilter'
 WEIGHER = 'multimodal_virt.scheduler.latency_weigher.LatencyWeigher'
+KEY = 'e4c6b0f1a1d94c0b8d2b5c7e9f01a2b3'
 
 
-class KollaConfigTest(base.TestCase):
+def inventory(memcached_addresses=('192.0.2.11', '192.0.2.12'),
+              memcached_port=11211):
+    """Variables kolla-ansible has for a host of a small deployment."""
+    count = len(memcached_addresses)
+    controllers = ['ctl%d' % n for n in range(1, count + 1)]
+    hostvars = {host: {'api_interface_address': address}
+                for host, address in zip(controllers, memcached_addresses)}
+    hostvars.update({'gpu1': {'api_interface_address': '192.0.2.21'},
+                     'gpu2': {'api_interface_address': '192.0.2.22'}})
+    return {'groups': {'memcached': controllers, 'compute': ['gpu1', 'gpu2'],
+                       'all': controllers + ['gpu1', 'gpu2']},
+            'hostvars': hostvars, 'memcached_port': memcached_port,
+            'kolla_internal_vip_address': '192.0.2.5',
+            'mmv_store_signing_key': KEY}
+
+
+class KollaTestCase(base.TestCase):
 
     def setUp(self):
         super().setUp()
+        try:
+            kolla.merge_configs_module()
+        except exception.MultimodalVirtError as err:
+            requirements.require(self, False, str(err))
         self.tmp = self.useFixture(fixtures.TempDir()).path
         self.base = self._write('nova.conf', BASE_NOVA_CONF)
-        self.variables = kolla.load_variables([GLOBALS])
-        self.variables['kolla_internal_vip_address'] = '192.0.2.5'
+        self.variables = dict(kolla.load_variables([GLOBALS]), **inventory())
 
     def _write(self, name, text):
         path = os.path.join(self.tmp, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, 'w') as handle:
             handle.write(text)
         return path
 
+
+class NovaOverridesTest(KollaTestCase):
+
     def _merged_nova(self, override, variables=None):
         text = kolla.render_and_merge(
             [self.base, os.path.join(KOLLA, 'config', 'nova', override)],
-            variables or self.variables)
-        path = self._write('merged.conf', text)
+            dict(variables or self.variables, inventory_hostname='ctl1'))
+        path = self._write('merged-%s' % override, text)
         conf = cfg.ConfigOpts()
         for module in (nova.conf.scheduler, nova.conf.pci,
                        nova.conf.compute):
@@ -98,13 +134,24 @@ class KollaConfigTest(base.TestCase):
         weighers = nova_weights.HostWeightHandler().get_matching_classes(
             fs.weight_classes)
         self.assertIn('LatencyWeigher', [w.__name__ for w in weighers])
+        # Every memcached host, not the VIP (no haproxy in front of it).
         self.assertEqual('memcached', mmv.multimodal_virt_store.driver)
-        self.assertEqual(['192.0.2.5:11211'],
+        self.assertEqual(['192.0.2.11:11211', '192.0.2.12:11211'],
                          mmv.multimodal_virt_store.memcached_servers)
+        self.assertIn('signing_keys = %s' % KEY, text)
         # The base config outside the override is kept.
         self.assertIn('transport_url = rabbit://', text)
         self.assertEqual('{"name": "old-alias", "vendor_id": "dead", '
                          '"product_id": "beef"}', conf.pci.alias[0])
+
+    def test_unset_signing_key_fails_the_render(self):
+        variables = dict(self.variables)
+        del variables['mmv_store_signing_key']
+        from ansible import errors as ansible_errors
+        err = self.assertRaises(ansible_errors.AnsibleUndefinedVariable,
+                                self._merged_nova, 'nova-scheduler.conf',
+                                variables)
+        self.assertIn('mmv_store_signing_key', str(err))
 
     def test_scheduler_file_store_and_no_pci_in_placement(self):
         variables = dict(self.variables, mmv_store_driver='file',
@@ -122,7 +169,7 @@ class KollaConfigTest(base.TestCase):
         pci_json = self._write('pci.json', generated.to_json())
         variables = dict(self.variables, **kolla.load_variables(
             pci_config=pci_json))
-        conf, mmv, _ = self._merged_nova('nova-compute.conf', variables)
+        conf, mmv, text = self._merged_nova('nova-compute.conf', variables)
         options = generated.nova_options()
         self.assertEqual([json.loads(s) for s in
                           options[('pci', 'device_spec')]],
@@ -138,81 +185,187 @@ class KollaConfigTest(base.TestCase):
         self.addCleanup(nova_request.get_alias_from_config.cache_clear)
         self.assertEqual([a['name'] for a in generated.alias],
                          list(nova_request.get_alias_from_config()))
-        self.assertEqual('multimodal_virt.LibvirtDriver', conf.compute_driver)
-        self.assertEqual('memcached', mmv.multimodal_virt_store.driver)
+        self.assertEqual('multimodal_virt.LibvirtDriver',
+                         conf.compute_driver)
+        self.assertEqual(['192.0.2.11:11211', '192.0.2.12:11211'],
+                         mmv.multimodal_virt_store.memcached_servers)
+        # Nothing nova-compute would not read.
+        self.assertNotIn('multimodal_virt_libvirt', text)
 
         api, _, _ = self._merged_nova('nova-api.conf', variables)
         self.assertEqual(conf.pci.alias, api.pci.alias)
 
     def test_compute_without_vfs_leaves_pci_alone(self):
-        conf, _, text = self._merged_nova('nova-compute.conf')
+        conf, _, _ = self._merged_nova('nova-compute.conf')
         self.assertEqual([], conf.pci.device_spec)
         self.assertFalse(conf.pci.report_in_placement)
         self.assertIn('old-alias', conf.pci.alias[0])
 
-    def test_merge_rules(self):
-        merged = kolla.merge(['[a]\nx = 1\nm = 1\nm = 2\n',
-                              '[a]\nm = 3\n[b]\ny =\n'])
-        self.assertEqual({'x': ['1'], 'm': ['3']}, dict(merged['a']))
-        self.assertEqual('[a]\nx = 1\nm = 3\n\n[b]\ny =\n\n',
-                         kolla.dump(merged))
-        err = self.assertRaises(exception.MultimodalVirtError, kolla.merge,
-                                ['[a]\nnot an option\n'])
-        self.assertIn('line 2', str(err))
+    def test_kolla_merge_rules(self):
+        first = self._write('a.conf', '[a]\nx = 1\nm = 1\nm = 2\n')
+        second = self._write('b.conf', '[a]\nm = 3\n[b]\ny =\n')
+        merged = kolla.render_and_merge(
+            [first, os.path.join(self.tmp, 'missing.conf'), second], {})
+        self.assertEqual('[a]\nx = 1\nm = 3\n\n[b]\ny =\n\n', merged)
 
-    def test_undefined_variable_is_named(self):
-        path = self._write('bad.conf', '[a]\nx = {{ mmv_nope }}\n')
-        err = self.assertRaises(exception.MultimodalVirtError, kolla.render,
-                                path, {})
-        self.assertIn('bad.conf', str(err))
-        self.assertIn('mmv_nope', str(err))
 
-    def test_collector_container_and_config(self):
-        compose = yaml.safe_load(kolla.render(
-            os.path.join(KOLLA, 'multimodal-virt-collector.yml'),
-            dict(self.variables, docker_registry='registry.example:4000',
-                 openstack_tag='2026.2')))
-        service = compose['services']['multimodal_virt_collector']
-        self.assertEqual('registry.example:4000/openstack.kolla/'
-                         'multimodal-virt-collector:2026.2', service['image'])
-        self.assertIs(True, service['privileged'])
-        self.assertEqual('host', service['pid'])
-        mounts = {v.split(':')[1]: v for v in service['volumes']}
-        for target in ('/sys/kernel/btf', '/sys/fs/bpf', '/sys/kernel/tracing',
-                       '/etc/multimodal-virt', '/run/libvirt'):
-            self.assertIn(target, mounts)
-        self.assertTrue(mounts['/sys/kernel/btf'].endswith(':ro'))
-        config_dir = mounts['/etc/multimodal-virt'].split(':')[0]
-        self.assertEqual('/etc/kolla/config/multimodal-virt', config_dir)
-        self.assertIn('--config-file /etc/multimodal-virt/multimodal-virt.conf',
-                      service['command'])
+class CollectorRoleTest(KollaTestCase):
 
-        text = kolla.render(os.path.join(KOLLA, 'config', 'multimodal-virt',
-                                         'multimodal-virt.conf'),
-                            self.variables)
+    def _role_yaml(self, *parts):
+        with open(os.path.join(ROLE, *parts)) as handle:
+            return yaml.safe_load(handle)
+
+    def _render_collector(self, host, variables, overrides):
+        role_vars = self._role_yaml('defaults', 'main.yml')
+        host_vars = dict(role_vars, **variables)
+        host_vars.update(inventory_hostname=host,
+                         ansible_facts={'hostname': host},
+                         node_custom_config=overrides)
+        tasks = self._role_yaml('tasks', 'main.yml')
+        (merge,) = [t['merge_configs'] for t in tasks if 'merge_configs' in t]
+        sources = kolla.template_value(merge['sources'],
+                                       dict(host_vars, role_path=ROLE))
+        return kolla.render_and_merge(sources, host_vars), sources
+
+    def test_rendered_per_host_and_started(self):
+        memcached = self.useFixture(mmv_fixtures.MemcachedFixture())
+        variables = dict(self.variables, **inventory(
+            memcached_addresses=('127.0.0.1',),
+            memcached_port=memcached.port))
+        variables['mmv_collector_interval'] = 0.5
+        overrides = os.path.join(self.tmp, 'etc-kolla-config')
+        # The operator's overrides: procfs everywhere, and on gpu2 a
+        # different interval.
+        self._write('etc-kolla-config/multimodal-virt-collector.conf',
+                    '[multimodal_virt_collector]\nprobes = procfs\n')
+        self._write('etc-kolla-config/multimodal-virt-collector/gpu2/'
+                    'multimodal-virt.conf',
+                    '[multimodal_virt_collector]\ninterval = 0.25\n')
+        rendered = {}
+        for host in ('gpu1', 'gpu2'):
+            text, sources = self._render_collector(host, variables,
+                                                   overrides)
+            self.assertEqual(os.path.join(
+                ROLE, 'templates', 'multimodal-virt.conf.j2'), sources[0])
+            self.assertNotIn('{%', text)
+            self.assertNotIn('{{', text)
+            rendered[host] = self._write('%s/multimodal-virt.conf' % host,
+                                         text)
+        parsed = {host: configparser.ConfigParser() for host in rendered}
+        for host, parser in parsed.items():
+            parser.read(rendered[host])
+            self.assertEqual(host, parser['multimodal_virt_collector']
+                             ['host'])
+            self.assertEqual('procfs',
+                             parser['multimodal_virt_collector']['probes'])
+            self.assertEqual(memcached.server, parser[
+                'multimodal_virt_store']['memcached_servers'])
+        self.assertEqual('0.5', parsed['gpu1']['multimodal_virt_collector']
+                         ['interval'])
+        self.assertEqual('0.25', parsed['gpu2']['multimodal_virt_collector']
+                         ['interval'])
+
+        # The collector starts from each rendered file and publishes.
+        collector = os.path.join(os.path.dirname(sys.executable),
+                                 'multimodal-virt-collector')
+        for host, path in rendered.items():
+            result = subprocess.run(
+                [collector, '--config-file', path, '--once'],
+                capture_output=True, text=True, timeout=120, check=False)
+            self.assertEqual(0, result.returncode, result.stderr)
+            self.assertEqual(host, json.loads(result.stdout)['host'])
         conf = cfg.ConfigOpts()
         mmv_conf.register_opts(conf)
-        conf([], default_config_files=[self._write('collector.conf', text)])
-        self.assertEqual(['block_io', 'gpu_ioctl', 'kvm_exit', 'irq',
-                          'gpu_fence', 'gpu_vf_busy'],
-                         conf.multimodal_virt_collector.probes)
-        self.assertEqual(['192.0.2.5:11211'],
-                         conf.multimodal_virt_store.memcached_servers)
+        conf([], default_config_files=[rendered['gpu1']])
+        store = loader.get_store(conf)
+        try:
+            self.assertEqual({'gpu1', 'gpu2'}, set(store.get_all()))
+        finally:
+            store.close()
 
-    def test_build_template_override(self):
-        # A stand-in for kolla's Dockerfile.j2 of each image: the footer
-        # block sits before the switch to the service user.
-        parent = ('FROM base\n{% block nova_scheduler_footer %}'
-                  '{% endblock %}\n{% block nova_compute_footer %}'
-                  '{% endblock %}\n{% block nova_api_footer %}{% endblock %}'
-                  '\nUSER nova\n')
-        env = jinja2.Environment(loader=jinja2.FileSystemLoader(KOLLA))
-        child = env.get_template('template-overrides.j2')
-        rendered = child.render(parent_template=env.from_string(parent))
-        run = ('RUN /var/lib/kolla/venv/bin/python3 -m pip --no-cache-dir '
-               'install multimodal-virt')
-        self.assertEqual(3, rendered.count(run))
-        self.assertLess(rendered.rindex(run), rendered.index('USER nova'))
-        rendered = child.render(parent_template=env.from_string(parent),
-                                mmv_pip_spec='/plugins/mmv.tar.gz')
-        self.assertIn('install /plugins/mmv.tar.gz', rendered)
+    def test_container_runs_with_reduced_capabilities(self):
+        defaults = self._role_yaml('defaults', 'main.yml')
+        tasks = self._role_yaml('tasks', 'main.yml')
+        (start,) = [t['kolla_container'] for t in tasks
+                    if t.get('kolla_container', {}).get('action')
+                    == 'start_container']
+        self.assertIs(False, start['privileged'])
+        self.assertEqual('host', start['pid_mode'])
+        self.assertEqual('{{ mmv_collector_capabilities }}',
+                         start['cap_add'])
+        self.assertEqual(['BPF', 'PERFMON'],
+                         defaults['mmv_collector_capabilities'])
+        # The container gets the rendered directory, read-only; nothing
+        # from /etc/kolla/config (raw templates) is mounted.
+        volumes = defaults['mmv_collector_volumes']
+        self.assertIn('{{ mmv_collector_config_dir }}/:'
+                      '/var/lib/kolla/config_files/:ro', volumes)
+        self.assertFalse([v for v in volumes if 'node_custom_config' in v
+                          or '/etc/kolla/config' in v])
+        with open(os.path.join(ROLE, 'templates', 'config.json.j2')) as fh:
+            config_json = json.loads(kolla.render(fh.name, {}))
+        self.assertEqual('multimodal-virt-collector --config-file '
+                         '/etc/multimodal-virt/multimodal-virt.conf',
+                         config_json['command'])
+        self.assertEqual('/etc/multimodal-virt/multimodal-virt.conf',
+                         config_json['config_files'][0]['dest'])
+
+
+class ImageBuildTest(base.TestCase):
+
+    def test_kolla_build_plugin_sources(self):
+        parser = configparser.ConfigParser()
+        parser.read(os.path.join(KOLLA, 'kolla-build.conf'))
+        for section in ('nova-base-plugin-multimodal-virt',
+                        'multimodal-virt-collector-plugin-multimodal-virt'):
+            self.assertIn(section, parser.sections())
+            self.assertIn(parser[section]['type'], ('git', 'local', 'url'))
+        self.assertFalse(os.path.exists(os.path.join(
+            KOLLA, 'template-overrides.j2')))
+
+    def test_kolla_build_renders_the_images(self):
+        """kolla-build itself renders nova-base and the collector image.
+
+        ``--template-only`` writes the Dockerfiles without a container
+        engine; the plugin sources point at this checkout.
+        """
+        kolla_build = os.path.join(os.path.dirname(sys.executable),
+                                   'kolla-build')
+        requirements.require(self, os.path.exists(kolla_build),
+                             'kolla-build (pip install kolla docker)')
+        tmp = self.useFixture(fixtures.TempDir()).path
+        parser = configparser.ConfigParser()
+        parser.read(os.path.join(KOLLA, 'kolla-build.conf'))
+        for section in parser.sections():
+            parser[section]['type'] = 'local'
+            parser[section]['location'] = TOP
+        parser['DEFAULT']['base'] = 'debian'
+        config = os.path.join(tmp, 'kolla-build.conf')
+        with open(config, 'w') as handle:
+            parser.write(handle)
+        work = os.path.join(tmp, 'work')
+        result = subprocess.run(
+            [kolla_build, '--config-file', config, '--template-only',
+             '--work-dir', work, '--docker-dir',
+             os.path.join(KOLLA, 'docker'), 'nova-base',
+             'multimodal-virt-collector'],
+            capture_output=True, text=True, timeout=300, check=False)
+        self.assertEqual(0, result.returncode, result.stderr)
+
+        def dockerfile(*parts):
+            with open(os.path.join(work, 'docker', *parts,
+                                   'Dockerfile')) as handle:
+                return handle.read()
+
+        constrained = ('python3 -m pip --no-cache-dir install --upgrade '
+                       '-c /requirements/upper-constraints.txt ')
+        nova_base = dockerfile('nova', 'nova-base')
+        self.assertIn('ADD plugins-archive /', nova_base)
+        self.assertIn(constrained + '/plugins/*', nova_base)
+        collector = dockerfile('multimodal-virt-collector')
+        self.assertIn('openstack-base:', collector.splitlines()[0])
+        self.assertIn('ADD plugins-archive /', collector)
+        self.assertIn(constrained + '/plugins/multimodal-virt[collector]',
+                      collector)
+        self.assertIn('libbpf1', collector)
+        self.assertNotIn('{{', collector)

@@ -3,7 +3,6 @@
 import argparse
 from unittest import mock
 
-import fixtures
 from novaclient import exceptions as nova_exc
 
 from multimodal_virt.cli import flavor
@@ -71,50 +70,6 @@ class ParseTest(base.TestCase):
     def test_sizes_must_be_whole_numbers(self):
         self.assertRaises(SystemExit, _parse, 'f', '--ram', '-1')
         self.assertRaises(SystemExit, _parse, 'f', '--vcpus', 'two')
-
-
-class SessionTest(base.TestCase):
-
-    def setUp(self):
-        super().setUp()
-        for env in ('OS_AUTH_URL', 'OS_USERNAME', 'OS_PASSWORD',
-                    'OS_PROJECT_NAME', 'OS_PROJECT_ID', 'OS_CLOUD',
-                    'OS_ENDPOINT', 'OS_TOKEN'):
-            self.useFixture(fixtures.EnvironmentVariable(env))
-
-    def test_missing_credentials_are_named(self):
-        err = self.assertRaises(exception.CloudApiError,
-                                flavor.build_session, _parse('f'))
-        self.assertIn('OS_AUTH_URL, OS_USERNAME, OS_PASSWORD, '
-                      'OS_PROJECT_NAME or OS_PROJECT_ID', str(err))
-        err = self.assertRaises(
-            exception.CloudApiError, flavor.build_session,
-            _parse('f', '--os-auth-url', 'http://k/identity'))
-        self.assertNotIn('OS_AUTH_URL', str(err))
-
-    def test_token_needs_endpoint(self):
-        err = self.assertRaises(exception.CloudApiError, flavor.build_session,
-                                _parse('f', '--os-token', 't'))
-        self.assertIn('--os-endpoint and --os-token', str(err))
-
-    def test_password_and_token_sessions(self):
-        session, endpoint = flavor.build_session(_parse(
-            'f', '--os-auth-url', 'http://k/identity', '--os-username', 'u',
-            '--os-password', 'p', '--os-project-name', 'demo'))
-        self.assertIsNone(endpoint)
-        self.assertEqual('http://k/identity', session.auth.auth_url)
-        session, endpoint = flavor.build_session(_parse(
-            'f', '--os-endpoint', 'http://n/v2.1', '--os-token', 't'))
-        self.assertEqual('http://n/v2.1', endpoint)
-        self.assertEqual({'X-Auth-Token': 't'},
-                         session.auth.get_headers(session))
-
-    def test_env_defaults(self):
-        self.useFixture(fixtures.EnvironmentVariable('OS_ENDPOINT',
-                                                     'http://n/v2.1'))
-        self.useFixture(fixtures.EnvironmentVariable('OS_TOKEN', 'tok'))
-        _, endpoint = flavor.build_session(_parse('f'))
-        self.assertEqual('http://n/v2.1', endpoint)
 
 
 class CreateOrUpdateTest(base.TestCase):

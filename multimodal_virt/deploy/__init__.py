@@ -1,1 +1,0 @@
-"""Deployment helpers (kolla-ansible rendering); not used at runtime."""

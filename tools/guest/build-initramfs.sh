@@ -119,4 +119,5 @@ chmod 755 "$ROOT/init"
 # busybox's cpio: no host cpio needed.
 (cd "$ROOT" && find . | "$ROOT/bin/busybox" cpio -o -H newc | gzip -1) \
     > "$OUT/initramfs.cpio.gz"
+rm -rf "$STAGE"     # the extracted packages (~400 MB); the .debs stay cached
 say "wrote $OUT/vmlinuz and $OUT/initramfs.cpio.gz"

@@ -8,6 +8,8 @@ path with the highest pressure dominates.
 
 from oslo_config import cfg
 
+from multimodal_virt.conf import groups
+
 GROUP = cfg.OptGroup(
     'multimodal_virt_analysis',
     title='Bottleneck analysis',
@@ -108,8 +110,7 @@ dominate (0: none).
 
 
 def register_opts(conf):
-    conf.register_group(GROUP)
-    conf.register_opts(OPTS, group=GROUP)
+    groups.register(conf, GROUP, OPTS)
 
 
 def list_opts():

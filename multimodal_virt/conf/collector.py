@@ -8,6 +8,7 @@ Imports nothing beyond oslo.config.
 from oslo_config import cfg
 from oslo_config import types
 
+from multimodal_virt.conf import groups
 GROUP = cfg.OptGroup(
     'multimodal_virt_collector',
     title='multimodal-virt collector',
@@ -185,8 +186,7 @@ store outage does not flood the log.
 
 def register_opts(conf):
     """Register the ``[multimodal_virt_collector]`` options on ``conf``."""
-    conf.register_group(GROUP)
-    conf.register_opts(OPTS, group=GROUP)
+    groups.register(conf, GROUP, OPTS)
 
 
 def list_opts():

@@ -7,6 +7,7 @@ and the (dependency-free) vocabulary only.
 
 from oslo_config import cfg
 
+from multimodal_virt.conf import groups
 from multimodal_virt.metrics import vocabulary
 
 GROUP = cfg.OptGroup(
@@ -219,8 +220,7 @@ Related options:
 
 def register_opts(conf):
     """Register the ``[multimodal_virt_compute]`` options on ``conf``."""
-    conf.register_group(GROUP)
-    conf.register_opts(OPTS, group=GROUP)
+    groups.register(conf, GROUP, OPTS)
 
 
 def list_opts():

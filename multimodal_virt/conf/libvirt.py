@@ -6,6 +6,8 @@ Imports nothing but oslo.config: no libvirt, BPF or Nova code.
 
 from oslo_config import cfg
 
+from multimodal_virt.conf import groups
+
 GROUP = cfg.OptGroup(
     'multimodal_virt_libvirt',
     title='multimodal-virt libvirt',
@@ -50,8 +52,7 @@ Related options:
 
 def register_opts(conf):
     """Register the ``[multimodal_virt_libvirt]`` options on ``conf``."""
-    conf.register_group(GROUP)
-    conf.register_opts(OPTS, group=GROUP)
+    groups.register(conf, GROUP, OPTS)
 
 
 def list_opts():

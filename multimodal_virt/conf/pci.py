@@ -5,6 +5,8 @@ Group ``[multimodal_virt_pci]``. This module imports only oslo.config.
 
 from oslo_config import cfg
 
+from multimodal_virt.conf import groups
+
 GROUP = cfg.OptGroup(
     'multimodal_virt_pci',
     title='multimodal-virt SR-IOV GPU virtual functions',
@@ -170,8 +172,7 @@ Related options:
 
 def register_opts(conf):
     """Register the ``[multimodal_virt_pci]`` options on ``conf``."""
-    conf.register_group(GROUP)
-    conf.register_opts(OPTS, group=GROUP)
+    groups.register(conf, GROUP, OPTS)
 
 
 def list_opts():

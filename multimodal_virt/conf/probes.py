@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from multimodal_virt.conf import groups
+
 GROUP = cfg.OptGroup(
     'multimodal_virt_probes',
     title='multimodal-virt probes',
@@ -256,8 +258,7 @@ Possible values:
 
 
 def register_opts(conf):
-    conf.register_group(GROUP)
-    conf.register_opts(OPTS, group=GROUP)
+    groups.register(conf, GROUP, OPTS)
 
 
 def list_opts():

@@ -3,6 +3,7 @@
 from oslo_config import cfg
 from oslo_config import types
 
+from multimodal_virt.conf import groups
 from multimodal_virt.metrics import vocabulary
 
 
@@ -229,8 +230,7 @@ Related options:
 
 
 def register_opts(conf):
-    conf.register_group(GROUP)
-    conf.register_opts(OPTS, group=GROUP)
+    groups.register(conf, GROUP, OPTS)
 
 
 def list_opts():

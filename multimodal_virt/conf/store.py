@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from multimodal_virt.conf import groups
+
 GROUP = cfg.OptGroup(
     'multimodal_virt_store',
     title='Host latency stats store',
@@ -125,8 +127,7 @@ rejected with a logged reason.
 
 
 def register_opts(conf):
-    conf.register_group(GROUP)
-    conf.register_opts(OPTS, group=GROUP)
+    groups.register(conf, GROUP, OPTS)
 
 
 def list_opts():

@@ -14,6 +14,7 @@ import fixtures
 from multimodal_virt.compute import latency_traits
 from multimodal_virt import conf as mmv_conf
 from multimodal_virt.stores import loader
+from tests import base as test_base
 from tests.functional.compute import base
 from tests.functional import samples
 
@@ -28,6 +29,7 @@ class LatencyTraitsTest(base.ShimServersTestBase):
         super().setUp()
         store_dir = self.useFixture(fixtures.TempDir()).path
         self.flags(driver='file', file_path=store_dir,
+                   signing_keys=[test_base.TEST_SIGNING_KEY],
                    group='multimodal_virt_store')
         self.flags(tier_min_dwell=0, group='multimodal_virt_compute')
         self.useFixture(fixtures.MonkeyPatch(

@@ -19,13 +19,14 @@ from multimodal_virt import conf as mmv_conf  # noqa: E402
 from multimodal_virt import exception  # noqa: E402
 from multimodal_virt.scheduler import provider as provider_mod  # noqa: E402
 from tests.functional import samples  # noqa: E402
+from tests.unit.scheduler import fakes  # noqa: E402
 
 
-class SlowStore(object):
+class SlowStore(fakes.MemoryStore):
     """A store whose reads wait until released, then may fail."""
 
     def __init__(self):
-        self.samples = {'host1': samples.host_sample('host1', io_us=60)}
+        super().__init__({'host1': samples.host_sample('host1', io_us=60)})
         self.reading = threading.Event()
         self.release = threading.Event()
         self.release.set()

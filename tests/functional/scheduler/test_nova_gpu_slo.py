@@ -16,6 +16,7 @@ from multimodal_virt import conf as mmv_conf
 from multimodal_virt.metrics import histogram
 from multimodal_virt.metrics import sample
 from multimodal_virt.stores import file as file_store
+from tests import base as test_base
 from tests.functional import nova_env
 
 HOSTS = ('host1', 'host2', 'host3')
@@ -43,6 +44,7 @@ class GpuSloSchedulingTest(integrated_helpers.ProviderUsageBaseTestCase):
                    weight_classes=[WEIGHER],
                    group='filter_scheduler')
         self.flags(driver='file', file_path=self.stats_dir,
+                   signing_keys=[test_base.TEST_SIGNING_KEY],
                    group='multimodal_virt_store')
         self.flags(refresh_interval=0.0, group='multimodal_virt_scheduler')
         super().setUp()

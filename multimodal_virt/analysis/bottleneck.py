@@ -193,7 +193,11 @@ def path_pressures(sample, thresholds):
         events = 0
         if path in LATENCY_PATHS:
             histogram = getattr(sample, path)
-            value = histogram.percentile(fraction) if histogram else None
+            # Too few events for the percentile: not measured, as the
+            # scheduler reads it.
+            value = (histogram.percentile(fraction) if histogram and
+                     sample.sufficient(path, thresholds.percentile)
+                     else None)
             events = histogram.count if histogram else 0
         else:
             value = getattr(sample, RATE_FIELDS[path])

@@ -86,16 +86,3 @@ def rounded(weights):
     while counts and counts[-1] == 0:
         counts.pop()
     return hist.LatencyHistogram(tuple(counts))
-
-
-def insufficient(histogram, min_events):
-    """Percentile names of ``histogram`` resting on too few events.
-
-    :param histogram: a LatencyHistogram or ``None``.
-    :param min_events: ``{percentile name: minimum count}``.
-    :returns: sorted list of percentile names (empty when ``None``).
-    """
-    if histogram is None:
-        return []
-    return sorted(name for name, minimum in min_events.items()
-                  if histogram.count < minimum)

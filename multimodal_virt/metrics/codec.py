@@ -9,7 +9,9 @@ Layout (little endian, no padding)::
                        epoch seconds), window (f64 seconds)
     names    n x 16    metric names (ASCII, NUL padded)
     records  n x 144   source (u8: 0 none, 1 ebpf, 2 procfs), observable (u8),
-                       6 reserved, event count (u64), NBUCKETS x u32 counts
+                       minimum events for p50/p95/p99 (3 x u16: a
+                       percentile of fewer events is insufficient, read as
+                       not measured), event count (u64), NBUCKETS x u32
     host, node         ASCII names
     extras             JSON object: rates, per-device I/O, drop counters,
                        GPU busy per VF (read by humans and the compute hook;
@@ -45,6 +47,7 @@ NBUCKETS = 32
 #: Largest latency a percentile can report: the top of the last bucket.
 CEILING_US = float(2 ** NBUCKETS)
 MAX_BUCKET_COUNT = 2 ** 32 - 1
+MAX_MIN_EVENTS = 2 ** 16 - 1
 NAME_BYTES = 16
 MAX_METRICS = 32
 #: Longest window a sample may cover (seconds).
@@ -60,7 +63,8 @@ HEADER_DTYPE = np.dtype([
     ('node_len', 'u1'), ('reserved', 'u2'), ('extras_len', '<u4'),
     ('key_id', 'V4'), ('timestamp', '<f8'), ('window', '<f8')])
 RECORD_DTYPE = np.dtype([
-    ('source', 'u1'), ('observable', 'u1'), ('reserved', 'V6'),
+    ('source', 'u1'), ('observable', 'u1'),
+    ('min_events', '<u2', (len(vocabulary.PERCENTILE_NAMES),)),
     ('count', '<u8'), ('buckets', '<u4', (NBUCKETS,))])
 RECORD_BYTES = RECORD_DTYPE.itemsize
 TAG_BYTES = signing.TAG_BYTES
@@ -101,6 +105,8 @@ def encode(sample, keyring, metrics=None):
     """
     metrics = tuple(metrics or vocabulary.LATENCY_METRICS)
     names, records = [], []
+    minimums = [min(int(sample.min_events.get(name, 0)), MAX_MIN_EVENTS)
+                for name in vocabulary.PERCENTILE_NAMES]
     for metric in metrics:
         observable = bool(sample.observable.get(metric, True))
         histogram = sample.histogram(metric) if observable else None
@@ -108,9 +114,9 @@ def encode(sample, keyring, metrics=None):
         source = (sample.metric_source(metric) if histogram is not None
                   else 'none')
         names.append(metric.encode('ascii').ljust(NAME_BYTES, b'\0'))
-        records.append(struct.pack('<BB6xQ%dI' % NBUCKETS,
+        records.append(struct.pack('<BB%dHQ%dI' % (len(minimums), NBUCKETS),
                                    SOURCE_CODES[source], observable,
-                                   sum(counts), *counts))
+                                   *minimums, sum(counts), *counts))
     host = sample.host.encode('ascii')
     node = (b'' if sample.nodename == sample.host
             else sample.nodename.encode('ascii'))
@@ -234,11 +240,13 @@ class SampleBatch(object):
         vocabulary metric (zeros where a host did not carry it).
     :ivar sources: ``{metric: uint8 array}`` (see :data:`SOURCE_CODES`).
     :ivar observable: ``{metric: bool array}``.
+    :ivar min_events: ``{metric: (rows, percentiles) uint16 array}``, the
+        publisher's minimum event count per percentile (0: none).
     :ivar rejected: ``{key: reason}`` of the payloads refused this refresh.
     """
 
     def __init__(self, keys, timestamps, windows, buckets, sources,
-                 observable, rejected=None):
+                 observable, rejected=None, min_events=None):
         self.keys = keys
         self.index = {key: row for row, key in enumerate(keys)}
         self.timestamps = timestamps
@@ -246,6 +254,9 @@ class SampleBatch(object):
         self.buckets = buckets
         self.sources = sources
         self.observable = observable
+        self.min_events = min_events or {
+            metric: np.zeros((len(keys), len(vocabulary.PERCENTILE_NAMES)),
+                             np.uint16) for metric in buckets}
         self.rejected = rejected or {}
 
     def __len__(self):
@@ -268,8 +279,12 @@ class SampleBatch(object):
         buckets = {m: np.zeros((rows, NBUCKETS), np.uint32) for m in metrics}
         sources = {m: np.zeros(rows, np.uint8) for m in metrics}
         observable = {m: np.ones(rows, bool) for m in metrics}
+        least = np.zeros((rows, len(vocabulary.PERCENTILE_NAMES)), np.uint16)
         for row, key in enumerate(keys):
             sample = samples[key]
+            least[row] = [min(int(sample.min_events.get(name, 0)),
+                              MAX_MIN_EVENTS)
+                          for name in vocabulary.PERCENTILE_NAMES]
             for metric in metrics:
                 if not sample.observable.get(metric, True):
                     observable[metric][row] = False
@@ -282,7 +297,8 @@ class SampleBatch(object):
         return cls(keys,
                    np.array([samples[k].timestamp for k in keys], float),
                    np.array([samples[k].window_s for k in keys], float),
-                   buckets, sources, observable)
+                   buckets, sources, observable,
+                   min_events={m: least for m in metrics})
 
 
 def _frame_all(keys, blobs, keyring, max_bytes):
@@ -398,7 +414,7 @@ def _assemble(keys, headers, per_metric, rejected):
     header = (np.concatenate(headers) if headers
               else np.zeros(0, HEADER_DTYPE))
     rows = len(keys)
-    buckets, sources, observable = {}, {}, {}
+    buckets, sources, observable, minimums = {}, {}, {}, {}
     for metric in vocabulary.LATENCY_METRICS:
         parts = []
         for group_headers, columns in zip(headers, per_metric):
@@ -413,9 +429,10 @@ def _assemble(keys, headers, per_metric, rejected):
             rows, NBUCKETS)
         sources[metric] = column['source'].copy()
         observable[metric] = column['observable'] == 1
+        minimums[metric] = column['min_events'].copy()
     return SampleBatch(keys, header['timestamp'].astype(float),
                        header['window'].astype(float),
-                       buckets, sources, observable, rejected)
+                       buckets, sources, observable, rejected, minimums)
 
 
 class BatchDecoder(object):

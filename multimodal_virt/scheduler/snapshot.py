@@ -149,7 +149,6 @@ class LatencySnapshot(object):
         self.taken_at = now
         self.neutral_score = 0.0
         self.worst_score = 0.0
-        self.herd_penalty = 0.0
         self.index = {}
         self.timestamps = []
         self.stale = []
@@ -177,8 +176,14 @@ class LatencySnapshot(object):
                 batch.buckets[metric],
                 [fraction for _, fraction in hist.PERCENTILES])
             blind = ~batch.observable[metric]
-            for (name, _), column in zip(hist.PERCENTILES, columns):
+            counts = batch.buckets[metric].sum(axis=1, dtype=np.uint64)
+            least = batch.min_events[metric]
+            for index, ((name, _), column) in enumerate(
+                    zip(hist.PERCENTILES, columns)):
                 column[blind] = np.nan
+                # Fewer events than the publisher's minimum: insufficient,
+                # read as not measured (neutral in the blend, no SLO check).
+                column[counts < least[:, index]] = np.nan
                 values[(metric, name)] = column
             if weights[metric]:
                 blended += weights[metric] * _fill_missing(
@@ -186,12 +191,9 @@ class LatencySnapshot(object):
         blended = _clip_outliers(blended, ~stale)
 
         fresh = blended[~stale]
-        spread = 0.0
         if fresh.size:
             self.neutral_score = float(np.median(fresh))
             self.worst_score = float(np.max(fresh))
-            spread = float(np.percentile(fresh, 90) - np.percentile(fresh, 10))
-        self.herd_penalty = self._herd_penalty(spread)
         if policy.stale_policy == 'neutral':
             stale_score = self.neutral_score
         else:  # penalize, and reject when the filter is not enabled
@@ -206,14 +208,6 @@ class LatencySnapshot(object):
         self.observable_rows = {
             metric: batch.observable[metric].tolist()
             for metric in vocabulary.GPU_METRICS}
-
-    def _herd_penalty(self, spread):
-        if self.policy.herd_penalty_us > 0:
-            return self.policy.herd_penalty_us
-        if spread <= 0:
-            # All hosts alike: still spread a burst, by 5 % of the median.
-            spread = max(abs(self.neutral_score) * 0.05, 1.0)
-        return spread / self.policy.herd_spread_boots
 
     def __len__(self):
         return len(self.index)

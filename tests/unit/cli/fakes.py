@@ -8,6 +8,7 @@ import fixtures
 
 from multimodal_virt.cmd import cli
 from multimodal_virt.stores import file as file_store
+from tests import base
 from tests.unit.analysis import helpers
 
 
@@ -29,10 +30,23 @@ def fill_store(testcase, conf, path):
     return [s.host for s in hosts]
 
 
+def key_config(testcase):
+    """A config file holding the test signing key, as every host has."""
+    path = testcase.useFixture(fixtures.TempDir()).join('key.conf')
+    with open(path, 'w') as handle:
+        handle.write('[multimodal_virt_store]\nsigning_keys = %s\n'
+                     % base.TEST_SIGNING_KEY)
+    return path
+
+
 def run_cli(testcase, *argv):
-    """Run ``multimodal-virt`` in-process; returns (rc, stdout, stderr)."""
+    """Run ``multimodal-virt`` in-process; returns (rc, stdout, stderr).
+
+    The signing key comes from a config file given first; ``argv`` may add
+    more ``--config-file`` options.
+    """
     out, err = io.StringIO(), io.StringIO()
     testcase.useFixture(fixtures.MonkeyPatch('sys.stdout', out))
     testcase.useFixture(fixtures.MonkeyPatch('sys.stderr', err))
-    rc = cli.main(list(argv))
+    rc = cli.main(['--config-file', key_config(testcase)] + list(argv))
     return rc, out.getvalue(), err.getvalue()

@@ -76,7 +76,8 @@ class CommandStartTest(base.TestCase):
     def test_config_file_after_the_sub_command(self):
         path = self._write('a.conf', '[multimodal_virt_store]\n'
                                      'driver = file\nfile_path = %s\n'
-                                     % self.stats)
+                                     'signing_keys = %s\n'
+                                     % (self.stats, base.TEST_SIGNING_KEY))
         # The store is empty: the command reads it and says so, naming the
         # directory from the config file given after "status".
         self._one_error_line(cli.main(['status', '--config-file', path]),
@@ -85,7 +86,9 @@ class CommandStartTest(base.TestCase):
     def test_default_search_path(self):
         os.makedirs(os.path.join(self.tmp, '.multimodal-virt'))
         self._write('.multimodal-virt/multimodal-virt.conf',
-                    '[multimodal_virt_store]\nfile_path = %s\n' % self.stats)
+                    '[multimodal_virt_store]\nfile_path = %s\n'
+                    'signing_keys = %s\n'
+                    % (self.stats, base.TEST_SIGNING_KEY))
         self._one_error_line(cli.main(['analyze']), self.stats)
 
     def test_version(self):

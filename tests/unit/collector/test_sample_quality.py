@@ -52,16 +52,6 @@ class TestDecayedHistograms(base.TestCase):
         merged, _window = history.update('io', H(()), 10.0)
         self.assertEqual((0, 2), merged.buckets)
 
-    def test_insufficient(self):
-        minimum = {'p50': 10, 'p99': 300}
-        self.assertEqual(['p50', 'p99'],
-                         sample_quality.insufficient(H((9,)), minimum))
-        self.assertEqual(['p99'],
-                         sample_quality.insufficient(H((10,)), minimum))
-        self.assertEqual([],
-                         sample_quality.insufficient(H((300,)), minimum))
-        self.assertEqual([], sample_quality.insufficient(None, minimum))
-
 
 def quiet_host_windows(windows, seed=7):
     """A recorded-style quiet host: 26-78 requests per 10 s window around

@@ -13,6 +13,7 @@ from multimodal_virt.metrics import histogram
 from multimodal_virt.metrics import sample as sample_mod
 from multimodal_virt.metrics import signing
 from multimodal_virt.metrics import vocabulary
+from multimodal_virt.scheduler import slo
 from multimodal_virt.scheduler import snapshot
 from tests import base
 from tests.functional import samples
@@ -112,6 +113,45 @@ class CodecRoundTripTest(base.TestCase):
             snap.value(0, 'io', 'p99') + 2.0 * snap.value(0, 'gpu_next',
                                                           'p99'),
             snap.scores[0])
+
+
+class InsufficientEventsTest(base.TestCase):
+    """A percentile resting on fewer events than the collector's minimum."""
+
+    def test_reads_as_not_measured_and_cannot_break_an_slo(self):
+        keyring = signing.Keyring([KEY])
+        minimums = {'p50': 20, 'p95': 100, 'p99': 300}
+        quiet = dataclasses.replace(
+            _sample('quiet', io=histogram.LatencyHistogram.from_values(
+                [50] * 49 + [40000])), min_events=minimums)
+        busy = dataclasses.replace(
+            _sample('busy', io=histogram.LatencyHistogram.from_values(
+                [900] * 500)), min_events=minimums)
+        batch = codec.BatchDecoder(keyring).decode(
+            {s.key: codec.encode(s, keyring) for s in (quiet, busy)}, NOW)
+        self.assertEqual(list(minimums.values()),
+                         batch.min_events['io'][0].tolist())
+        snap = snapshot.LatencySnapshot(batch, snapshot.ScoringPolicy(), NOW)
+        row = snap.row('quiet')
+        # 50 events: p50 stands, p95 and p99 are insufficient.
+        self.assertIsNotNone(snap.value(row, 'io', 'p50'))
+        self.assertIsNone(snap.value(row, 'io', 'p95'))
+        self.assertIsNone(snap.value(row, 'io', 'p99'))
+        self.assertIsNotNone(snap.value(snap.row('busy'), 'io', 'p99'))
+        # Neutral in the blend: the median of the measured hosts.
+        self.assertEqual(snap.scores[snap.row('busy')], snap.scores[row])
+        tight = slo.Slo('io', 'p99', 1)
+        self.assertEqual([], slo.violations(snap, row, (tight,)))
+        self.assertEqual(tight, slo.violations(
+            snap, snap.row('busy'), (tight,))[0][0])
+
+    def test_without_minimums_every_percentile_stands(self):
+        keyring = signing.Keyring([KEY])
+        few = _sample('few', io=histogram.LatencyHistogram.from_values([50]))
+        batch = codec.BatchDecoder(keyring).decode(
+            {'few': codec.encode(few, keyring)}, NOW)
+        snap = snapshot.LatencySnapshot(batch, snapshot.ScoringPolicy(), NOW)
+        self.assertIsNotNone(snap.value(0, 'io', 'p99'))
 
 
 class SigningTest(base.TestCase):

@@ -78,14 +78,3 @@ class LatencySnapshotTest(base.TestCase):
         snap = _snap({'idle': _sample('idle'), 'a': _sample('a', io_us=100)})
         self.assertTrue(math.isfinite(snap.get('idle').score))
         self.assertIsNone(snap.get('idle').get('io', 'p99'))
-
-    def test_herd_penalty_auto_and_fixed(self):
-        data = {h: _sample(h, io_us=v) for h, v in
-                (('a', 60), ('b', 250), ('c', 1000), ('d', 4000))}
-        scores = sorted(_snap(data).get(h).score for h in 'abcd')
-        auto = _snap(data, herd_spread_boots=3)
-        self.assertGreater(auto.herd_penalty, 0)
-        self.assertLess(auto.herd_penalty, scores[-1] - scores[0])
-        self.assertEqual(42.0, _snap(data, herd_penalty_us=42.0).herd_penalty)
-        alike = _snap({h: _sample(h, io_us=100) for h in 'ab'})
-        self.assertGreater(alike.herd_penalty, 0)

@@ -76,8 +76,12 @@ def split_key(key):
     return host, (node or host)
 
 
-def _name_map(name, value, limit, check):
-    """Validate a small ``{name: value}`` map with ``check(label, v)``."""
+def _checked_map(name, value, limit):
+    """Return ``value`` checked as a dict of at most ``limit`` entries.
+
+    ``None`` gives ``{}``; anything else raises InvalidSample naming
+    ``name``.
+    """
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -86,8 +90,13 @@ def _name_map(name, value, limit, check):
     if len(value) > limit:
         raise exception.InvalidSample('%s has %d entries, at most %d'
                                       % (name, len(value), limit))
+    return value
+
+
+def _name_map(name, value, limit, check):
+    """Validate a small ``{name: value}`` map with ``check(label, v)``."""
     result = {}
-    for key, item in value.items():
+    for key, item in _checked_map(name, value, limit).items():
         if not isinstance(key, str) or not _NAME_RE.fullmatch(key):
             raise exception.InvalidSample('%s has a bad key %r'
                                           % (name, str(key)[:80]))
@@ -146,18 +155,6 @@ def _optional_histogram(name, value):
         raise exception.InvalidHistogram('%s: %s' % (name, err))
 
 
-def _checked_map(name, value, limit):
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise exception.InvalidSample('%s must be an object, got %s'
-                                      % (name, type(value).__name__))
-    if len(value) > limit:
-        raise exception.InvalidSample('%s has %d entries, at most %d'
-                                      % (name, len(value), limit))
-    return value
-
-
 def _min_events(value):
     result = {}
     for key, count in _checked_map('min_events', value, 16).items():
@@ -186,16 +183,8 @@ def _effective_windows(value):
 
 
 def _rate_map(name, value):
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise exception.InvalidSample('%s must be an object, got %s'
-                                      % (name, type(value).__name__))
-    if len(value) > MAX_INSTANCES:
-        raise exception.InvalidSample('%s has %d entries, at most %d'
-                                      % (name, len(value), MAX_INSTANCES))
     result = {}
-    for key, rate in value.items():
+    for key, rate in _checked_map(name, value, MAX_INSTANCES).items():
         if not isinstance(key, str) or not key:
             raise exception.InvalidSample('%s keys must be strings' % name)
         result[key] = hist.finite_non_negative('%s[%s]' % (name, key), rate,

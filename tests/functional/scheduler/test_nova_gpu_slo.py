@@ -15,6 +15,7 @@ from oslo_config import cfg
 from multimodal_virt import conf as mmv_conf
 from multimodal_virt.metrics import histogram
 from multimodal_virt.metrics import sample
+from multimodal_virt.metrics import vocabulary
 from multimodal_virt.stores import file as file_store
 from tests import base as test_base
 from tests.functional import nova_env
@@ -53,17 +54,17 @@ class GpuSloSchedulingTest(integrated_helpers.ProviderUsageBaseTestCase):
         # host1: the best I/O, a passthrough-VF host (busy, no latency).
         store.put(sample.HostSample(
             host='host1', timestamp=now, window_s=10.0, source='ebpf',
-            io=_hist(60), gpu_busy_by_vf={'0000:03:00.1': 35.0},
-            gpu_observed=('gpu_busy',)))
+            io=_hist(60), gpu_busy={'0000:03:00.1': 0.35},
+            observable=dict.fromkeys(vocabulary.GPU_METRICS, False)))
         # host2: mediated GPU work measured by the fence probe.
         store.put(sample.HostSample(
             host='host2', timestamp=now, window_s=10.0, source='ebpf',
-            io=_hist(250), gpu_exec=_hist(900),
-            gpu_observed=('gpu_exec', 'gpu_submit', 'gpu_wait')))
+            io=_hist(250), gpu_exec=_hist(900)))
         # host3: a GPU host idle this window: observable, no events.
         store.put(sample.HostSample(
             host='host3', timestamp=now, window_s=10.0, source='ebpf',
-            io=_hist(1000), gpu_observed=('gpu_exec',)))
+            io=_hist(1000), observable={'gpu_cmd': False, 'gpu_submit': False,
+                                        'gpu_wait': False}))
         for host in HOSTS:
             self._start_compute(host)
         self.plain = self._create_flavor(name='plain', memory_mb=256,

@@ -7,7 +7,9 @@ decoding are the same for every driver and live here and in the codec.
 """
 
 import abc
+from typing import Dict, Optional
 
+from oslo_config import cfg
 from oslo_log import log as logging
 
 from multimodal_virt import exception
@@ -33,7 +35,7 @@ class StatsStore(metaclass=abc.ABCMeta):
     :raises StoreError: without a signing key unless ``allow_unsigned``.
     """
 
-    def __init__(self, conf):
+    def __init__(self, conf: cfg.ConfigOpts) -> None:
         self.options = conf.multimodal_virt_store
         self.max_bytes = self.options.max_sample_bytes
         self.max_hosts = self.options.max_hosts
@@ -46,14 +48,14 @@ class StatsStore(metaclass=abc.ABCMeta):
     # Driver interface: raw bytes only.
 
     @abc.abstractmethod
-    def write(self, key, payload):
+    def write(self, key: str, payload: bytes) -> None:
         """Store ``payload`` under ``key``, replacing the previous one.
 
         :raises StoreUnavailable: when the backend cannot be written.
         """
 
     @abc.abstractmethod
-    def read_all(self):
+    def read_all(self) -> Dict[str, bytes]:
         """Return ``{key: bytes}`` for every node, in one batched read.
 
         An entry that cannot be read is left out (with a rate-limited
@@ -63,16 +65,16 @@ class StatsStore(metaclass=abc.ABCMeta):
         """
 
     @abc.abstractmethod
-    def read(self, key):
+    def read(self, key: str) -> Optional[bytes]:
         """Return one key's payload, or ``None``."""
 
     @abc.abstractmethod
-    def delete_key(self, key):
+    def delete_key(self, key: str) -> None:
         """Forget ``key`` (no error if there is none)."""
 
     # Sample interface, the same for every driver.
 
-    def put(self, sample):
+    def put(self, sample: sample_mod.HostSample) -> None:
         """Sign and publish ``sample``, replacing its node's previous one.
 
         :param sample: a :class:`~multimodal_virt.metrics.sample.HostSample`.
@@ -86,7 +88,7 @@ class StatsStore(metaclass=abc.ABCMeta):
                 % (sample.key, len(payload), self.max_bytes))
         self.write(sample.key, payload)
 
-    def retain_vanished(self, seconds):
+    def retain_vanished(self, seconds: float) -> None:
         """Keep a node's last good sample this long after its timestamp.
 
         A node whose entry vanishes (an expired memcached key, a deleted
@@ -95,7 +97,7 @@ class StatsStore(metaclass=abc.ABCMeta):
         """
         self._decoder.retain_s = float(seconds)
 
-    def read_batch(self, now):
+    def read_batch(self, now: float) -> codec.SampleBatch:
         """Read, verify and decode every sample in bulk (the scheduler path).
 
         Each refused payload is logged once (rate-limited per key) with its
@@ -110,7 +112,7 @@ class StatsStore(metaclass=abc.ABCMeta):
             self._reject(key, reason)
         return batch
 
-    def get_all(self):
+    def get_all(self) -> Dict[str, sample_mod.HostSample]:
         """Return ``{key: HostSample}`` of every valid sample (CLI, demo).
 
         :raises StoreUnavailable: when the backend cannot be read.
@@ -122,7 +124,8 @@ class StatsStore(metaclass=abc.ABCMeta):
                 samples[key] = sample
         return samples
 
-    def get(self, host, nodename=None):
+    def get(self, host: str, nodename: Optional[str] = None
+            ) -> Optional[sample_mod.HostSample]:
         """Return one compute node's verified sample, or ``None``."""
         key = sample_mod.sample_key(host, nodename)
         if not valid_key(key):
@@ -130,13 +133,13 @@ class StatsStore(metaclass=abc.ABCMeta):
         payload = self.read(key)
         return None if payload is None else self._decode(key, payload)
 
-    def delete(self, host, nodename=None):
+    def delete(self, host: str, nodename: Optional[str] = None) -> None:
         """Forget a compute node's sample (no error if there is none)."""
         key = sample_mod.sample_key(host, nodename)
         if valid_key(key):
             self.delete_key(key)
 
-    def close(self):
+    def close(self) -> None:
         """Release connections; the default has none."""
 
     def _decode(self, key, payload):

@@ -15,11 +15,11 @@ Unchanged files are not read again (cache by inode, mtime and size).
 
 import os
 import stat
-import tempfile
 
 from oslo_log import log as logging
 
 from multimodal_virt import exception
+from multimodal_virt import fileutils
 from multimodal_virt.metrics import sample as sample_mod
 from multimodal_virt.stores import base
 
@@ -69,20 +69,7 @@ class FileStore(base.StatsStore):
         target = self._file(key)
         self._ensure_directory()
         try:
-            fd, tmp = tempfile.mkstemp(prefix='.%s.' % key, dir=self.path)
-            try:
-                with os.fdopen(fd, 'wb') as handle:
-                    handle.write(payload)
-                    handle.flush()
-                    os.fchmod(handle.fileno(), 0o644)
-                    os.fsync(handle.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except FileNotFoundError:
-                    pass
-                raise
+            fileutils.write_bytes(target, payload)
         except OSError as err:
             raise exception.StoreUnavailable(
                 'cannot write %s: %s' % (target, err))

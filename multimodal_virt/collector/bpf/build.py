@@ -23,11 +23,11 @@ import pathlib
 import shutil
 import stat
 import subprocess
-import tempfile
 
 from oslo_log import log as logging
 
 from multimodal_virt import exception
+from multimodal_virt import fileutils
 
 LOG = logging.getLogger(__name__)
 
@@ -128,20 +128,6 @@ def _run(argv, what, stdout=None):
     return result
 
 
-def _atomic_write(path, producer):
-    """Call ``producer(tmp_path)`` and rename the result to ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path),
-                               prefix='.' + os.path.basename(path) + '.')
-    os.close(fd)
-    try:
-        producer(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _kernel_btf():
     try:
         with open(VMLINUX_BTF, 'rb') as handle:
@@ -169,7 +155,7 @@ def vmlinux_header(build_dir, bpftool='bpftool'):
         with open(tmp, 'wb') as out:
             _run([bpftool, 'btf', 'dump', 'file', VMLINUX_BTF, 'format', 'c'],
                  'generating vmlinux.h', stdout=out)
-    _atomic_write(header, produce)
+    fileutils.atomic_write(header, produce)
     return include
 
 
@@ -220,7 +206,7 @@ def object_path(name, build_dir=None, clang='clang', bpftool='bpftool'):
     def produce(tmp):
         _run([compiler, *CFLAGS, '-I', include, '-I', str(SOURCE_DIR),
               '-c', str(source), '-o', tmp], 'compiling %s' % source.name)
-    _atomic_write(target, produce)
+    fileutils.atomic_write(target, produce)
     return trusted_file(target)
 
 

@@ -3,6 +3,8 @@
 import abc
 import dataclasses
 
+from oslo_config import cfg
+
 
 @dataclasses.dataclass
 class ProbeReading:
@@ -64,21 +66,21 @@ class Probe(metaclass=abc.ABCMeta):
     #: entry point name in ``multimodal_virt.probes``.
     name = None
 
-    def __init__(self, conf):
+    def __init__(self, conf: cfg.ConfigOpts) -> None:
         self.conf = conf
 
     @abc.abstractmethod
-    def start(self):
+    def start(self) -> None:
         """Load and attach. :raises ProbeError: (or ``BPFUnavailable``)."""
 
     @abc.abstractmethod
-    def collect(self):
+    def collect(self) -> ProbeReading:
         """Read and reset counters; return a :class:`ProbeReading`."""
 
     @abc.abstractmethod
-    def stop(self):
+    def stop(self) -> None:
         """Detach and free everything; safe to call twice."""
 
-    def describe(self):
+    def describe(self) -> str:
         """Human-readable description of what would be loaded (dump mode)."""
         return self.name

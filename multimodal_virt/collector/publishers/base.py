@@ -2,6 +2,10 @@
 
 import abc
 
+from oslo_config import cfg
+
+from multimodal_virt.metrics import sample as sample_mod
+
 
 class Publisher(metaclass=abc.ABCMeta):
     """Somewhere a host sample goes after every collection window.
@@ -13,11 +17,11 @@ class Publisher(metaclass=abc.ABCMeta):
     #: entry point name in ``multimodal_virt.publishers``.
     name = None
 
-    def __init__(self, conf):
+    def __init__(self, conf: cfg.ConfigOpts) -> None:
         self.conf = conf
 
     @abc.abstractmethod
-    def publish(self, sample):
+    def publish(self, sample: sample_mod.HostSample) -> None:
         """Publish one sample.
 
         :param sample: a :class:`~multimodal_virt.metrics.sample.HostSample`.
@@ -25,5 +29,5 @@ class Publisher(metaclass=abc.ABCMeta):
             collector logs it and keeps collecting.
         """
 
-    def close(self):
+    def close(self) -> None:
         """Release connections; the default has none."""

@@ -76,11 +76,7 @@ def private_dir(path):
         _refuse(path, 'it is a symbolic link')
     if not stat.S_ISDIR(info.st_mode):
         _refuse(path, 'it is not a directory')
-    if info.st_uid != os.geteuid():
-        _refuse(path, 'it is owned by uid %d' % info.st_uid)
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        _refuse(path, 'it is writable by group or others (mode %04o)'
-                % stat.S_IMODE(info.st_mode))
+    _owned_by_us_alone(path, info)
     if stat.S_IMODE(info.st_mode) != 0o700:
         os.chmod(path, 0o700)
     return path
@@ -97,12 +93,17 @@ def trusted_file(path):
         _refuse(path, str(err))
     if not stat.S_ISREG(info.st_mode):
         _refuse(path, 'it is not a regular file')
+    _owned_by_us_alone(path, info)
+    return path
+
+
+def _owned_by_us_alone(path, info):
+    """Refuse ``path`` unless this user owns it and nobody else can write."""
     if info.st_uid != os.geteuid():
         _refuse(path, 'it is owned by uid %d' % info.st_uid)
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         _refuse(path, 'it is writable by group or others (mode %04o)'
                 % stat.S_IMODE(info.st_mode))
-    return path
 
 
 def _digest(*parts):

@@ -26,7 +26,7 @@ Pure logic: no BPF, no libvirt, no I/O. The rules:
   :mod:`~multimodal_virt.collector.sample_quality` when a history is given;
   the effective window and the minimum counts are published with them.
 * ``io_by_device`` keeps the busiest ``max_devices`` devices and sums the
-  rest under ``other``; ``dropped_events`` sums the probes' drop counters.
+  rest under ``other``; ``dropped`` sums the probes' drop counters.
 """
 
 import time

@@ -206,7 +206,7 @@ Related options:
 Most block devices with a latency histogram at one time. Entries of
 devices that disappeared are deleted at every collection; I/O on further
 devices is not counted, and the loss is published in every sample
-(``dropped_events``, ``block_io.hists``) and logged once.
+(``dropped``, ``block_io.hists``) and logged once.
 
 Possible values:
 

@@ -112,7 +112,7 @@ class BpfProbe(base.Probe):
                  'was seen for them)' if spec_map.evicts else
                  'BPF map %(map)s was full') +
                 '; losses are published with every sample '
-                '(dropped_events) and not logged again%(hint)s',
+                '(dropped) and not logged again%(hint)s',
                 {'probe': self.name, 'map': map_name, 'count': delta,
                  'hint': ('; raise [multimodal_virt_probes] %s'
                           % spec_map.size_option)

@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import fixtures
@@ -24,6 +23,7 @@ from multimodal_virt.collector import service
 from multimodal_virt.metrics import sample as sample_mod
 from multimodal_virt.stores import file as file_store
 from tests import base
+from tests.functional.collector import test_collector_process as process_base
 from tests.functional import requirements
 from tests.functional import samples
 
@@ -167,20 +167,11 @@ class TestCollectorOnThisHost(base.TestCase):
         self.assertLess(published.io.percentile(0.99), 200000)
 
 
-class TestCollectorProcess(base.TestCase):
+class TestCollectorProcess(process_base.CollectorProcessTestCase):
     """A real ``multimodal-virt-collector`` process and SIGTERM."""
 
-    def setUp(self):
-        super().setUp()
-        self.work = self.useFixture(fixtures.TempDir()).path
-        self.binary = os.path.join(os.path.dirname(sys.executable),
-                                   'multimodal-virt-collector')
-        requirements.require(self, os.access(self.binary, os.X_OK),
-                             '%s is not installed' % self.binary)
-        self.host = 'proc-%s' % uuidutils.generate_uuid()[:8]
-
     def _config(self, probes):
-        config = os.path.join(self.work, 'collector.conf')
+        config = self.config
         with open(config, 'w') as handle:
             handle.write('[multimodal_virt_collector]\n'
                          'interval = 0.5\nhost = %s\nprobes = %s\n'

@@ -10,9 +10,10 @@ scheduling passes through Nova's own filter and weight handlers:
 * ours, warm: LatencyFilter + LatencyWeigher on the current snapshot (what
   every scheduling pass pays: no store I/O on the request path);
 * cold refresh: every sample re-published (new timestamp, new signature),
-  then one ``store.read_batch()`` (read every file, verify every HMAC,
-  decode and validate in bulk) and one ``LatencySnapshot``; this runs in
-  the scheduler's background refresher, never in a request;
+  then one ``SnapshotProvider.refresh()`` (read every file, verify every
+  HMAC, decode and validate in bulk, build the ``LatencySnapshot``, swap
+  it in); this runs in the scheduler's background refresher, never in a
+  request;
 * ours under load: p50/p99 of our passes while a background thread runs
   cold refreshes back to back and a separate writer process keeps
   re-publishing every sample (every sample changed at every refresh);
@@ -183,8 +184,9 @@ def memory_of(build):
 
 
 class Refresher(object):
-    """Stand-in for the scheduler's background refresher: cold refreshes
-    back to back, each swapping a new snapshot into the shared provider."""
+    """Runs the scheduler's own refresh (``SnapshotProvider.refresh``: read,
+    verify, decode, build, swap, yielding between chunks) back to back in a
+    background thread, like the provider's refresher with no pause."""
 
     def __init__(self, store, provider):
         self.store = store
@@ -194,13 +196,7 @@ class Refresher(object):
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def refresh(self):
-        now = time.time()
-        batch = self.store.read_batch(now)
-        policy = snapshot_mod.ScoringPolicy.from_conf(
-            CONF.multimodal_virt_scheduler)
-        snap = snapshot_mod.LatencySnapshot(batch, policy, now)
-        self.provider._snapshot = snap  # the swap
-        return snap
+        return self.provider.refresh()
 
     def _run(self):
         while not self.stop.is_set():

@@ -144,6 +144,7 @@ class TestCollectorOnThisHost(base.TestCase):
         from nova.scheduler import host_manager
         from nova.scheduler import weights as nova_weights
         from multimodal_virt.scheduler import latency_weigher
+        from multimodal_virt.scheduler import provider as provider_mod
 
         collector = self._collector()
         collector.start_probes()
@@ -158,6 +159,9 @@ class TestCollectorOnThisHost(base.TestCase):
         self.flags('multimodal_virt_scheduler', io_weight=1.0,
                    gpu_cmd_weight=0.0, refresh_interval=0.0)
         weigher = latency_weigher.LatencyWeigher(conf=self.conf)
+        # nova-scheduler loads its weighers long before the first request;
+        # here the request follows at once, so wait for the first snapshot.
+        provider_mod.SnapshotProvider.shared(self.conf).refresh()
         cell = uuidutils.generate_uuid()
         states = [host_manager.HostState(name, name, cell)
                   for name in (slow, self.host)]

@@ -2,8 +2,12 @@
 
 Each metric's latency (at ``tier_percentile``, from this host's latest
 sample in the stats store) maps to one of three tiers, reported as one
-trait ``CUSTOM_MULTIMODAL_VIRT_<GPU_CMD|IO>_LAT_<LOW|MEDIUM|HIGH>``. A flavor
-keeps away from slow hosts with e.g. ``trait:CUSTOM_MULTIMODAL_VIRT_IO_LAT_HIGH
+trait ``CUSTOM_MULTIMODAL_VIRT_<IO|GPU_EXEC|GPU_SUBMIT>_LAT_<LOW|MEDIUM|HIGH>``
+(the metrics of ``[multimodal_virt_compute]`` ``TIER_METRICS``). A deprecated
+metric alias (``vocabulary.METRIC_ALIASES``: ``gpu_cmd`` -> ``gpu_submit``)
+gets its own trait with its target's tier, so flavors written against
+``CUSTOM_MULTIMODAL_VIRT_GPU_CMD_LAT_HIGH`` keep working. A flavor keeps away
+from slow hosts with e.g. ``trait:CUSTOM_MULTIMODAL_VIRT_IO_LAT_HIGH
 =forbidden``.
 
 Called from the driver's ``update_provider_tree`` after Nova's own, so the
@@ -16,8 +20,8 @@ provider Nova itself identifies by ``nodename``. Rules:
   kept;
 * a window with no events for a metric keeps its tier; a metric the sample
   does not measure, a missing or stale sample removes its traits;
-* only the six traits named here are added or removed; every other trait
-  of the provider is left as it is.
+* only the traits named here (:func:`owned_traits`) are added or removed;
+  every other trait of the provider is left as it is.
 """
 
 import dataclasses
@@ -38,29 +42,47 @@ TIERS = ('LOW', 'MEDIUM', 'HIGH')
 METRICS = {metric: metric.upper() + '_LAT'
            for metric in vocabulary.LATENCY_METRICS
            if metric in compute_conf.TIER_METRICS}
+#: deprecated alias -> the tiered metric whose tier its trait carries
+ALIASES = {alias: target for alias, target in vocabulary.METRIC_ALIASES.items()
+           if target in METRICS}
+_INFIXES = dict(METRICS, **{alias: alias.upper() + '_LAT'
+                            for alias in ALIASES})
 # Do not read the store more often than this (a burst of claims calls
 # update_provider_tree once per claim).
 MIN_READ_INTERVAL = 5.0
 
 
 def trait_name(metric, tier):
-    """Return the trait of ``metric`` at ``tier``."""
-    return '%s%s_%s' % (TRAIT_PREFIX, METRICS[metric], tier)
+    """Return the trait of ``metric`` (tiered or deprecated alias) at
+    ``tier``."""
+    return '%s%s_%s' % (TRAIT_PREFIX, _INFIXES[metric], tier)
 
 
 def owned_traits(metric=None):
-    """The tier traits this module owns (of one metric, or all)."""
-    metrics = [metric] if metric else list(METRICS)
+    """The tier traits this module owns (of one metric, or all, aliases
+    included)."""
+    metrics = [metric] if metric else list(_INFIXES)
     return {trait_name(m, tier) for m in metrics for tier in TIERS}
 
 
 def tier_of(trait):
-    """``(metric, tier)`` of one of our traits, or None."""
+    """``(metric, tier)`` of one of our tiered metrics' traits, or None
+    (alias traits only mirror their target)."""
     for metric in METRICS:
         for tier in TIERS:
             if trait == trait_name(metric, tier):
                 return metric, tier
     return None
+
+
+def _histogram(sample, metric):
+    """``metric``'s histogram, or a deprecated alias's when a collector
+    published only the alias."""
+    found = getattr(sample, metric, None)
+    for alias, target in ALIASES.items():
+        if found is None and target == metric:
+            found = getattr(sample, alias, None)
+    return found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,7 +194,7 @@ class LatencyTraits:
         result = {}
         for metric in METRICS:
             state = current.get(metric)
-            histogram = None if stale else getattr(sample, metric, None)
+            histogram = None if stale else _histogram(sample, metric)
             if histogram is None:
                 current.pop(metric, None)
                 result[metric] = None
@@ -226,6 +248,8 @@ class LatencyTraits:
                 self._state[nodename] = self._initial_state(traits, now)
             wanted = self.wanted(self._latest_sample(now), now,
                                  self._state[nodename])
+        for alias, target in ALIASES.items():
+            wanted[alias] = wanted[target]
         new = set(traits) - owned_traits()
         new.update(trait_name(m, t) for m, t in wanted.items() if t)
         if new != traits:

@@ -12,9 +12,11 @@ Everything else is Nova's libvirt driver, unchanged. The subclass adds:
 * ``_get_guest_xml``: the flavor's disk tuning applied to the XML Nova
   built and validated against libvirt's schema (:mod:`.guest_tuning`); a
   flavor without our specs gets Nova's XML byte for byte;
-* spawn / delete / resize: the flavor's GPU VF scheduling profile written
-  to the VFs Nova allocated, defaults restored when they are released
-  (:mod:`.gpu_profiles`).
+* spawn / delete / resize / cold migration / revert / evacuation: the
+  flavor's GPU VF scheduling profile written to the VFs Nova allocated on
+  this host, defaults restored when they are released, including the VF an
+  evacuated instance left here, when this host comes back (Nova destroys
+  the guest through ``destroy`` -> ``cleanup``) (:mod:`.gpu_profiles`).
 
 Tested with Nova 34 (``nova>=34,<35`` in requirements): it overrides the
 private ``_get_guest_xml``, whose signature changes between releases.

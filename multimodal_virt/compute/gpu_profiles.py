@@ -20,10 +20,34 @@ from multimodal_virt.privileged import gpu_profile
 LOG = logging.getLogger(__name__)
 
 
-def _flavor_vfs(instance):
-    return [dev for dev in instance.get_pci_devices(
-        source=objects.InstancePCIRequest.FLAVOR_ALIAS)
-        if dev.dev_type == fields.PciDeviceType.SRIOV_VF]
+def _port_request_ids(instance):
+    """Request ids of the instance's Neutron-port PCI requests, current and
+    on both sides of a move in progress."""
+    lists = [instance.pci_requests]
+    context = instance.migration_context
+    if context is not None:
+        lists += [context.old_pci_requests, context.new_pci_requests]
+    return {req.request_id for requests in lists if requests
+            for req in requests.requests
+            if req.source == objects.InstancePCIRequest.NEUTRON_PORT}
+
+
+def _flavor_vfs(instance, devices=None):
+    """The VFs among ``devices`` (default: the instance's) that no Neutron
+    port asked for.
+
+    Not Nova's ``Instance.get_pci_devices(source=...)``: it looks requests
+    up in ``instance.pci_requests`` only, and during a resize revert or
+    after an evacuation the devices of the other side carry request ids of
+    the other side's requests (a KeyError there). A VF whose request is no
+    longer known is a flavor-alias VF unless a Neutron port names it.
+    """
+    if devices is None:
+        devices = instance.pci_devices.objects if instance.pci_devices else []
+    ports = _port_request_ids(instance)
+    return [dev for dev in devices
+            if dev.dev_type == fields.PciDeviceType.SRIOV_VF and (
+                dev.request_id is None or dev.request_id not in ports)]
 
 
 class GpuProfiles:
@@ -88,15 +112,29 @@ class GpuProfiles:
         return [dev.address for dev in written]
 
     def restore(self, context, instance, devices=None, flavor=None):
-        """Write the defaults back; failures are logged, never raised."""
+        """Write the defaults back; failures are logged, never raised.
+
+        :param devices: the PCI devices released (default: the instance's
+            devices on this host).
+        :param flavor: the flavor whose profile was applied (default: the
+            instance's).
+        :returns: the VF addresses restored.
+        """
+        try:
+            return self._restore(context, instance, devices, flavor)
+        except Exception as err:  # never fail a delete, a move, a restart
+            LOG.warning('Could not restore the default GPU VF scheduling '
+                        'profiles: %s', err, instance=instance)
+            return []
+
+    def _restore(self, context, instance, devices, flavor):
         flavor = flavor or instance.flavor
         try:
             if not specs.gpu_profile(flavor.extra_specs):
                 return []
         except exception.InvalidExtraSpec:
             pass  # whatever was written, put the defaults back
-        if devices is None:
-            devices = _flavor_vfs(instance)
+        devices = _flavor_vfs(instance, devices)
         defaults = specs.default_gpu_profile(self.group).attributes()
         restored = []
         for dev in self._local(context, devices):

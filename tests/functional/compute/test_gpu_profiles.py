@@ -31,6 +31,12 @@ DEFAULTS = {'exec_quantum_ms': '0', 'preempt_timeout_us': '0',
 PROFILE = {'multimodal_virt:gpu_sched_priority': 'high',
            'multimodal_virt:gpu_exec_quantum_ms': '25',
            'multimodal_virt:gpu_preempt_timeout_us': '50000'}
+# What the VF holds with PROFILE (SMALL) and with MoveProfileTest's bigger
+# flavor (BIG: no preempt_timeout_us spec, the file keeps the default).
+SMALL = {'exec_quantum_ms': '25', 'preempt_timeout_us': '50000',
+         'sched_priority': 'high'}
+BIG = {'exec_quantum_ms': '5', 'preempt_timeout_us': '0',
+       'sched_priority': 'normal'}
 
 
 def flex170(driver):
@@ -168,9 +174,11 @@ def two_hosts():
     return layout['pfs'], moved
 
 
-class ResizeProfileTest(base.ShimPCIServersTestBase):
-    """The profile follows the instance to the resize destination, and the
-    source's VF gets its defaults back when the resize is confirmed."""
+class MoveProfileTest(base.ShimPCIServersTestBase):
+    """The profile follows the instance when it moves (resize, cold
+    migration, evacuation): written on the destination for exactly the VF
+    Nova allocated there, and the VF left behind gets its defaults back when
+    Nova releases it (confirm, revert, the evacuated source coming back)."""
 
     PCI_DEVICE_SPEC = []
     PCI_ALIAS = []
@@ -199,6 +207,23 @@ class ResizeProfileTest(base.ShimPCIServersTestBase):
     def _start(self, host):
         self.start_compute(hostname=host, pci_info=(
             generated.fake_libvirt_devices(self.host_pfs[host])))
+
+    def _vfs_of(self, host):
+        return [vf.address for pf in self.host_pfs[host] for vf in pf.vfs]
+
+    def _assert_only(self, written, host):
+        """On ``host``, ``written`` ({vf: profile}) and defaults elsewhere."""
+        for vf in self._vfs_of(host):
+            self.assertEqual(written.get(vf, DEFAULTS),
+                             self.profiles.read(vf), '%s %s' % (host, vf))
+
+    def _flavors(self):
+        alias = {'pci_passthrough:alias': '%s:1' % self.alias}
+        small = self._create_flavor(extra_spec=dict(PROFILE, **alias))
+        big = self._create_flavor(memory_mb=4096, extra_spec=dict(
+            alias, **{'multimodal_virt:gpu_sched_priority': 'normal',
+                      'multimodal_virt:gpu_exec_quantum_ms': '5'}))
+        return small, big
 
     def _vf(self, server, host):
         ctxt = nova_context.get_admin_context()
@@ -239,3 +264,79 @@ class ResizeProfileTest(base.ShimPCIServersTestBase):
         self.assertEqual('normal', self.profiles.read(dest)['sched_priority'])
         self._delete_server(server)
         self.assertEqual(DEFAULTS, self.profiles.read(dest))
+
+    def test_resize_revert_restores_dest_and_reapplies_the_old_flavor(self):
+        self._start('compute1')
+        small, big = self._flavors()
+        server = self._create_server(flavor_id=small, networks='none')
+        source = self._vf(server, 'compute1')
+        self._start('compute2')
+        with fixtures.MockPatch('nova.virt.libvirt.driver.LibvirtDriver'
+                                '.migrate_disk_and_power_off',
+                                return_value='{}'):
+            server = self._resize_server(server, big)
+        dest = self._vf(server, 'compute2')
+        self._assert_only({dest: BIG}, 'compute2')
+        # Overwrite the source VF, so the revert has to write the old
+        # flavor's values, not merely leave them in place.
+        self.profiles.write(source, DEFAULTS)
+
+        server = self._revert_resize(server)
+        self.assertEqual('compute1', server['OS-EXT-SRV-ATTR:host'])
+        self._assert_only({}, 'compute2')
+        self._assert_only({source: SMALL}, 'compute1')
+        self.assertEqual([str(source)], self._instance_vfs(server))
+        self._delete_server(server)
+        self._assert_only({}, 'compute1')
+
+    def test_cold_migrate_then_confirm(self):
+        self._start('compute1')
+        small, _ = self._flavors()
+        server = self._create_server(flavor_id=small, networks='none')
+        source = self._vf(server, 'compute1')
+        self._start('compute2')
+        with fixtures.MockPatch('nova.virt.libvirt.driver.LibvirtDriver'
+                                '.migrate_disk_and_power_off',
+                                return_value='{}'):
+            server = self._migrate_server(server)
+        self.assertEqual('compute2', server['OS-EXT-SRV-ATTR:host'])
+        dest = self._vf(server, 'compute2')
+        self._assert_only({dest: SMALL}, 'compute2')
+        self._assert_only({source: SMALL}, 'compute1')  # until confirmed
+
+        self._confirm_resize(server)
+        self._assert_only({}, 'compute1')
+        self._assert_only({dest: SMALL}, 'compute2')
+
+    def test_evacuate_then_the_source_comes_back(self):
+        self._start('compute1')
+        small, _ = self._flavors()
+        server = self._create_server(flavor_id=small, networks='none')
+        source = self._vf(server, 'compute1')
+        self._start('compute2')
+
+        self.computes['compute1'].stop()
+        self.api.put_service(self.computes['compute1'].service_ref.uuid,
+                             {'forced_down': True})
+        server = self._evacuate_server(server, expected_host='compute2')
+        dest = self._vf(server, 'compute2')
+        self._assert_only({dest: SMALL}, 'compute2')
+        # The source is down: nothing can reach its VF yet.
+        self._assert_only({source: SMALL}, 'compute1')
+
+        # It comes back: Nova destroys the evacuated guest on init_host
+        # (_destroy_evacuated_instances) and our driver restores the VF.
+        self.restart_compute_service('compute1')
+        self.api.put_service(self.computes['compute1'].service_ref.uuid,
+                             {'forced_down': False})
+        self._assert_only({}, 'compute1')
+        self._assert_only({dest: SMALL}, 'compute2')
+        self.assertEqual([str(dest)], self._instance_vfs(server))
+        self._delete_server(server)
+        self._assert_only({}, 'compute2')
+
+    def _instance_vfs(self, server):
+        ctxt = nova_context.get_admin_context()
+        return sorted(dev.address for dev in
+                      objects.PciDeviceList.get_by_instance_uuid(
+                          ctxt, server['id']))

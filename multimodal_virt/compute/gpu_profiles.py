@@ -57,12 +57,15 @@ class GpuProfiles:
     :param host: nova-compute's ``CONF.host``.
     :param writer: callable(vf address, {attribute: value}); the privsep
         entry point by default.
+    :param restorer: callable(vf address) writing the defaults; the privsep
+        entry point by default.
     """
 
-    def __init__(self, group, host, writer=None):
+    def __init__(self, group, host, writer=None, restorer=None):
         self.group = group
         self.host = host
         self._write = writer or gpu_profile.write_vf_profile
+        self._restore_vf = restorer or gpu_profile.restore_vf_profile
         self._node_ids = None
 
     def _local_ids(self, context):
@@ -135,11 +138,10 @@ class GpuProfiles:
         except exception.InvalidExtraSpec:
             pass  # whatever was written, put the defaults back
         devices = _flavor_vfs(instance, devices)
-        defaults = specs.default_gpu_profile(self.group).attributes()
         restored = []
         for dev in self._local(context, devices):
             try:
-                self._write(dev.address, defaults)
+                self._restore_vf(dev.address)
                 restored.append(dev.address)
             except Exception as err:  # never fail a delete
                 LOG.warning('Could not restore the default scheduling '

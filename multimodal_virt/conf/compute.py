@@ -212,7 +212,8 @@ Related options:
                choices=SCHED_PRIORITIES,
                help="""
 ``sched_priority`` written back to a VF's profile when its instance is
-deleted or moves away (the xe driver's default for VFs is ``low``).
+deleted or moves away (the xe driver's default for VFs is ``low``; i915 PFs
+have no ``sched_priority``, nothing is written there).
 
 Possible values:
 
@@ -228,7 +229,8 @@ Related options:
                max=MAX_EXEC_QUANTUM_MS,
                help="""
 ``exec_quantum_ms`` written back to a VF's profile when its instance is
-deleted or moves away (0: no limit, the xe default).
+deleted or moves away (0: no limit, the xe and i915 default; on i915 it is
+written to every ``gt*`` of the VF).
 
 Possible values:
 
@@ -244,7 +246,8 @@ Related options:
                max=MAX_PREEMPT_TIMEOUT_US,
                help="""
 ``preempt_timeout_us`` written back to a VF's profile when its instance is
-deleted or moves away (0: no limit, the xe default).
+deleted or moves away (0: no limit, the xe and i915 default; on i915 it is
+written to every ``gt*`` of the VF).
 
 Possible values:
 

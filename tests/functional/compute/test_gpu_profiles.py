@@ -8,6 +8,7 @@ and restores the defaults when the server is deleted.
 """
 
 import os
+import re
 
 import fixtures
 from lxml import etree
@@ -31,6 +32,8 @@ DEFAULTS = {'exec_quantum_ms': '0', 'preempt_timeout_us': '0',
 PROFILE = {'multimodal_virt:gpu_sched_priority': 'high',
            'multimodal_virt:gpu_exec_quantum_ms': '25',
            'multimodal_virt:gpu_preempt_timeout_us': '50000'}
+# i915 has no sched_priority: its profile is the other two.
+I915_DEFAULTS = {'exec_quantum_ms': '0', 'preempt_timeout_us': '0'}
 # What the VF holds with PROFILE (SMALL) and with MoveProfileTest's bigger
 # flavor (BIG: no preempt_timeout_us spec, the file keeps the default).
 SMALL = {'exec_quantum_ms': '25', 'preempt_timeout_us': '50000',
@@ -39,11 +42,17 @@ BIG = {'exec_quantum_ms': '5', 'preempt_timeout_us': '0',
        'sched_priority': 'normal'}
 
 
-def flex170(driver):
+def flex170(driver, i915_iov=None):
+    """The recorded Flex 170 pair, driven by ``driver``: xe with its
+    sriov_admin tree, i915 with the SR-IOV ``iov`` tree of ``i915_iov``
+    tiles (None: an i915 without SR-IOV sysfs)."""
     layout = layouts.load('intel-flex170')
     for pf in layout['pfs']:
         pf['driver'] = driver
-        pf['sriov_admin'] = True
+        if driver == 'xe':
+            pf['sriov_admin'] = True
+        elif i915_iov:
+            pf['i915_iov'] = list(i915_iov)
     return layout
 
 
@@ -52,10 +61,11 @@ class GpuProfileTest(base.ShimPCIServersTestBase):
     PCI_DEVICE_SPEC = []
     PCI_ALIAS = []
     PF_DRIVER = 'xe'
+    I915_IOV = None
 
     def setUp(self):
         self.tree = self.useFixture(layouts.SysfsTree(flex170(
-            self.PF_DRIVER))).root
+            self.PF_DRIVER, self.I915_IOV))).root
         self.pfs = sysfs.discover(self.tree)
         config = nova_config.generate(self.pfs, nova_config.Settings(),
                                       hostname=HOST)
@@ -86,8 +96,10 @@ class GpuProfileTest(base.ShimPCIServersTestBase):
 
 
 def _raw_values(root):
+    """Every profile attribute value in the tree (xe and i915 layouts)."""
     for path, _, files in os.walk(os.path.join(root, 'devices')):
-        if os.path.basename(path) == 'profile':
+        if os.path.basename(path) == 'profile' or re.match(
+                r'^gt[0-9]*$', os.path.basename(path)):
             for name in files:
                 with open(os.path.join(path, name)) as handle:
                     yield handle.read().strip()
@@ -144,21 +156,72 @@ class XeProfileTest(GpuProfileTest):
 
 
 class I915ProfileTest(GpuProfileTest):
+    """i915 SR-IOV: drm/card*/iov/vfN/gt*/, no sched_priority."""
 
     PF_DRIVER = 'i915'
+    I915_IOV = ('gt0', 'gt1')
 
-    def test_driver_without_profiles_fails_with_a_fault(self):
+    def test_profile_on_every_gt_of_the_allocated_vfs_and_restored(self):
+        flavor = self._create_flavor(extra_spec={
+            'pci_passthrough:alias': '%s:1' % self.alias,
+            'multimodal_virt:gpu_exec_quantum_ms': '25',
+            'multimodal_virt:gpu_preempt_timeout_us': '50000'})
+        posted = [self.api.post_server({'server': {
+            'name': 'i915-%d' % i, 'flavorRef': flavor,
+            'imageRef': '155d900f-4e14-4e4c-a73d-069cbf4541e6',
+            'networks': 'none'}}) for i in range(2)]
+        servers = [self._wait_for_state_change(s, 'ACTIVE') for s in posted]
+        vfs = {self._vf_of(s) for s in servers}
+        self.assertEqual(2, len(vfs))
+        want = {'exec_quantum_ms': '25', 'preempt_timeout_us': '50000'}
+        for address, profile in self._all_profiles().items():
+            self.assertEqual(want if address in vfs else I915_DEFAULTS,
+                             profile, address)
+        # Both tiles of each allocated VF, read file by file.
+        for address in vfs:
+            for gt in self.I915_IOV:
+                self.assertEqual('25', _i915_attr(
+                    self.tree, address, gt, 'exec_quantum_ms'))
+        for server in servers:
+            self._delete_server(server)
+        self.assertEqual({'0'}, set(_raw_values(self.tree)))
+
+    def test_sched_priority_on_i915_fails_with_a_clear_fault(self):
         flavor = self._create_flavor(extra_spec=dict(
             PROFILE, **{'pci_passthrough:alias': '%s:1' % self.alias}))
         server = self._create_server(flavor_id=flavor, networks='none',
                                      expected_state='ERROR')
         fault = self.api.get_server(server['id'])['fault']['message']
-        self.assertIn('driven by i915, which has no per-VF scheduling '
-                      'profile', fault)
-        # Nothing was written (the files still hold the tree's defaults).
-        self.assertEqual({'0', '[low] normal high'}, set(_raw_values(
-            self.tree)))
+        self.assertIn('its PF driver i915 has no sched_priority', fault)
+        # Nothing was written, no guest defined.
+        self.assertEqual({'0'}, set(_raw_values(self.tree)))
         self.assertEqual([], self.defined.documents)
+
+
+class I915WithoutSriovSysfsTest(GpuProfileTest):
+
+    PF_DRIVER = 'i915'
+
+    def test_driver_without_profiles_fails_with_a_fault(self):
+        flavor = self._create_flavor(extra_spec={
+            'pci_passthrough:alias': '%s:1' % self.alias,
+            'multimodal_virt:gpu_exec_quantum_ms': '25'})
+        server = self._create_server(flavor_id=flavor, networks='none',
+                                     expected_state='ERROR')
+        fault = self.api.get_server(server['id'])['fault']['message']
+        self.assertIn('driven by i915 but no drm/card*/iov exists', fault)
+        self.assertEqual([], self.defined.documents)
+
+
+def _i915_attr(root, vf, gt, name):
+    for path, _, files in os.walk(os.path.join(root, 'devices')):
+        link = os.path.join(os.path.dirname(path), 'device')
+        if (os.path.basename(path) == gt and name in files and
+                os.path.islink(link) and
+                os.path.basename(os.readlink(link)) == vf):
+            with open(os.path.join(path, name)) as handle:
+                return handle.read().strip()
+    raise AssertionError('no %s/%s of %s' % (gt, name, vf))
 
 
 def two_hosts():

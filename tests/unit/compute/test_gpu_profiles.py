@@ -75,9 +75,10 @@ class FlavorVfsTest(base.TestCase):
 
 class RestoreTest(base.TestCase):
 
-    def _profiles(self, writer):
+    def _profiles(self, restorer):
         profiles = gpu_profiles.GpuProfiles(
-            self.conf.multimodal_virt_compute, 'h', writer=writer)
+            self.conf.multimodal_virt_compute, 'h', writer=mock.Mock(),
+            restorer=restorer)
         profiles._node_ids = {1}
         return profiles
 
@@ -88,9 +89,7 @@ class RestoreTest(base.TestCase):
                              _requests(('a', ALIAS)))
         self.assertEqual(['0000:4d:00.1'],
                          self._profiles(writer).restore(None, instance))
-        writer.assert_called_once_with('0000:4d:00.1', {
-            'sched_priority': 'low', 'exec_quantum_ms': '0',
-            'preempt_timeout_us': '0'})
+        writer.assert_called_once_with('0000:4d:00.1')
 
     def test_restore_never_raises(self):
         instance = _instance([_dev('0000:4d:00.1', 'a')],

@@ -8,8 +8,10 @@ back. Only VFs whose ``compute_node_id`` is one of this host's compute
 nodes are touched, so a move never rewrites another host's addresses here.
 """
 
+from nova import exception as nova_exception
 from nova import objects
 from nova.objects import fields
+from nova import utils as nova_utils
 from oslo_log import log as logging
 
 from multimodal_virt.compute import errors
@@ -69,7 +71,7 @@ class GpuProfiles:
         self._node_ids = None
 
     def _local_ids(self, context):
-        if self._node_ids is None:
+        if not self._node_ids:  # none yet on a first start: ask again
             nodes = objects.ComputeNodeList.get_all_by_host(context,
                                                             self.host)
             self._node_ids = {node.id for node in nodes}
@@ -129,6 +131,51 @@ class GpuProfiles:
             LOG.warning('Could not restore the default GPU VF scheduling '
                         'profiles: %s', err, instance=instance)
             return []
+
+    def restore_evacuated(self, context):
+        """Defaults on the VFs that instances evacuated from this host left
+        here; called when nova-compute starts (driver ``init_host``).
+
+        Nova destroys an evacuated guest it still finds in this hypervisor
+        (then :meth:`restore` runs from ``cleanup``); a guest that is gone
+        (host reinstalled, domain lost) is never destroyed, so its VFs are
+        found from Nova's evacuation records instead (the ones Nova's
+        ``_destroy_evacuated_instances`` reads). Writing the defaults twice
+        is harmless. Never raises.
+
+        :returns: the VF addresses restored.
+        """
+        try:
+            with nova_utils.temporary_mutation(context, read_deleted='yes'):
+                migrations = objects.MigrationList.get_by_filters(context, {
+                    'source_compute': self.host,
+                    'status': ['accepted', 'pre-migrating', 'done'],
+                    'migration_type': fields.MigrationType.EVACUATION})
+            restored = []
+            for migration in migrations:
+                restored += self._restore_left(context,
+                                               migration.instance_uuid)
+            return restored
+        except Exception as err:  # never stop nova-compute from starting
+            LOG.warning('Could not restore the GPU VF scheduling profiles '
+                        'of instances evacuated from %(host)s: %(err)s',
+                        {'host': self.host, 'err': err})
+            return []
+
+    def _restore_left(self, context, instance_uuid):
+        devices = objects.PciDeviceList.get_by_instance_uuid(
+            context, instance_uuid).objects
+        if not self._local(context, devices):
+            return []
+        try:
+            with nova_utils.temporary_mutation(context, read_deleted='yes'):
+                instance = objects.Instance.get_by_uuid(
+                    context, instance_uuid,
+                    expected_attrs=['flavor', 'pci_requests',
+                                    'migration_context'])
+        except nova_exception.InstanceNotFound:
+            return []
+        return self.restore(context, instance, devices=devices)
 
     def _restore(self, context, instance, devices, flavor):
         flavor = flavor or instance.flavor

@@ -14,6 +14,7 @@ import fixtures
 from lxml import etree
 from nova import context as nova_context
 from nova import objects
+from nova.virt.libvirt import driver as libvirt_driver
 
 from multimodal_virt.libvirt_xml import hostdev
 from multimodal_virt.libvirt_xml import validate
@@ -372,6 +373,15 @@ class MoveProfileTest(base.ShimPCIServersTestBase):
         self._assert_only({dest: SMALL}, 'compute2')
 
     def test_evacuate_then_the_source_comes_back(self):
+        self._evacuate_then_the_source_comes_back(guest_kept=True)
+
+    def test_evacuate_then_the_source_comes_back_without_the_guest(self):
+        # The source lost its domain (reinstalled host): Nova destroys
+        # nothing there, the driver's init_host restores from Nova's
+        # evacuation record.
+        self._evacuate_then_the_source_comes_back(guest_kept=False)
+
+    def _evacuate_then_the_source_comes_back(self, guest_kept):
         self._start('compute1')
         small, _ = self._flavors()
         server = self._create_server(flavor_id=small, networks='none')
@@ -389,7 +399,22 @@ class MoveProfileTest(base.ShimPCIServersTestBase):
 
         # It comes back: Nova destroys the evacuated guest on init_host
         # (_destroy_evacuated_instances) and our driver restores the VF.
+        connection = self.computes['compute1'].driver._host.get_connection()
+        self.assertEqual(1, len(connection._vms))
+        if not guest_kept:
+            connection._vms.clear()
+            connection._running_vms.clear()
+        destroyed = []
+        original = libvirt_driver.LibvirtDriver.destroy
+
+        def destroy(driver, context, instance, *args, **kwargs):
+            destroyed.append(instance.uuid)
+            return original(driver, context, instance, *args, **kwargs)
+
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.virt.libvirt.driver.LibvirtDriver.destroy', destroy))
         self.restart_compute_service('compute1')
+        self.assertEqual([server['id']] if guest_kept else [], destroyed)
         self.api.put_service(self.computes['compute1'].service_ref.uuid,
                              {'forced_down': False})
         self._assert_only({}, 'compute1')

@@ -101,3 +101,10 @@ class RestoreTest(base.TestCase):
                                side_effect=KeyError('request')):
             self.assertEqual([], profiles.restore(None, instance))
         broken.assert_not_called()
+
+    def test_restore_evacuated_never_raises(self):
+        profiles = self._profiles(mock.Mock())
+        with mock.patch.object(objects.MigrationList, 'get_by_filters',
+                               side_effect=RuntimeError('db down')):
+            self.assertEqual([], profiles.restore_evacuated(
+                mock.MagicMock()))

@@ -18,8 +18,11 @@ provider Nova itself identifies by ``nodename``. Rules:
   threshold by ``tier_hysteresis`` (relative) in the direction of the move;
 * **minimum dwell**: a tier set less than ``tier_min_dwell`` seconds ago is
   kept;
-* a window with no events for a metric keeps its tier; a metric the sample
-  does not measure, a missing or stale sample removes its traits;
+* a window with no events for a metric, or fewer than the collector's
+  ``min_events`` for the percentile (``HostSample.sufficient``, the
+  scheduler's rule), keeps its tier; a metric the sample does not measure
+  or declares not observable, a missing or stale sample removes its
+  traits;
 * only the traits named here (:func:`owned_traits`) are added or removed;
   every other trait of the provider is left as it is.
 """
@@ -76,13 +79,16 @@ def tier_of(trait):
 
 
 def _histogram(sample, metric):
-    """``metric``'s histogram, or a deprecated alias's when a collector
-    published only the alias."""
-    found = getattr(sample, metric, None)
-    for alias, target in ALIASES.items():
-        if found is None and target == metric:
-            found = getattr(sample, alias, None)
-    return found
+    """``(name, histogram)`` of ``metric``, or of a deprecated alias when a
+    collector published only the alias; ``(metric, None)`` when the host
+    declares the metric not observable or has no histogram."""
+    if sample.observable.get(metric) is False:
+        return metric, None
+    for name in [metric] + [a for a, t in ALIASES.items() if t == metric]:
+        found = getattr(sample, name, None)
+        if found is not None:
+            return name, found
+    return metric, None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,12 +200,16 @@ class LatencyTraits:
         result = {}
         for metric in METRICS:
             state = current.get(metric)
-            histogram = None if stale else _histogram(sample, metric)
+            name, histogram = (metric, None) if stale else _histogram(
+                sample, metric)
             if histogram is None:
                 current.pop(metric, None)
                 result[metric] = None
                 continue
-            if histogram.count == 0:
+            if histogram.count == 0 or not sample.sufficient(
+                    name, group.tier_percentile):
+                # No events, or fewer than the collector's min_events for
+                # the percentile (the scheduler's rule: not measured).
                 result[metric] = state.tier if state else None
                 continue
             tier = next_tier(state.tier if state else None,

@@ -175,6 +175,29 @@ class LatencyTraitsTest(base.TestCase):
         self.assertEqual(['CUSTOM_MULTIMODAL_VIRT_IO_LAT_LOW'],
                          self._run(advance=10))
 
+    def test_too_few_events_keep_the_tier(self):
+        self._run(io_us=100)
+        sample = samples.host_sample('h', io_us=50000, events=5)
+        self.store.samples['h'] = sample.__class__(**dict(
+            vars(sample), min_events={'p99': 10},
+            timestamp=self.clock.now + 400))
+        self.assertEqual(['CUSTOM_MULTIMODAL_VIRT_IO_LAT_LOW'],
+                         self._run(advance=400))
+        self.store.samples['h'] = sample.__class__(**dict(
+            vars(sample), min_events={'p99': 5},
+            timestamp=self.clock.now + 400))
+        self.assertEqual(['CUSTOM_MULTIMODAL_VIRT_IO_LAT_HIGH'],
+                         self._run(advance=400))
+
+    def test_a_metric_declared_not_observable_has_no_trait(self):
+        self._run(io_us=100, gpu_exec_us=100)
+        sample = self.store.samples['h']
+        self.store.samples['h'] = sample.__class__(**dict(
+            vars(sample), observable={'gpu_exec': False},
+            timestamp=self.clock.now + 10))
+        self.assertEqual(['CUSTOM_MULTIMODAL_VIRT_IO_LAT_LOW'],
+                         self._run(advance=10))
+
     def test_store_outage_keeps_last_sample_until_stale(self):
         self._run(io_us=100)
         self.store.fail = True

@@ -12,14 +12,18 @@ Everything else is Nova's libvirt driver, unchanged. The subclass adds:
 * ``_get_guest_xml``: the flavor's disk tuning applied to the XML Nova
   built and validated against libvirt's schema (:mod:`.guest_tuning`); a
   flavor without our specs gets Nova's XML byte for byte;
-* spawn / delete / resize: the flavor's GPU VF scheduling profile written
-  to the VFs Nova allocated, defaults restored when they are released
-  (:mod:`.gpu_profiles`).
+* spawn / delete / resize / cold migration / revert / evacuation: the
+  flavor's GPU VF scheduling profile written to the VFs Nova allocated on
+  this host, defaults restored when they are released, including the VF an
+  evacuated instance left here, when this host comes back (``init_host``
+  from Nova's evacuation records, and ``cleanup`` when Nova destroys the
+  guest) (:mod:`.gpu_profiles`).
 
 Tested with Nova 34 (``nova>=34,<35`` in requirements): it overrides the
 private ``_get_guest_xml``, whose signature changes between releases.
 """
 
+from nova import context as nova_context
 from nova.virt.libvirt import driver as libvirt_driver
 from nova import version as nova_version
 from oslo_log import log as logging
@@ -58,6 +62,13 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
         self._latency_traits = latency_traits.LatencyTraits(
             group, CONF.host, lambda: loader.get_store(CONF))
         self._gpu_profiles = gpu_profiles.GpuProfiles(group, CONF.host)
+
+    def init_host(self, host):
+        super().init_host(host)
+        # Before Nova's _destroy_evacuated_instances, which restores only
+        # the VFs of guests it still finds here.
+        self._gpu_profiles.restore_evacuated(
+            nova_context.get_admin_context())
 
     # -- Placement -------------------------------------------------------
 

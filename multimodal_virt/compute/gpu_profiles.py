@@ -8,8 +8,10 @@ back. Only VFs whose ``compute_node_id`` is one of this host's compute
 nodes are touched, so a move never rewrites another host's addresses here.
 """
 
+from nova import exception as nova_exception
 from nova import objects
 from nova.objects import fields
+from nova import utils as nova_utils
 from oslo_log import log as logging
 
 from multimodal_virt.compute import errors
@@ -20,10 +22,34 @@ from multimodal_virt.privileged import gpu_profile
 LOG = logging.getLogger(__name__)
 
 
-def _flavor_vfs(instance):
-    return [dev for dev in instance.get_pci_devices(
-        source=objects.InstancePCIRequest.FLAVOR_ALIAS)
-        if dev.dev_type == fields.PciDeviceType.SRIOV_VF]
+def _port_request_ids(instance):
+    """Request ids of the instance's Neutron-port PCI requests, current and
+    on both sides of a move in progress."""
+    lists = [instance.pci_requests]
+    context = instance.migration_context
+    if context is not None:
+        lists += [context.old_pci_requests, context.new_pci_requests]
+    return {req.request_id for requests in lists if requests
+            for req in requests.requests
+            if req.source == objects.InstancePCIRequest.NEUTRON_PORT}
+
+
+def _flavor_vfs(instance, devices=None):
+    """The VFs among ``devices`` (default: the instance's) that no Neutron
+    port asked for.
+
+    Not Nova's ``Instance.get_pci_devices(source=...)``: it looks requests
+    up in ``instance.pci_requests`` only, and during a resize revert or
+    after an evacuation the devices of the other side carry request ids of
+    the other side's requests (a KeyError there). A VF whose request is no
+    longer known is a flavor-alias VF unless a Neutron port names it.
+    """
+    if devices is None:
+        devices = instance.pci_devices.objects if instance.pci_devices else []
+    ports = _port_request_ids(instance)
+    return [dev for dev in devices
+            if dev.dev_type == fields.PciDeviceType.SRIOV_VF and (
+                dev.request_id is None or dev.request_id not in ports)]
 
 
 class GpuProfiles:
@@ -33,16 +59,19 @@ class GpuProfiles:
     :param host: nova-compute's ``CONF.host``.
     :param writer: callable(vf address, {attribute: value}); the privsep
         entry point by default.
+    :param restorer: callable(vf address) writing the defaults; the privsep
+        entry point by default.
     """
 
-    def __init__(self, group, host, writer=None):
+    def __init__(self, group, host, writer=None, restorer=None):
         self.group = group
         self.host = host
         self._write = writer or gpu_profile.write_vf_profile
+        self._restore_vf = restorer or gpu_profile.restore_vf_profile
         self._node_ids = None
 
     def _local_ids(self, context):
-        if self._node_ids is None:
+        if not self._node_ids:  # none yet on a first start: ask again
             nodes = objects.ComputeNodeList.get_all_by_host(context,
                                                             self.host)
             self._node_ids = {node.id for node in nodes}
@@ -88,20 +117,78 @@ class GpuProfiles:
         return [dev.address for dev in written]
 
     def restore(self, context, instance, devices=None, flavor=None):
-        """Write the defaults back; failures are logged, never raised."""
+        """Write the defaults back; failures are logged, never raised.
+
+        :param devices: the PCI devices released (default: the instance's
+            devices on this host).
+        :param flavor: the flavor whose profile was applied (default: the
+            instance's).
+        :returns: the VF addresses restored.
+        """
+        try:
+            return self._restore(context, instance, devices, flavor)
+        except Exception as err:  # never fail a delete, a move, a restart
+            LOG.warning('Could not restore the default GPU VF scheduling '
+                        'profiles: %s', err, instance=instance)
+            return []
+
+    def restore_evacuated(self, context):
+        """Defaults on the VFs that instances evacuated from this host left
+        here; called when nova-compute starts (driver ``init_host``).
+
+        Nova destroys an evacuated guest it still finds in this hypervisor
+        (then :meth:`restore` runs from ``cleanup``); a guest that is gone
+        (host reinstalled, domain lost) is never destroyed, so its VFs are
+        found from Nova's evacuation records instead (the ones Nova's
+        ``_destroy_evacuated_instances`` reads). Writing the defaults twice
+        is harmless. Never raises.
+
+        :returns: the VF addresses restored.
+        """
+        try:
+            with nova_utils.temporary_mutation(context, read_deleted='yes'):
+                migrations = objects.MigrationList.get_by_filters(context, {
+                    'source_compute': self.host,
+                    'status': ['accepted', 'pre-migrating', 'done'],
+                    'migration_type': fields.MigrationType.EVACUATION})
+            restored = []
+            for migration in migrations:
+                restored += self._restore_left(context,
+                                               migration.instance_uuid)
+            return restored
+        except Exception as err:  # never stop nova-compute from starting
+            LOG.warning('Could not restore the GPU VF scheduling profiles '
+                        'of instances evacuated from %(host)s: %(err)s',
+                        {'host': self.host, 'err': err})
+            return []
+
+    def _restore_left(self, context, instance_uuid):
+        devices = objects.PciDeviceList.get_by_instance_uuid(
+            context, instance_uuid).objects
+        if not self._local(context, devices):
+            return []
+        try:
+            with nova_utils.temporary_mutation(context, read_deleted='yes'):
+                instance = objects.Instance.get_by_uuid(
+                    context, instance_uuid,
+                    expected_attrs=['flavor', 'pci_requests',
+                                    'migration_context'])
+        except nova_exception.InstanceNotFound:
+            return []
+        return self.restore(context, instance, devices=devices)
+
+    def _restore(self, context, instance, devices, flavor):
         flavor = flavor or instance.flavor
         try:
             if not specs.gpu_profile(flavor.extra_specs):
                 return []
         except exception.InvalidExtraSpec:
             pass  # whatever was written, put the defaults back
-        if devices is None:
-            devices = _flavor_vfs(instance)
-        defaults = specs.default_gpu_profile(self.group).attributes()
+        devices = _flavor_vfs(instance, devices)
         restored = []
         for dev in self._local(context, devices):
             try:
-                self._write(dev.address, defaults)
+                self._restore_vf(dev.address)
                 restored.append(dev.address)
             except Exception as err:  # never fail a delete
                 LOG.warning('Could not restore the default scheduling '

@@ -2,8 +2,12 @@
 
 Each metric's latency (at ``tier_percentile``, from this host's latest
 sample in the stats store) maps to one of three tiers, reported as one
-trait ``CUSTOM_MULTIMODAL_VIRT_<GPU_CMD|IO>_LAT_<LOW|MEDIUM|HIGH>``. A flavor
-keeps away from slow hosts with e.g. ``trait:CUSTOM_MULTIMODAL_VIRT_IO_LAT_HIGH
+trait ``CUSTOM_MULTIMODAL_VIRT_<IO|GPU_EXEC|GPU_SUBMIT>_LAT_<LOW|MEDIUM|HIGH>``
+(the metrics of ``[multimodal_virt_compute]`` ``TIER_METRICS``). A deprecated
+metric alias (``vocabulary.METRIC_ALIASES``: ``gpu_cmd`` -> ``gpu_submit``)
+gets its own trait with its target's tier, so flavors written against
+``CUSTOM_MULTIMODAL_VIRT_GPU_CMD_LAT_HIGH`` keep working. A flavor keeps away
+from slow hosts with e.g. ``trait:CUSTOM_MULTIMODAL_VIRT_IO_LAT_HIGH
 =forbidden``.
 
 Called from the driver's ``update_provider_tree`` after Nova's own, so the
@@ -14,10 +18,13 @@ provider Nova itself identifies by ``nodename``. Rules:
   threshold by ``tier_hysteresis`` (relative) in the direction of the move;
 * **minimum dwell**: a tier set less than ``tier_min_dwell`` seconds ago is
   kept;
-* a window with no events for a metric keeps its tier; a metric the sample
-  does not measure, a missing or stale sample removes its traits;
-* only the six traits named here are added or removed; every other trait
-  of the provider is left as it is.
+* a window with no events for a metric, or fewer than the collector's
+  ``min_events`` for the percentile (``HostSample.sufficient``, the
+  scheduler's rule), keeps its tier; a metric the sample does not measure
+  or declares not observable, a missing or stale sample removes its
+  traits;
+* only the traits named here (:func:`owned_traits`) are added or removed;
+  every other trait of the provider is left as it is.
 """
 
 import dataclasses
@@ -38,29 +45,50 @@ TIERS = ('LOW', 'MEDIUM', 'HIGH')
 METRICS = {metric: metric.upper() + '_LAT'
            for metric in vocabulary.LATENCY_METRICS
            if metric in compute_conf.TIER_METRICS}
+#: deprecated alias -> the tiered metric whose tier its trait carries
+ALIASES = {alias: target for alias, target in vocabulary.METRIC_ALIASES.items()
+           if target in METRICS}
+_INFIXES = dict(METRICS, **{alias: alias.upper() + '_LAT'
+                            for alias in ALIASES})
 # Do not read the store more often than this (a burst of claims calls
 # update_provider_tree once per claim).
 MIN_READ_INTERVAL = 5.0
 
 
 def trait_name(metric, tier):
-    """Return the trait of ``metric`` at ``tier``."""
-    return '%s%s_%s' % (TRAIT_PREFIX, METRICS[metric], tier)
+    """Return the trait of ``metric`` (tiered or deprecated alias) at
+    ``tier``."""
+    return '%s%s_%s' % (TRAIT_PREFIX, _INFIXES[metric], tier)
 
 
 def owned_traits(metric=None):
-    """The tier traits this module owns (of one metric, or all)."""
-    metrics = [metric] if metric else list(METRICS)
+    """The tier traits this module owns (of one metric, or all, aliases
+    included)."""
+    metrics = [metric] if metric else list(_INFIXES)
     return {trait_name(m, tier) for m in metrics for tier in TIERS}
 
 
 def tier_of(trait):
-    """``(metric, tier)`` of one of our traits, or None."""
+    """``(metric, tier)`` of one of our tiered metrics' traits, or None
+    (alias traits only mirror their target)."""
     for metric in METRICS:
         for tier in TIERS:
             if trait == trait_name(metric, tier):
                 return metric, tier
     return None
+
+
+def _histogram(sample, metric):
+    """``(name, histogram)`` of ``metric``, or of a deprecated alias when a
+    collector published only the alias; ``(metric, None)`` when the host
+    declares the metric not observable or has no histogram."""
+    if sample.observable.get(metric) is False:
+        return metric, None
+    for name in [metric] + [a for a, t in ALIASES.items() if t == metric]:
+        found = getattr(sample, name, None)
+        if found is not None:
+            return name, found
+    return metric, None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,12 +200,16 @@ class LatencyTraits:
         result = {}
         for metric in METRICS:
             state = current.get(metric)
-            histogram = None if stale else getattr(sample, metric, None)
+            name, histogram = (metric, None) if stale else _histogram(
+                sample, metric)
             if histogram is None:
                 current.pop(metric, None)
                 result[metric] = None
                 continue
-            if histogram.count == 0:
+            if histogram.count == 0 or not sample.sufficient(
+                    name, group.tier_percentile):
+                # No events, or fewer than the collector's min_events for
+                # the percentile (the scheduler's rule: not measured).
                 result[metric] = state.tier if state else None
                 continue
             tier = next_tier(state.tier if state else None,
@@ -226,6 +258,8 @@ class LatencyTraits:
                 self._state[nodename] = self._initial_state(traits, now)
             wanted = self.wanted(self._latest_sample(now), now,
                                  self._state[nodename])
+        for alias, target in ALIASES.items():
+            wanted[alias] = wanted[target]
         new = set(traits) - owned_traits()
         new.update(trait_name(m, t) for m, t in wanted.items() if t)
         if new != traits:

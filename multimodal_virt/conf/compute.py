@@ -23,8 +23,9 @@ MAX_EXEC_QUANTUM_MS = 100000
 MAX_PREEMPT_TIMEOUT_US = 100000000
 
 #: Latency metrics reported as tier traits: those with threshold options
-#: below (``gpu_cmd`` carries gpu_submit's histogram).
-TIER_METRICS = ('io', 'gpu_cmd')
+#: below. A deprecated alias of one of them (``vocabulary.METRIC_ALIASES``:
+#: ``gpu_cmd`` -> ``gpu_submit``) gets its own trait with the same tier.
+TIER_METRICS = ('io', 'gpu_exec', 'gpu_submit')
 
 OPTS = [
     cfg.BoolOpt('latency_traits',
@@ -89,35 +90,73 @@ Related options:
 
 * ``io_latency_low_max_us``
 """),
-    cfg.FloatOpt('gpu_cmd_latency_low_max_us',
+    cfg.FloatOpt('gpu_exec_latency_low_max_us',
+                 default=2000.0,
+                 min=0.0,
+                 help="""
+Highest GPU job execution latency (microseconds, ``gpu_exec``: dma_fence
+emitted to signaled) of the LOW tier:
+``CUSTOM_MULTIMODAL_VIRT_GPU_EXEC_LAT_LOW``.
+
+Possible values:
+
+* A latency in microseconds, not above ``gpu_exec_latency_medium_max_us``.
+
+Related options:
+
+* ``gpu_exec_latency_medium_max_us``, ``tier_hysteresis``
+"""),
+    cfg.FloatOpt('gpu_exec_latency_medium_max_us',
+                 default=20000.0,
+                 min=0.0,
+                 help="""
+Highest GPU job execution latency (microseconds) of the MEDIUM tier;
+anything above is ``CUSTOM_MULTIMODAL_VIRT_GPU_EXEC_LAT_HIGH``.
+
+Possible values:
+
+* A latency in microseconds, not below ``gpu_exec_latency_low_max_us``.
+
+Related options:
+
+* ``gpu_exec_latency_low_max_us``
+"""),
+    cfg.FloatOpt('gpu_submit_latency_low_max_us',
                  default=100.0,
                  min=0.0,
+                 deprecated_name='gpu_cmd_latency_low_max_us',
                  help="""
-Highest GPU command-submission latency (microseconds) of the LOW tier:
-``CUSTOM_MULTIMODAL_VIRT_GPU_CMD_LAT_LOW``.
+Highest GPU command-submission latency (microseconds, ``gpu_submit``: entry
+to return of the submission ioctls) of the LOW tier:
+``CUSTOM_MULTIMODAL_VIRT_GPU_SUBMIT_LAT_LOW``. The deprecated
+``CUSTOM_MULTIMODAL_VIRT_GPU_CMD_LAT_*`` traits carry the same tier.
 
 Possible values:
 
-* A latency in microseconds, not above ``gpu_cmd_latency_medium_max_us``.
+* A latency in microseconds, not above ``gpu_submit_latency_medium_max_us``.
 
 Related options:
 
-* ``gpu_cmd_latency_medium_max_us``
+* ``gpu_submit_latency_medium_max_us``; the deprecated name of this option
+  is ``gpu_cmd_latency_low_max_us``
 """),
-    cfg.FloatOpt('gpu_cmd_latency_medium_max_us',
+    cfg.FloatOpt('gpu_submit_latency_medium_max_us',
                  default=1000.0,
                  min=0.0,
+                 deprecated_name='gpu_cmd_latency_medium_max_us',
                  help="""
 Highest GPU command-submission latency (microseconds) of the MEDIUM tier;
-anything above is ``CUSTOM_MULTIMODAL_VIRT_GPU_CMD_LAT_HIGH``.
+anything above is ``CUSTOM_MULTIMODAL_VIRT_GPU_SUBMIT_LAT_HIGH`` (and the
+deprecated ``CUSTOM_MULTIMODAL_VIRT_GPU_CMD_LAT_HIGH``).
 
 Possible values:
 
-* A latency in microseconds, not below ``gpu_cmd_latency_low_max_us``.
+* A latency in microseconds, not below ``gpu_submit_latency_low_max_us``.
 
 Related options:
 
-* ``gpu_cmd_latency_low_max_us``
+* ``gpu_submit_latency_low_max_us``; the deprecated name of this option is
+  ``gpu_cmd_latency_medium_max_us``
 """),
     cfg.FloatOpt('tier_hysteresis',
                  default=0.1,
@@ -173,7 +212,8 @@ Related options:
                choices=SCHED_PRIORITIES,
                help="""
 ``sched_priority`` written back to a VF's profile when its instance is
-deleted or moves away (the xe driver's default for VFs is ``low``).
+deleted or moves away (the xe driver's default for VFs is ``low``; i915 PFs
+have no ``sched_priority``, nothing is written there).
 
 Possible values:
 
@@ -189,7 +229,8 @@ Related options:
                max=MAX_EXEC_QUANTUM_MS,
                help="""
 ``exec_quantum_ms`` written back to a VF's profile when its instance is
-deleted or moves away (0: no limit, the xe default).
+deleted or moves away (0: no limit, the xe and i915 default; on i915 it is
+written to every ``gt*`` of the VF).
 
 Possible values:
 
@@ -205,7 +246,8 @@ Related options:
                max=MAX_PREEMPT_TIMEOUT_US,
                help="""
 ``preempt_timeout_us`` written back to a VF's profile when its instance is
-deleted or moves away (0: no limit, the xe default).
+deleted or moves away (0: no limit, the xe and i915 default; on i915 it is
+written to every ``gt*`` of the VF).
 
 Possible values:
 

@@ -123,7 +123,9 @@ class SysfsTreeBuilder:
             ``class``, ``sriov_totalvfs``, ``sriov_numvfs`` and optional
             ``numa_node``, ``driver``, ``iommu_group``, ``vf_device``,
             ``vf_driver``, ``first_vf_offset``, ``vf_stride``,
-            ``sriov_admin`` (true: xe's per-VF profile tree).
+            ``sriov_admin`` (true: xe's per-VF profile tree),
+            ``i915_iov`` (a list of tile directory names, e.g. ``["gt0"]``:
+            the i915 SR-IOV tree).
         :returns: list of the VF addresses created.
         """
         pf = pci_address.PciAddress.parse(spec['address'])
@@ -161,6 +163,8 @@ class SysfsTreeBuilder:
             created.append(vf)
         if spec.get('sriov_admin'):
             self.add_sriov_admin(pf_dir, created)
+        if spec.get('i915_iov'):
+            self.add_i915_iov(pf_dir, created, total, spec['i915_iov'])
         return created
 
     def add_sriov_admin(self, pf_dir, vfs):
@@ -182,6 +186,46 @@ class SysfsTreeBuilder:
                 os.symlink(os.path.join('..', '..', '..',
                                         str(vfs[index - 1])),
                            os.path.join(directory, 'device'))
+
+    def add_i915_iov(self, pf_dir, vfs, total, gts):
+        """The i915 SR-IOV tree below the PF's primary DRM minor::
+
+            drm/card<M>/iov/{pf,vf1..vf<total>}/<gt>/{exec_quantum_ms,
+                preempt_timeout_us}
+            drm/card<M>/iov/vf<N>/device -> ../../../../../<VF>  (enabled)
+            drm/card<M>/iov/pf/device -> ../../../../../<PF>
+            drm/renderD<128+M>/             (a minor without iov)
+            <root>/class/drm/card<M> -> ../../devices/.../drm/card<M>
+        """
+        if not isinstance(gts, list) or not gts or not all(
+                isinstance(g, str) and re.match(r'^gt[0-9]*$', g)
+                for g in gts):
+            raise exception.PciDiscoveryError(
+                'i915_iov must be a list of gt directory names, got %r'
+                % (gts,))
+        class_dir = os.path.join(self.root, 'class', 'drm')
+        os.makedirs(class_dir, exist_ok=True)
+        minor = len([n for n in os.listdir(class_dir)
+                     if n.startswith('card')])
+        card = 'card%d' % minor
+        drm = os.path.join(pf_dir, 'drm')
+        os.makedirs(os.path.join(drm, 'renderD%d' % (128 + minor)))
+        iov = os.path.join(drm, card, 'iov')
+        for number in range(total + 1):
+            node = os.path.join(iov, 'vf%d' % number if number else 'pf')
+            for gt in gts:
+                os.makedirs(os.path.join(node, gt))
+                for attr in ('exec_quantum_ms', 'preempt_timeout_us'):
+                    self._write(os.path.join(node, gt), attr, '0')
+            target = os.path.basename(pf_dir) if not number else (
+                str(vfs[number - 1]) if number <= len(vfs) else None)
+            if target:
+                os.symlink(os.path.join('..', '..', '..', '..', '..',
+                                        target),
+                           os.path.join(node, 'device'))
+        os.symlink(os.path.join('..', '..', os.path.relpath(
+            os.path.join(drm, card), self.root)),
+            os.path.join(class_dir, card))
 
     def add_plain(self, spec):
         """Add a function without SR-IOV (a layout ``other_devices`` entry)."""

@@ -8,7 +8,10 @@ configuration (nova-compute's config files):
 * which VFs may be touched: only VFs that Nova's ``[pci] device_spec``
   matches (checked with Nova's ``Whitelist``), whose PF lists them as a
   ``virtfn`` and is driven by a driver with per-VF profiles;
-* attribute names from a fixed list, values within the flavor bounds.
+* attribute names from a fixed list, values within the flavor bounds, and
+  only those the PF driver has (:data:`sriov_profile.DRIVER_ATTRIBUTES`);
+* restored defaults from its own ``[multimodal_virt_compute]
+  gpu_default_*`` options.
 
 Paths are walked with ``openat``/``O_NOFOLLOW``
 (:mod:`multimodal_virt.pci.sriov_profile`).
@@ -67,6 +70,13 @@ def _check_device_spec(profiles, vf):
             'VF %s is not matched by nova.conf [pci] device_spec' % vf)
 
 
+def _profiles_for(vf):
+    profiles = sriov_profile.SysfsProfiles(
+        CONF.multimodal_virt_pci.sysfs_root)
+    _check_device_spec(profiles, vf)
+    return profiles
+
+
 @privsep.sysfs_pctxt.entrypoint
 def write_vf_profile(vf_address, attributes):
     """Privileged: write a scheduling profile to one VF.
@@ -78,8 +88,21 @@ def write_vf_profile(vf_address, attributes):
     """
     vf = pci_address.PciAddress.parse(vf_address)
     checked = validate_attributes(attributes)
-    profiles = sriov_profile.SysfsProfiles(
-        CONF.multimodal_virt_pci.sysfs_root)
-    _check_device_spec(profiles, vf)
-    profiles.write(vf, checked)
-    return checked
+    return _profiles_for(vf).write(vf, checked)
+
+
+@privsep.sysfs_pctxt.entrypoint
+def restore_vf_profile(vf_address):
+    """Privileged: write the configured defaults back to one VF.
+
+    The values come from the daemon's own ``[multimodal_virt_compute]
+    gpu_default_*`` options, never from the caller; only the attributes the
+    VF's PF driver has are written (i915 has no ``sched_priority``).
+
+    :param vf_address: VF PCI address string ``DDDD:BB:SS.F``.
+    :returns: the attributes written.
+    """
+    vf = pci_address.PciAddress.parse(vf_address)
+    defaults = specs.default_gpu_profile(
+        CONF.multimodal_virt_compute).attributes()
+    return _profiles_for(vf).write(vf, defaults, only_supported=True)

@@ -7,7 +7,7 @@ from multimodal_virt.metrics import sample
 
 
 def host_sample(host, io_us=None, gpu_us=None, age=0.0, events=100,
-                nodename=None):
+                nodename=None, gpu_exec_us=None):
     """A sample whose I/O / GPU latencies are concentrated around a value.
 
     :param io_us: typical I/O latency in microseconds (``None``: no I/O).
@@ -16,6 +16,8 @@ def host_sample(host, io_us=None, gpu_us=None, age=0.0, events=100,
         ``gpu_cmd``, as the collector does.
     :param age: how many seconds ago the sample window ended.
     :param nodename: compute node of ``host`` (default: named like it).
+    :param gpu_exec_us: typical GPU job execution latency (``gpu_exec``;
+        ``None``: not measured).
     """
     def _hist(value):
         if value is None:
@@ -26,5 +28,6 @@ def host_sample(host, io_us=None, gpu_us=None, age=0.0, events=100,
         host=host, timestamp=time.time() - age, window_s=10.0,
         source='ebpf', collector_version='test',
         io=_hist(io_us), gpu_cmd=_hist(gpu_us), gpu_submit=_hist(gpu_us),
+        gpu_exec=_hist(gpu_exec_us),
         vm_exit_rate=100.0,
         irq_rate=1000.0, nodename=nodename)

@@ -38,8 +38,9 @@ class LatencyTraitsTest(base.ShimServersTestBase):
         self.start_compute('compute1')
         self.start_compute('compute2')
 
-    def _publish(self, host, io_us, age=0.0):
-        self.store.put(samples.host_sample(host, io_us=io_us, age=age))
+    def _publish(self, host, io_us, age=0.0, **gpu):
+        self.store.put(samples.host_sample(host, io_us=io_us, age=age,
+                                           **gpu))
 
     def _tiers(self, host):
         traits = self._get_provider_traits(self.compute_rp_uuids[host])
@@ -109,3 +110,33 @@ class LatencyTraitsTest(base.ShimServersTestBase):
         self._refresh()
         self.assertEqual(['CUSTOM_MULTIMODAL_VIRT_IO_LAT_MEDIUM'],
                          self._tiers('compute1'))
+
+    def test_forbidding_the_gpu_exec_high_trait_avoids_that_host(self):
+        name = latency_traits.trait_name
+        self._publish('compute1', io_us=100, gpu_exec_us=50000, gpu_us=50)
+        self._publish('compute2', io_us=100, gpu_exec_us=500, gpu_us=5000)
+        self._refresh()
+        self.assertEqual(sorted([
+            name('io', 'LOW'), name('gpu_exec', 'HIGH'),
+            name('gpu_submit', 'LOW'), name('gpu_cmd', 'LOW')]),
+            self._tiers('compute1'))
+        self.assertEqual(sorted([
+            name('io', 'LOW'), name('gpu_exec', 'LOW'),
+            name('gpu_submit', 'HIGH'), name('gpu_cmd', 'HIGH')]),
+            self._tiers('compute2'))
+
+        flavor = self._create_flavor(extra_spec={
+            'trait:%s' % name('gpu_exec', 'HIGH'): 'forbidden'})
+        servers = [self.api.post_server({'server': {
+            'name': 'exec-%d' % i, 'flavorRef': flavor,
+            'imageRef': '155d900f-4e14-4e4c-a73d-069cbf4541e6',
+            'networks': 'none'}}) for i in range(3)]
+        for server in servers:
+            server = self._wait_for_state_change(server, 'ACTIVE')
+            self.assertEqual('compute2', server['OS-EXT-SRV-ATTR:host'])
+
+        # The deprecated gpu_cmd trait still steers like gpu_submit's.
+        flavor = self._create_flavor(extra_spec={
+            'trait:%s' % name('gpu_cmd', 'HIGH'): 'forbidden'})
+        server = self._create_server(flavor_id=flavor, networks='none')
+        self.assertEqual('compute1', server['OS-EXT-SRV-ATTR:host'])

@@ -33,6 +33,9 @@ SPEC = ('{"vendor_id": "8086", "product_id": "56c0", "address": '
 
 class PrivsepDaemonTest(base.TestCase):
 
+    LAYOUT = test_gpu_profiles.flex170('xe')
+    EXTRA_CONFIG = ''
+
     def setUp(self):
         super().setUp()
         requirements.require(self, os.geteuid() == 0,
@@ -40,13 +43,13 @@ class PrivsepDaemonTest(base.TestCase):
         requirements.require(self, os.access(HELPER, os.X_OK),
                              'privsep-helper in %s (pip oslo.privsep)'
                              % os.path.dirname(HELPER))
-        self.tree = self.useFixture(layouts.SysfsTree(
-            test_gpu_profiles.flex170('xe'))).root
+        self.tree = self.useFixture(layouts.SysfsTree(self.LAYOUT)).root
         self.config = os.path.join(
             self.useFixture(fixtures.TempDir()).path, 'nova.conf')
         with open(self.config, 'w') as handle:
             handle.write('[multimodal_virt_pci]\nsysfs_root = %s\n'
-                         '[pci]\ndevice_spec = %s\n' % (self.tree, SPEC))
+                         '[pci]\ndevice_spec = %s\n%s'
+                         % (self.tree, SPEC, self.EXTRA_CONFIG))
         self.profiles = sriov_profile.SysfsProfiles(self.tree)
 
     def call(self, *calls):
@@ -88,3 +91,36 @@ class PrivsepDaemonTest(base.TestCase):
                          self.profiles.read(pci_address.PciAddress.parse(VF)))
         other = pci_address.PciAddress.parse('0000:ca:00.2')
         self.assertEqual('0', self.profiles.read(other)['exec_quantum_ms'])
+
+
+class I915PrivsepDaemonTest(PrivsepDaemonTest):
+    """The i915 SR-IOV layout through the same daemon: the defaults it
+    restores come from its own config file."""
+
+    LAYOUT = test_gpu_profiles.flex170('i915', ('gt0', 'gt1'))
+    EXTRA_CONFIG = ('[multimodal_virt_compute]\n'
+                    'gpu_default_exec_quantum_ms = 3\n')
+
+    def test_daemon_writes_and_revalidates(self):
+        results = self.call(
+            ['write_vf_profile', VF, {'exec_quantum_ms': '30',
+                                      'preempt_timeout_us': '9000'}],
+            ['write_vf_profile', VF, {'sched_priority': 'high'}],
+            ['write_vf_profile', '0000:ca:00.2', {'exec_quantum_ms': '1'}])
+        self.assertEqual({'ok': {'exec_quantum_ms': '30',
+                                 'preempt_timeout_us': '9000'}}, results[0])
+        self.assertIn('i915 has no sched_priority', results[1]['message'])
+        self.assertIn('not matched by nova.conf [pci] device_spec',
+                      results[2]['message'])
+        vf = pci_address.PciAddress.parse(VF)
+        self.assertEqual({'exec_quantum_ms': '30',
+                          'preempt_timeout_us': '9000'},
+                         self.profiles.read(vf))
+
+        results = self.call(['restore_vf_profile', VF],
+                            ['restore_vf_profile', '0000:4d:00.0'])
+        self.assertEqual({'ok': {'exec_quantum_ms': '3',
+                                 'preempt_timeout_us': '0'}}, results[0])
+        self.assertIn('is not an SR-IOV VF', results[1]['message'])
+        self.assertEqual({'exec_quantum_ms': '3',
+                          'preempt_timeout_us': '0'}, self.profiles.read(vf))

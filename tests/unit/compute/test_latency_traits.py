@@ -4,8 +4,11 @@ import time
 
 import fixtures
 from nova.compute import provider_tree
+from oslo_config import cfg
 
 from multimodal_virt.compute import latency_traits as lt
+from multimodal_virt import conf as mmv_conf
+from multimodal_virt.conf import compute as compute_conf
 from multimodal_virt import exception
 from tests import base
 from tests.functional import samples
@@ -70,10 +73,12 @@ class LatencyTraitsTest(base.TestCase):
         self.useFixture(fixtures.MonkeyPatch(
             'multimodal_virt.compute.latency_traits.MIN_READ_INTERVAL', 0))
 
-    def _run(self, io_us=None, gpu_us=None, advance=0.0, age=0.0):
+    def _run(self, io_us=None, gpu_us=None, advance=0.0, age=0.0,
+             gpu_exec_us=None):
         self.clock.now += advance
-        if io_us is not None or gpu_us is not None:
-            sample = samples.host_sample('h', io_us=io_us, gpu_us=gpu_us)
+        if (io_us, gpu_us, gpu_exec_us) != (None, None, None):
+            sample = samples.host_sample('h', io_us=io_us, gpu_us=gpu_us,
+                                         gpu_exec_us=gpu_exec_us)
             self.store.samples['h'] = sample.__class__(**dict(
                 vars(sample), timestamp=self.clock.now - age))
         self.traits.update(self.tree, NODE)
@@ -82,9 +87,68 @@ class LatencyTraitsTest(base.TestCase):
         return sorted(traits - FOREIGN)
 
     def test_one_trait_per_measured_metric(self):
+        # gpu_cmd is gpu_submit's deprecated alias: its trait mirrors it.
         self.assertEqual(['CUSTOM_MULTIMODAL_VIRT_GPU_CMD_LAT_HIGH',
+                          'CUSTOM_MULTIMODAL_VIRT_GPU_EXEC_LAT_MEDIUM',
+                          'CUSTOM_MULTIMODAL_VIRT_GPU_SUBMIT_LAT_HIGH',
                           'CUSTOM_MULTIMODAL_VIRT_IO_LAT_LOW'],
-                         self._run(io_us=100, gpu_us=50000))
+                         self._run(io_us=100, gpu_us=50000,
+                                   gpu_exec_us=5000))
+
+    def test_gpu_exec_thresholds_and_hysteresis(self):
+        self.flags('multimodal_virt_compute',
+                   gpu_exec_latency_low_max_us=1000.0,
+                   gpu_exec_latency_medium_max_us=17000.0)
+        # Thresholds are read when nova-compute starts the driver.
+        self.traits = lt.LatencyTraits(self.conf.multimodal_virt_compute,
+                                       'h', lambda: self.store, self.clock)
+        self.assertEqual(['CUSTOM_MULTIMODAL_VIRT_GPU_EXEC_LAT_HIGH'],
+                         self._run(gpu_exec_us=50000))
+        # p99 of 9500 us values reads 16302 us in log2 buckets: below the
+        # 17000 us MEDIUM bound, inside its 10 % band: stays HIGH.
+        self.assertEqual(['CUSTOM_MULTIMODAL_VIRT_GPU_EXEC_LAT_HIGH'],
+                         self._run(gpu_exec_us=9500, advance=301))
+        self.assertEqual(['CUSTOM_MULTIMODAL_VIRT_GPU_EXEC_LAT_MEDIUM'],
+                         self._run(gpu_exec_us=5000, advance=301))
+
+    def test_a_collector_publishing_only_the_alias_feeds_gpu_submit(self):
+        sample = samples.host_sample('h', gpu_us=50)
+        self.store.samples['h'] = sample.__class__(**dict(
+            vars(sample), gpu_submit=None, timestamp=self.clock.now))
+        self.traits.update(self.tree, NODE)
+        self.assertEqual({'CUSTOM_MULTIMODAL_VIRT_GPU_CMD_LAT_LOW',
+                          'CUSTOM_MULTIMODAL_VIRT_GPU_SUBMIT_LAT_LOW'},
+                         self.tree.data(NODE).traits - FOREIGN)
+
+    def test_deprecated_threshold_names_set_gpu_submit(self):
+        path = self.useFixture(fixtures.TempDir()).path + '/nova.conf'
+        with open(path, 'w') as handle:
+            handle.write('[multimodal_virt_compute]\n'
+                         'gpu_cmd_latency_low_max_us = 7\n'
+                         'gpu_cmd_latency_medium_max_us = 70\n')
+        conf = cfg.ConfigOpts()
+        mmv_conf.register_opts(conf)
+        conf(['--config-file', path], project='multimodal-virt',
+             default_config_files=[])
+        group = conf.multimodal_virt_compute
+        self.assertEqual((7.0, 70.0), (group.gpu_submit_latency_low_max_us,
+                                       group.gpu_submit_latency_medium_max_us))
+        traits = lt.LatencyTraits(group, 'h', lambda: self.store, self.clock)
+        self.store.samples['h'] = samples.host_sample('h', gpu_us=50)
+        traits.update(self.tree, NODE)
+        self.assertIn('CUSTOM_MULTIMODAL_VIRT_GPU_SUBMIT_LAT_MEDIUM',
+                      self.tree.data(NODE).traits)
+
+    def test_trait_names_come_from_one_table(self):
+        owned = lt.owned_traits()
+        self.assertEqual(3 * len(set(compute_conf.TIER_METRICS) | set(
+            lt.ALIASES)), len(owned))
+        for metric in compute_conf.TIER_METRICS:
+            self.assertIn(lt.trait_name(metric, 'HIGH'), owned)
+        self.assertEqual({'gpu_cmd': 'gpu_submit'}, lt.ALIASES)
+        self.assertIsNone(lt.tier_of('CUSTOM_MULTIMODAL_VIRT_GPU_CMD_LAT_LOW'))
+        self.assertEqual(('gpu_exec', 'LOW'), lt.tier_of(
+            'CUSTOM_MULTIMODAL_VIRT_GPU_EXEC_LAT_LOW'))
 
     def test_dwell_holds_then_releases(self):
         self.assertEqual(['CUSTOM_MULTIMODAL_VIRT_IO_LAT_LOW'],
@@ -108,6 +172,29 @@ class LatencyTraitsTest(base.TestCase):
         empty = sample.io.__class__(())
         self.store.samples['h'] = sample.__class__(**dict(
             vars(sample), io=empty, timestamp=self.clock.now + 10))
+        self.assertEqual(['CUSTOM_MULTIMODAL_VIRT_IO_LAT_LOW'],
+                         self._run(advance=10))
+
+    def test_too_few_events_keep_the_tier(self):
+        self._run(io_us=100)
+        sample = samples.host_sample('h', io_us=50000, events=5)
+        self.store.samples['h'] = sample.__class__(**dict(
+            vars(sample), min_events={'p99': 10},
+            timestamp=self.clock.now + 400))
+        self.assertEqual(['CUSTOM_MULTIMODAL_VIRT_IO_LAT_LOW'],
+                         self._run(advance=400))
+        self.store.samples['h'] = sample.__class__(**dict(
+            vars(sample), min_events={'p99': 5},
+            timestamp=self.clock.now + 400))
+        self.assertEqual(['CUSTOM_MULTIMODAL_VIRT_IO_LAT_HIGH'],
+                         self._run(advance=400))
+
+    def test_a_metric_declared_not_observable_has_no_trait(self):
+        self._run(io_us=100, gpu_exec_us=100)
+        sample = self.store.samples['h']
+        self.store.samples['h'] = sample.__class__(**dict(
+            vars(sample), observable={'gpu_exec': False},
+            timestamp=self.clock.now + 10))
         self.assertEqual(['CUSTOM_MULTIMODAL_VIRT_IO_LAT_LOW'],
                          self._run(advance=10))
 

@@ -60,6 +60,30 @@ class PciCliTest(base.TestCase):
         self.assertIsNone(json.loads(out)['physical_functions'][0]['vfs'][0][
             'profile'])
 
+    def test_discover_shows_i915_vf_profiles(self):
+        layout = layouts.load('intel-flex170')
+        for pf in layout['pfs']:
+            pf['i915_iov'] = ['gt0', 'gt1']
+        root = self.useFixture(layouts.SysfsTree(layout)).root
+        for gt in ('gt0', 'gt1'):
+            path = '/'.join([root, 'devices', 'pci0000:00', '0000:ca:00.0',
+                             'drm', 'card1', 'iov', 'vf3', gt,
+                             'preempt_timeout_us'])
+            with open(path, 'w') as handle:
+                handle.write('40000\n')
+        code, out, _ = self._run('pci', 'discover', '--sysfs-root', root)
+        self.assertEqual(0, code)
+        vfs = {vf['address']: vf['profile'] for pf in json.loads(out)[
+            'physical_functions'] for vf in pf['vfs']}
+        self.assertEqual({'exec_quantum_ms': '0',
+                          'preempt_timeout_us': '40000'}, vfs['0000:ca:00.3'])
+        self.assertEqual({'exec_quantum_ms': '0', 'preempt_timeout_us': '0'},
+                         vfs['0000:4d:00.3'])
+        code, out, _ = self._run('pci', 'discover', '--sysfs-root', root,
+                                 '--format', 'text')
+        self.assertIn('0000:ca:00.3 exec_quantum_ms=0 '
+                      'preempt_timeout_us=40000', out)
+
     def test_discover_text(self):
         code, out, _ = self._run('pci', 'discover', '--sysfs-root', self.root,
                                  '--format', 'text')

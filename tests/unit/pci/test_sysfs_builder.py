@@ -66,3 +66,32 @@ class TreeTest(base.TestCase):
         err = self.assertRaises(exception.PciDiscoveryError,
                                 sysfs_builder.build, layout, root)
         self.assertIn("'../evil'", str(err))
+
+    def test_i915_iov_tiles_named(self):
+        layout = {'pfs': [{'address': '0000:01:00.0', 'vendor': '8086',
+                           'device': '56c0', 'class': '0x038000',
+                           'sriov_totalvfs': 2, 'driver': 'i915',
+                           'i915_iov': ['../gt0']}]}
+        root = self.useFixture(fixtures.TempDir()).path
+        err = self.assertRaises(exception.PciDiscoveryError,
+                                sysfs_builder.build, layout, root)
+        self.assertIn("list of gt directory names, got ['../gt0']", str(err))
+
+    def test_i915_iov_tree_beside_discovery(self):
+        layout = layouts.load('intel-flex170')
+        for pf in layout['pfs']:
+            pf['i915_iov'] = ['gt0']
+        root = self.useFixture(layouts.SysfsTree(layout)).root
+        pf_dir = os.path.join(root, 'devices', 'pci0000:00', '0000:4d:00.0')
+        iov = os.path.join(pf_dir, 'drm', 'card0', 'iov')
+        # pf and all 31 possible VFs, device links for the 4 enabled ones.
+        self.assertEqual(32, len(os.listdir(iov)))
+        self.assertEqual(['0000:4d:00.1', '0000:4d:00.4'], [
+            os.path.basename(os.path.realpath(os.path.join(
+                iov, 'vf%d' % n, 'device'))) for n in (1, 4)])
+        self.assertEqual(pf_dir, os.path.realpath(os.path.join(
+            iov, 'pf', 'device')))
+        self.assertTrue(os.path.isdir(os.path.join(pf_dir, 'drm',
+                                                   'renderD128')))
+        # Discovery sees the same PFs and VFs as without the tree.
+        self.assertEqual([4, 4], [len(pf.vfs) for pf in sysfs.discover(root)])

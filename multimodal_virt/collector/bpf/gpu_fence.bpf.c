@@ -9,7 +9,10 @@
  * /proc/kallsyms (a kernel address is never published). dma_fence_destroy
  * frees an entry whose fence was never signaled, so the in-flight map
  * stays bounded by the fences alive. Every bounded map has a counter of
- * what it could not hold (map "dropped").
+ * what it could not hold (map "drops", slots in ProbeSpec.drops order),
+ * published in every sample; signals without an emit and fences destroyed
+ * unsignaled are counted apart (map "anomalies"): they lose no measurement
+ * of ours.
  *
  * Production programs are tp_btf. The raw_tp "synth" programs run the same
  * code with the fence, the clock and the driver taken from their arguments;
@@ -23,12 +26,13 @@
 #include <bpf/bpf_tracing.h>
 #include "mmv_common.bpf.h"
 
-/* Indexes of the "dropped" array. */
-#define MMV_FENCE_INFLIGHT_FULL 0	/* emit not recorded: map full */
-#define MMV_FENCE_HIST_FULL 1		/* latency not recorded: map full */
-#define MMV_FENCE_UNMATCHED 2		/* signaled with no emit seen */
-#define MMV_FENCE_UNSIGNALED 3		/* destroyed, never signaled */
-#define MMV_FENCE_NCOUNTERS 4
+/* Slots of the drops map (ProbeSpec.drops, same order). */
+#define MMV_DROP_INFLIGHT 0	/* emit not recorded: inflight full */
+#define MMV_DROP_HIST 1		/* latency not recorded: hist full */
+/* Slots of the anomalies map (gpu_fence.ANOMALIES). */
+#define MMV_FENCE_UNMATCHED 0	/* signaled with no emit seen */
+#define MMV_FENCE_UNSIGNALED 1	/* destroyed, never signaled */
+#define MMV_FENCE_NANOMALIES 2
 
 struct mmv_fence_start {
 	__u64 ts;
@@ -57,22 +61,16 @@ struct {
 	__type(value, struct mmv_hist);
 } hist SEC(".maps");
 
+MMV_DROPS_MAP(2);
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, MMV_FENCE_NCOUNTERS);
+	__uint(max_entries, MMV_FENCE_NANOMALIES);
 	__type(key, __u32);
 	__type(value, __u64);
-} dropped SEC(".maps");
+} anomalies SEC(".maps");
 
 static const struct mmv_hist mmv_zero_hist;
-
-static __always_inline void count_drop(__u32 reason)
-{
-	__u64 *value = bpf_map_lookup_elem(&dropped, &reason);
-
-	if (value)
-		__sync_fetch_and_add(value, 1);
-}
 
 static __always_inline void fence_emit(__u64 fence, __u64 driver, __u64 now)
 {
@@ -82,7 +80,7 @@ static __always_inline void fence_emit(__u64 fence, __u64 driver, __u64 now)
 	start.driver = driver;
 	start.tgid = bpf_get_current_pid_tgid() >> 32;
 	if (bpf_map_update_elem(&inflight, &fence, &start, BPF_ANY))
-		count_drop(MMV_FENCE_INFLIGHT_FULL);
+		mmv_count_drop(&drops, MMV_DROP_INFLIGHT);
 }
 
 static __always_inline void fence_signaled(__u64 fence, __u64 now)
@@ -94,7 +92,7 @@ static __always_inline void fence_signaled(__u64 fence, __u64 now)
 
 	sp = bpf_map_lookup_elem(&inflight, &fence);
 	if (!sp) {
-		count_drop(MMV_FENCE_UNMATCHED);
+		mmv_count_drop(&anomalies, MMV_FENCE_UNMATCHED);
 		return;
 	}
 	delta = (__s64)(now - sp->ts);
@@ -108,12 +106,12 @@ static __always_inline void fence_signaled(__u64 fence, __u64 now)
 		/* -EEXIST: another CPU created it; anything else: full. */
 		if (bpf_map_update_elem(&hist, &key, &mmv_zero_hist,
 					BPF_NOEXIST) == -7 /* -E2BIG */) {
-			count_drop(MMV_FENCE_HIST_FULL);
+			mmv_count_drop(&drops, MMV_DROP_HIST);
 			return;
 		}
 		h = bpf_map_lookup_elem(&hist, &key);
 		if (!h) {
-			count_drop(MMV_FENCE_HIST_FULL);
+			mmv_count_drop(&drops, MMV_DROP_HIST);
 			return;
 		}
 	}
@@ -123,7 +121,7 @@ static __always_inline void fence_signaled(__u64 fence, __u64 now)
 static __always_inline void fence_destroy(__u64 fence)
 {
 	if (bpf_map_delete_elem(&inflight, &fence) == 0)
-		count_drop(MMV_FENCE_UNSIGNALED);
+		mmv_count_drop(&anomalies, MMV_FENCE_UNSIGNALED);
 }
 
 SEC("tp_btf/dma_fence_emit")

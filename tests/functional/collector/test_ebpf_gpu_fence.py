@@ -12,9 +12,14 @@ import math
 import os
 import time
 
+import fixtures
+
 from multimodal_virt.collector.bpf import backend as bpf_backend
 from multimodal_virt.collector import sample_builder
 from multimodal_virt.collector.probes import gpu_fence
+from multimodal_virt.metrics import codec
+from multimodal_virt.metrics import signing
+from tests import base
 from tests.functional.collector import ebpf_base
 
 EMIT = 'mmv_fence_emit_synth'
@@ -51,8 +56,12 @@ class FenceTestCase(ebpf_base.EbpfTestCase):
 
     @staticmethod
     def dropped(loaded):
-        return {gpu_fence.DROP_REASONS[k[0]]: v[0]
-                for k, v in loaded.read('dropped').items()}
+        """Drop counters (``inflight``, ``hist``) and anomalies by name."""
+        counters = {gpu_fence.SPEC.drops[k[0]]: v[0]
+                    for k, v in loaded.read('drops').items()}
+        counters.update({gpu_fence.ANOMALIES[k[0]]: v[0]
+                         for k, v in loaded.read('anomalies').items()})
+        return counters
 
 
 class TestProductionPrograms(FenceTestCase):
@@ -162,17 +171,52 @@ class TestSyntheticFences(FenceTestCase):
         for fence in fences:
             loaded.test_run(SIGNAL, [fence, T0 + 10000, 0])
         dropped = self.dropped(loaded)
-        self.assertEqual(72, dropped['inflight_full'])
+        self.assertEqual(72, dropped['inflight'])
+        self.assertEqual(0, dropped['hist'])
+        # The signals of the dropped emits: counted apart, not as losses.
         self.assertEqual(72, dropped['unmatched_signal'])
         self.assertEqual(128, sum(loaded.read('hist')[
             (DRIVER, os.getpid(), 0)]))
+
+    def test_overflow_reaches_the_published_sample_logged_once(self):
+        """Fence map overflow -> reading -> signed v2 sample -> decoded."""
+        loaded = self.synth(inflight=128)
         probe = self.probe_over(loaded)
-        with self.assertLogs('multimodal_virt.collector.probes.gpu_fence',
-                             level='WARNING') as logs:
-            probe.read()
-        self.assertIn('lost 72 GPU job measurements (inflight_full)',
-                      logs.output[0])
-        self.assertEqual(72, probe.dropped['inflight_full'])
+        ebpf_base.logger_enabled(self, 'multimodal_virt.collector.bpf.probe')
+        logs = self.useFixture(fixtures.FakeLogger(
+            name='multimodal_virt.collector.bpf.probe'))
+        keyring = signing.Keyring([base.TEST_SIGNING_KEY])
+
+        def window(emits):
+            fences = [0x40000 + n * 64 for n in range(emits)]
+            for fence in fences:
+                loaded.test_run(EMIT, [fence, T0, DRIVER])
+            for fence in fences:
+                loaded.test_run(SIGNAL, [fence, T0 + 10000, 0])
+            reading = probe.collect()
+            sample = sample_builder.build_sample(
+                'fence-host', [reading], 1.0, timestamp=time.time())
+            return reading, codec.decode_one(
+                codec.encode(sample, keyring), 'fence-host', keyring)
+
+        reading, published = window(200)
+        self.assertEqual({'gpu_fence.inflight': 72, 'gpu_fence.hist': 0},
+                         reading.dropped)
+        self.assertEqual(128, reading.gpu_exec.count)
+        self.assertEqual(72, published.dropped['gpu_fence.inflight'])
+        self.assertEqual(0, published.dropped['gpu_fence.hist'])
+        self.assertEqual(128, published.gpu_exec.count)
+        # Counters are per window: a second overflow publishes its own.
+        reading, published = window(130)
+        self.assertEqual(2, published.dropped['gpu_fence.inflight'])
+        _reading, published = window(10)
+        self.assertEqual(0, published.dropped['gpu_fence.inflight'])
+        # Logged once, naming the option that sizes the map.
+        warnings = [line for line in logs.output.splitlines()
+                    if 'map inflight was full' in line]
+        self.assertEqual(1, len(warnings), logs.output)
+        self.assertIn('fence_inflight_max_entries', warnings[0])
+        self.assertEqual(74, probe.anomalies['unmatched_signal'])
 
     def test_histogram_keys_bound_and_drop_counter(self):
         loaded = self.synth(hist=16)
@@ -181,7 +225,10 @@ class TestSyntheticFences(FenceTestCase):
             loaded.test_run(EMIT, [fence, T0, DRIVER + n])
             loaded.test_run(SIGNAL, [fence, T0 + 10000, 0])
         self.assertEqual(16, len(loaded.read('hist')))
-        self.assertEqual(4, self.dropped(loaded)['hist_full'])
+        self.assertEqual(4, self.dropped(loaded)['hist'])
+        reading = self.probe_over(loaded).collect()
+        self.assertEqual(4, reading.dropped['gpu_fence.hist'])
+        self.assertEqual(16, reading.gpu_exec.count)
 
     def test_destroy_frees_unsignaled_fences(self):
         loaded = self.synth()

@@ -75,7 +75,7 @@ def agent(args):
     conf([], project='multimodal-virt', default_config_files=[])
     if args.build_dir:
         conf.set_override('bpf_build_dir', args.build_dir,
-                          'multimodal_virt_probes')
+                          'multimodal_virt_libbpf')
     names = args.probes.split(',')
     manager = named.NamedExtensionManager(
         bpf_probe.NAMESPACE, names, invoke_on_load=True, invoke_args=(conf,),
@@ -265,7 +265,7 @@ def _conf(build_dir, **overrides):
     conf([], project='multimodal-virt', default_config_files=[])
     if build_dir:
         conf.set_override('bpf_build_dir', build_dir,
-                          'multimodal_virt_probes')
+                          'multimodal_virt_libbpf')
     for name, value in overrides.items():
         conf.set_override(name, value, 'multimodal_virt_probes')
     return conf
@@ -282,7 +282,7 @@ def fence_cost(args):
     from multimodal_virt.collector.probes import gpu_fence
 
     conf = _conf(args.build_dir)
-    loaded = bpf_backend.LibbpfBackend(conf.multimodal_virt_probes).load(
+    loaded = bpf_backend.LibbpfBackend(conf.multimodal_virt_libbpf).load(
         gpu_fence.SYNTH_SPEC, {},
         {'inflight': max(128, args.gpu_events), 'hist': 1024})
     try:

@@ -39,7 +39,7 @@ class FenceTestCase(ebpf_base.EbpfTestCase):
 
     def synth(self, **sizes):
         """Load the raw_tp programs (unattached) with map sizes."""
-        group = self.conf.multimodal_virt_probes
+        group = self.conf.multimodal_virt_libbpf
         max_entries = {'inflight': sizes.get('inflight', 1024),
                        'hist': sizes.get('hist', 64)}
         loaded = bpf_backend.LibbpfBackend(group).load(

@@ -39,7 +39,7 @@ class TestDemo(base.TestCase):
         self.config = os.path.join(self.tmp, 'mmv.conf')
         with open(self.config, 'w') as handle:
             # Share the test suite's BPF object cache.
-            handle.write('[multimodal_virt_probes]\nbpf_build_dir = %s\n'
+            handle.write('[multimodal_virt_libbpf]\nbpf_build_dir = %s\n'
                          % ebpf_base.BUILD_DIR)
 
     def _demo(self, *extra):

@@ -122,10 +122,12 @@ Possible values:
         'fence_inflight_max_entries',
         default=16384, min=128,
         help="""
-Size of the gpu_fence probe's table of emitted, not yet signaled GPU
-fences (keyed by fence). Entries leave when the fence signals or is
-destroyed; an emit that finds the table full is not measured and counted
-as dropped (logged).
+Slots of the gpu_fence probe's lock-free table of emitted, not yet
+signaled GPU fences, rounded up to a power of two. Each fence hashes to two
+neighbouring slots; it leaves its slot when it signals or is destroyed. An
+emit that finds both of its slots taken is not measured and counted as
+dropped (``gpu_fence.inflight``, logged once): keep the table several times
+larger than the fences in flight at once (32 bytes per slot).
 
 Possible values:
 

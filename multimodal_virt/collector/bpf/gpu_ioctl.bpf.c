@@ -96,13 +96,16 @@ static __always_inline int fd_is_target(unsigned int fd)
 SEC("tracepoint/syscalls/sys_enter_ioctl")
 int mmv_sys_enter_ioctl(struct trace_event_raw_sys_enter *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
 	struct mmv_ioctl_start value = {};
 	__u32 klass;
+	__u64 id;
 
+	/* Runs on every ioctl of the host: the request number first, no
+	 * helper call before it matches. */
 	klass = cmd_class((__u32)ctx->args[1]);
 	if (!klass || !fd_is_target((unsigned int)ctx->args[0]))
 		return 0;
+	id = bpf_get_current_pid_tgid();
 	value.ts = bpf_ktime_get_ns();
 	value.klass = klass;
 	bpf_map_update_elem(&start, &id, &value, BPF_ANY);

@@ -29,12 +29,15 @@ LOG = logging.getLogger(__name__)
 ANOMALIES = ('unmatched_signal', 'destroyed_unsignaled')
 
 _MAPS = (
-    spec.Map('inflight', 'Q', 'QQII', 'fence_inflight_max_entries'),
+    # Slots (fence, emit ns, driver, tgid, pad); fence 0 is a free slot.
+    spec.Map('inflight', 'I', 'QQQII', 'fence_inflight_max_entries'),
     spec.Map('hist', 'QII', '32Q', 'max_gpu_fence_keys'),
     spec.Map('anomalies', 'I', 'Q'),
 )
 #: Bounded maps in the slot order of the object's ``drops`` array.
 _DROPS = ('inflight', 'hist')
+#: ``targ_inflight_mask``: slots - 1 of the ``inflight`` array.
+_RODATA = {'targ_inflight_mask': 'Q'}
 
 SPEC = spec.ProbeSpec(
     source='gpu_fence',
@@ -46,6 +49,7 @@ SPEC = spec.ProbeSpec(
                      'tp_btf', required=False),
     ),
     maps=_MAPS,
+    rodata=_RODATA,
     drops=_DROPS,
 )
 
@@ -62,11 +66,23 @@ SYNTH_SPEC = spec.ProbeSpec(
                      'raw_tp', attach=False),
     ),
     maps=_MAPS,
+    rodata=_RODATA,
     drops=_DROPS,
 )
 
 KALLSYMS = '/proc/kallsyms'
 _SUFFIXES = ('_fence_get_driver_name', '_get_driver_name')
+
+
+def inflight_slots(size):
+    """Slots of the in-flight table: ``size`` rounded up to a power of 2."""
+    return 1 << max(0, int(size) - 1).bit_length()
+
+
+def synth_settings(slots):
+    """``(settings, max_entries)`` to load :data:`SYNTH_SPEC` with."""
+    slots = inflight_slots(slots)
+    return {'targ_inflight_mask': slots - 1}, {'inflight': slots}
 
 
 def driver_label(symbol, module):
@@ -162,6 +178,15 @@ class GpuFenceProbe(probe.BpfProbe):
         self._anomalies_before = {}
         #: Totals of :data:`ANOMALIES` since start (debug figures).
         self.anomalies = dict.fromkeys(ANOMALIES, 0)
+
+    def settings(self):
+        slots = inflight_slots(self.group.fence_inflight_max_entries)
+        return {'targ_inflight_mask': slots - 1}
+
+    def max_entries(self):
+        sizes = super().max_entries()
+        sizes['inflight'] = inflight_slots(sizes['inflight'])
+        return sizes
 
     def read(self):
         entries = self.loaded.pop('hist')

@@ -15,7 +15,8 @@ I/Os of the block programs), and the tracer's own CPU share per interval.
 Ratios are printed last.
 
 Then the in-kernel cost per GPU event (``--gpu-events``, 0 to skip), from
-BPF statistics (run_time_ns / run_cnt, turned on with BPF_ENABLE_STATS):
+BPF statistics (run_time_ns / run_cnt, turned on with BPF_ENABLE_STATS),
+the median over 5 batches of events:
 
 * fence: the gpu_fence emit, signaled and destroy code (all three run
   for every fence), driven with BPF_PROG_TEST_RUN through its raw_tp
@@ -281,6 +282,39 @@ def _per_run(before, after):
     return ((after[0] - before[0]) / runs if runs else None), runs
 
 
+#: Batches the GPU events are split into; each program's figure is the
+#: median of its per-batch ns per run, so a batch disturbed by another
+#: tenant of the machine does not move it.
+BATCHES = 5
+
+
+def _batched(stats, work, events):
+    """Per program: (median over batches of ns per run, total runs).
+
+    :param stats: callable returning ``[(run_time_ns, run_cnt), ...]``,
+        one pair per program.
+    :param work: callable(n) producing ``n`` events.
+    :param events: events in all.
+    """
+    per_batch = []
+    totals = None
+    size = max(1, events // BATCHES)
+    done = 0
+    while done < events:
+        count = min(size, events - done)
+        before = stats()
+        work(count)
+        after = stats()
+        figures = [_per_run(b, a) for b, a in zip(before, after)]
+        per_batch.append([ns for ns, _runs in figures])
+        runs = [r for _ns, r in figures]
+        totals = runs if totals is None else [t + r for t, r in
+                                              zip(totals, runs)]
+        done += count
+    return [(median([batch[i] for batch in per_batch]), totals[i])
+            for i in range(len(totals))]
+
+
 #: Synthetic fence pointers: kernel direct-map addresses a slab of
 #: 192-byte objects (struct dma_fence plus a driver's fields) would hand out.
 FENCE_BASE = 0xffff888100000000
@@ -306,19 +340,20 @@ def fence_cost(args):
     try:
         names = ('mmv_fence_emit_synth', 'mmv_fence_signaled_synth',
                  'mmv_fence_destroy_synth')
-        before = [loaded.run_stats(n) for n in names]
-        for index in range(args.gpu_events):
-            fence = FENCE_BASE + index * FENCE_STRIDE
-            loaded.test_run(names[0], [fence, 0, 0xffffffffc0de0000])
-            loaded.test_run(names[1], [fence, 0, 0])
-            loaded.test_run(names[2], [fence, 0, 1])
-        after = [loaded.run_stats(n) for n in names]
+        fences = iter(range(args.gpu_events))
+
+        def work(count):
+            for _ in range(count):
+                fence = FENCE_BASE + next(fences) * FENCE_STRIDE
+                loaded.test_run(names[0], [fence, 0, 0xffffffffc0de0000])
+                loaded.test_run(names[1], [fence, 0, 0])
+                loaded.test_run(names[2], [fence, 0, 1])
+        ((emit, emit_runs), (signal_, signal_runs), (destroy, _)) = _batched(
+            lambda: [loaded.run_stats(n) for n in names], work,
+            args.gpu_events)
         counted = sum(sum(slots) for slots in loaded.read('hist').values())
     finally:
         loaded.close()
-    emit, emit_runs = _per_run(before[0], after[0])
-    signal_, signal_runs = _per_run(before[1], after[1])
-    destroy, _ = _per_run(before[2], after[2])
     return {'emit_ns': emit, 'signaled_ns': signal_, 'destroy_ns': destroy,
             'per_fence_ns': (emit or 0) + (signal_ or 0) + (destroy or 0),
             'runs': min(emit_runs, signal_runs), 'counted': counted}
@@ -345,14 +380,12 @@ def submit_cost_ours(args):
     probe.start()
     try:
         names = ('mmv_sys_enter_ioctl', 'mmv_sys_exit_ioctl')
-        before = [probe.loaded.run_stats(n) for n in names]
-        _ioctls(args.gpu_events)
-        after = [probe.loaded.run_stats(n) for n in names]
+        ((enter, enter_runs), (exit_, _)) = _batched(
+            lambda: [probe.loaded.run_stats(n) for n in names], _ioctls,
+            args.gpu_events)
         counted = probe.collect().gpu_submit.count
     finally:
         probe.stop()
-    enter, enter_runs = _per_run(before[0], after[0])
-    exit_, _ = _per_run(before[1], after[1])
     return {'enter_ns': enter, 'exit_ns': exit_,
             'per_submit_ns': (enter or 0) + (exit_ or 0),
             'runs': enter_runs, 'counted': counted}
@@ -379,9 +412,9 @@ def submit_cost_bpftrace(args):
         exit_ = [i for i, p in ids.items() if 'exit' in p['name']]
         if not enter or not exit_:
             raise RuntimeError('bpftrace ioctl programs not found: %s' % ids)
-        before = [prog_stats(enter), prog_stats(exit_)]
-        _ioctls(args.gpu_events)
-        after = [prog_stats(enter), prog_stats(exit_)]
+        ((enter_ns, runs), (exit_ns, _)) = _batched(
+            lambda: [prog_stats(enter), prog_stats(exit_)], _ioctls,
+            args.gpu_events)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -389,8 +422,6 @@ def submit_cost_bpftrace(args):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
-    enter_ns, runs = _per_run(before[0], after[0])
-    exit_ns, _ = _per_run(before[1], after[1])
     return {'enter_ns': enter_ns, 'exit_ns': exit_ns,
             'per_submit_ns': (enter_ns or 0) + (exit_ns or 0), 'runs': runs}
 

@@ -20,11 +20,17 @@ GROUP = cfg.OptGroup(
 
 _OLD_GROUP = 'multimodal_virt_probes'
 
+
+def _moved(name):
+    """The option's old place, named so the sample config shows it."""
+    return [cfg.DeprecatedOpt(name, group=_OLD_GROUP)]
+
+
 OPTS = [
     cfg.StrOpt(
         'bpf_build_dir',
         sample_default='/var/lib/multimodal-virt/bpf',
-        deprecated_group=_OLD_GROUP,
+        deprecated_opts=_moved('bpf_build_dir'),
         help="""
 Directory of the compiled CO-RE objects and the generated vmlinux.h
 (``multimodal-virt-collector --build-bpf`` fills it at install time). An
@@ -47,7 +53,7 @@ Related options:
     cfg.StrOpt(
         'clang',
         default='clang',
-        deprecated_group=_OLD_GROUP,
+        deprecated_opts=_moved('clang'),
         help="""
 clang executable used to build the CO-RE objects. A host whose objects were
 built at install time (``--build-bpf``) does not need it.
@@ -63,7 +69,7 @@ Related options:
     cfg.StrOpt(
         'bpftool',
         default='bpftool',
-        deprecated_group=_OLD_GROUP,
+        deprecated_opts=_moved('bpftool'),
         help="""
 bpftool executable used to generate vmlinux.h from the kernel BTF. A host
 whose objects were built at install time (``--build-bpf``) does not need
@@ -80,7 +86,7 @@ Related options:
     cfg.IntOpt(
         'max_gpu_devices',
         default=64, min=1, max=64,
-        deprecated_group=_OLD_GROUP,
+        deprecated_opts=_moved('max_gpu_devices'),
         help="""
 Most device numbers the libbpf gpu_ioctl object filters on (it resolves the
 fd of each listed ioctl to its device; extra nodes are ignored with a

@@ -326,7 +326,9 @@ def fence_cost(args):
 
     The in-flight table has its production size
     (``fence_inflight_max_entries``); every fence is destroyed signaled,
-    as a completed GPU job's fence is.
+    as a completed GPU job's fence is; signaled gets the fence's stamp
+    (``CLOCK_MONOTONIC``) as the production program reads it from the
+    fence; emit reads the clock itself, as in production.
     """
     from multimodal_virt.collector.bpf import backend as bpf_backend
     from multimodal_virt.collector.probes import gpu_fence
@@ -346,7 +348,9 @@ def fence_cost(args):
             for _ in range(count):
                 fence = FENCE_BASE + next(fences) * FENCE_STRIDE
                 loaded.test_run(names[0], [fence, 0, 0xffffffffc0de0000])
-                loaded.test_run(names[1], [fence, 0, 0])
+                # Production reads the stamp the kernel put on the fence
+                # (CLOCK_MONOTONIC): the synthetic signal gets one too.
+                loaded.test_run(names[1], [fence, time.monotonic_ns(), 0])
                 loaded.test_run(names[2], [fence, 0, 1])
         ((emit, emit_runs), (signal_, signal_runs), (destroy, _)) = _batched(
             lambda: [loaded.run_stats(n) for n in names], work,

@@ -22,9 +22,10 @@
  * signals without an emit and fences destroyed unsignaled are counted apart
  * (map "anomalies"): they lose no measurement of ours.
  *
- * Production programs are tp_btf. The raw_tp "synth" programs run the same
- * code with the fence, the clock, the driver and the fence flags taken from
- * their arguments; they are never attached, only driven with
+ * Production programs are tp_btf; signaled takes the time the kernel
+ * stamped on the fence. The raw_tp "synth" programs run the same code with
+ * the fence, the clock, the driver and the signaled state taken from their
+ * arguments; they are never attached, only driven with
  * BPF_PROG_TEST_RUN (tests and tools/bench_collector.py) to check the
  * arithmetic, the per-process keys, the map bounds and the drop counters on
  * the real kernel.
@@ -43,12 +44,18 @@
 #define MMV_FENCE_UNSIGNALED 1	/* destroyed, never signaled */
 #define MMV_FENCE_NANOMALIES 2
 
-/* fence->flags bit of a signaled fence; the enum's values moved between
- * kernels, so CO-RE relocates it. */
+/* fence->flags bits of a signaled fence and of a stamped one; the enum's
+ * values moved between kernels, so CO-RE relocates them. */
 static __always_inline __u64 signaled_mask(void)
 {
 	return 1ULL << bpf_core_enum_value(enum dma_fence_flag_bits,
 					   DMA_FENCE_FLAG_SIGNALED_BIT);
+}
+
+static __always_inline __u64 timestamp_mask(void)
+{
+	return 1ULL << bpf_core_enum_value(enum dma_fence_flag_bits,
+					   DMA_FENCE_FLAG_TIMESTAMP_BIT);
 }
 
 /* Settings, written into .rodata by the loader before load: slots - 1 of
@@ -248,7 +255,17 @@ int BPF_PROG(mmv_fence_emit, struct dma_fence *fence)
 SEC("tp_btf/dma_fence_signaled")
 int BPF_PROG(mmv_fence_signaled, struct dma_fence *fence)
 {
-	fence_signaled(fence_key(ctx), bpf_ktime_get_ns());
+	__u64 now;
+
+	/* The kernel stamps a fence as it signals it, before this event, in
+	 * CLOCK_MONOTONIC (bpf_ktime_get_ns's clock; a driver may pass the
+	 * hardware's completion time): no clock read of our own then. The
+	 * stamp shares a union with a list head, which a plain load would
+	 * type as a pointer: it is read as a number. */
+	if (!(fence->flags & timestamp_mask()) ||
+	    bpf_core_read(&now, sizeof(now), &fence->timestamp))
+		now = bpf_ktime_get_ns();
+	fence_signaled(fence_key(ctx), now);
 	return 0;
 }
 

@@ -143,14 +143,28 @@ static __always_inline void fence_emit(__u64 fence, __u64 driver, __u64 now)
 	struct mmv_fence_start *sp;
 	__u32 way;
 
+	struct mmv_fence_start *free = NULL;
+
 	if (!fence)
 		return;
-	/* A slot left by a freed fence at the same address is taken over. */
-	sp = fence_find(fence);
-	if (sp) {
-		fill(sp, driver, now);
+	/* One pass: a slot left by a freed fence at the same address is
+	 * taken over, else the first free slot is claimed. */
+	for (way = 0; way < MMV_FENCE_WAYS; way++) {
+		sp = fence_slot(fence, way);
+		if (!sp)
+			continue;
+		if (sp->fence == fence) {
+			fill(sp, driver, now);
+			return;
+		}
+		if (!free && !sp->fence)
+			free = sp;
+	}
+	if (free && __sync_val_compare_and_swap(&free->fence, 0, fence) == 0) {
+		fill(free, driver, now);
 		return;
 	}
+	/* Raced with another CPU's emit for that slot: try the others. */
 	for (way = 0; way < MMV_FENCE_WAYS; way++) {
 		sp = fence_slot(fence, way);
 		if (sp && !sp->fence &&

@@ -54,6 +54,9 @@ MAX_METRICS = 32
 MAX_WINDOW_S = 86400.0
 SOURCE_CODES = {'none': 0, 'ebpf': 1, 'procfs': 2}
 SOURCE_NAMES = {code: name for name, code in SOURCE_CODES.items()}
+#: Entries a bulk read or verification handles between two calls of its
+#: ``pace`` callback (a background refresher lets request threads run).
+PACE_EVERY = 256
 
 _HEADER = struct.Struct('<4sBBBBBBHI4sdd')
 HEADER_BYTES = _HEADER.size
@@ -301,7 +304,7 @@ class SampleBatch(object):
                    min_events={m: least for m in metrics})
 
 
-def _frame_all(keys, blobs, keyring, max_bytes):
+def _frame_all(keys, blobs, keyring, max_bytes, pace=None):
     """Framing, name and MAC checks of many payloads at once.
 
     Headers are checked with numpy over the joined first bytes of every
@@ -309,6 +312,7 @@ def _frame_all(keys, blobs, keyring, max_bytes):
     runs per payload. A row failing a vector check gets its exact reason
     from :func:`check_frame`.
 
+    :param pace: called every :data:`PACE_EVERY` payloads.
     :returns: ``(indices of good rows, headers array, {key: reason})``.
     """
     count = len(blobs)
@@ -331,11 +335,30 @@ def _frame_all(keys, blobs, keyring, max_bytes):
                                           max_bytes)[1] or 'malformed'
     rows = np.flatnonzero(plausible)
     key_ids = heads['key_id'].view('<u4')
-    macs = keyring.macs
+    columns = (rows.tolist(), start[rows].tolist(), host_len[rows].tolist(),
+               node_len[rows].tolist(), key_ids[rows].tolist())
     good = []
-    for row, begin, hlen, nlen, kid in zip(
-            rows.tolist(), start[rows].tolist(), host_len[rows].tolist(),
-            node_len[rows].tolist(), key_ids[rows].tolist()):
+    for first in range(0, len(rows), PACE_EVERY):
+        chunk = [column[first:first + PACE_EVERY] for column in columns]
+        good.extend(_verify_chunk(keys, blobs, keyring, max_bytes, *chunk,
+                                  rejected=rejected))
+        if pace is not None:
+            pace()
+    return good, heads, rejected
+
+
+def _verify_chunk(keys, blobs, keyring, max_bytes, rows, starts, host_lens,
+                  node_lens, key_ids, rejected):
+    """Name and MAC check of plausible rows; returns the good ones.
+
+    A row that fails gets its exact reason from :func:`check_frame` in
+    ``rejected``.
+    """
+    macs = keyring.macs
+    tag_at = -TAG_BYTES
+    good = []
+    for row, begin, hlen, nlen, kid in zip(rows, starts, host_lens,
+                                           node_lens, key_ids):
         blob, key = blobs[row], keys[row]
         named = blob[begin:begin + hlen]
         if nlen:
@@ -344,14 +367,14 @@ def _frame_all(keys, blobs, keyring, max_bytes):
             rejected[key] = check_frame(blob, key, keyring, max_bytes)[1]
             continue
         mac = macs.get(kid)
-        if mac is None or not hmac.compare_digest(
-                mac(blob[:-TAG_BYTES]), blob[-TAG_BYTES:]):
+        if mac is None or not hmac.compare_digest(mac(blob[:tag_at]),
+                                                  blob[tag_at:]):
             reason = check_frame(blob, key, keyring, max_bytes)[1]
             if reason:
                 rejected[key] = reason
                 continue
         good.append(row)
-    return good, heads, rejected
+    return good
 
 
 def _decode_arrays(keys, blobs, now, max_skew):
@@ -461,11 +484,13 @@ class BatchDecoder(object):
         self.max_skew = max_skew
         self._good = {}
 
-    def decode(self, payloads, now):
+    def decode(self, payloads, now, pace=None):
         """Decode ``{key: bytes}`` read at ``now`` into a :class:`SampleBatch`.
 
         Never raises for bad payloads: each is skipped and named in
         ``batch.rejected`` with its reason.
+
+        :param pace: called every :data:`PACE_EVERY` verifications.
         """
         good = self._good
         keys, blobs, new_keys, new_blobs, rejected = [], [], [], [], {}
@@ -481,7 +506,7 @@ class BatchDecoder(object):
                 rejected[key] = 'payload is not bytes'
         if new_blobs:
             rows, heads, bad = _frame_all(new_keys, new_blobs, self.keyring,
-                                          self.max_bytes)
+                                          self.max_bytes, pace)
             rejected.update(bad)
             if rows:
                 fresh_keys = [new_keys[row] for row in rows]

@@ -79,11 +79,11 @@ def percentiles_of_matrix(matrix, fractions):
     if counts.ndim != 2 or counts.shape[1] == 0:
         rows = counts.shape[0] if counts.ndim else 0
         return [np.full(rows, np.nan) for _ in fractions]
-    if counts.dtype.kind in 'ui':
-        cumulative = np.cumsum(counts, axis=1, dtype=np.uint64)
-    else:
-        cumulative = np.cumsum(counts, axis=1, dtype=np.float64)
-    totals = cumulative[:, -1].astype(np.float64)
+    if not counts.any():  # nobody measured it: skip the arithmetic
+        return [np.full(counts.shape[0], np.nan) for _ in fractions]
+    # float64: exact for the codec's u32 counts (every sum < 2**53).
+    cumulative = np.cumsum(counts, axis=1, dtype=np.float64)
+    totals = cumulative[:, -1]
     rows = np.arange(counts.shape[0])
     results = []
     for fraction in fractions:
@@ -91,7 +91,7 @@ def percentiles_of_matrix(matrix, fractions):
         # First bucket whose cumulative count reaches the rank.
         index = np.argmax(cumulative >= ranks[:, None], axis=1)
         in_bucket = counts[rows, index].astype(np.float64)
-        before = cumulative[rows, index].astype(np.float64) - in_bucket
+        before = cumulative[rows, index] - in_bucket
         low = np.where(index == 0, 0.0, np.exp2(index.astype(np.float64)))
         high = np.exp2(index.astype(np.float64) + 1.0)
         with np.errstate(invalid='ignore', divide='ignore'):

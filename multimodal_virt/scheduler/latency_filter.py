@@ -52,9 +52,27 @@ class LatencyFilter(filters.BaseHostFilter):
         self._bad_spec_log = ratelimit.RateLimitedLog(LOG, interval=60.0)
         # Parsed once per request, not once per candidate host.
         self._slos_by_request = weakref.WeakKeyDictionary()
+        self._last_request = None
 
     def host_passes(self, host_state, spec_obj):
         """Judge one host against the snapshot of this request."""
+        slos = self._slos_for(spec_obj)
+        if slos is None:
+            return False
+        if not slos:
+            return True  # no latency SLO: nothing to enforce
+        snapshot = self._provider.snapshot_for(spec_obj)
+        return self._meets(host_state, snapshot, slos)
+
+    def _slos_for(self, spec_obj):
+        """The request's SLOs, parsed once per request (Nova asks per host).
+
+        The request judged last is checked first: Nova filters all hosts of
+        one request in a row.
+        """
+        last = self._last_request
+        if last is not None and last[0]() is spec_obj:
+            return last[1]
         try:
             slos = self._slos_by_request[spec_obj]
         except (KeyError, TypeError):
@@ -62,13 +80,9 @@ class LatencyFilter(filters.BaseHostFilter):
             try:
                 self._slos_by_request[spec_obj] = slos
             except TypeError:
-                pass  # not weak-referable: parsed per host
-        if slos is None:
-            return False
-        if not slos:
-            return True  # no latency SLO: nothing to enforce
-        snapshot = self._provider.snapshot_for(spec_obj)
-        return self._meets(host_state, snapshot, slos)
+                return slos  # not weak-referable: parsed per host
+        self._last_request = (weakref.ref(spec_obj), slos)
+        return slos
 
     def _requested_slos(self, spec_obj):
         flavor = getattr(spec_obj, 'flavor', None)
@@ -86,8 +100,7 @@ class LatencyFilter(filters.BaseHostFilter):
 
     @staticmethod
     def _meets(host_state, snapshot, slos):
-        host, nodename = node_mod.node_key(host_state)
-        row = node_mod.row(snapshot, host_state)
+        (host, nodename), row = node_mod.locate(snapshot, host_state)
         if row is None:
             LOG.debug('%(host)s (%(node)s) passes latency SLOs unchecked: '
                       'no sample', {'host': host, 'node': nodename})

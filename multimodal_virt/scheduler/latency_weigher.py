@@ -52,14 +52,23 @@ class LatencyWeigher(weights.BaseHostWeigher):
         self._provider = (provider or
                           provider_mod.SnapshotProvider.shared(self.conf))
         self._herd = herd_mod.HerdGuard()
+        self._multiplier = None
 
     def weight_multiplier(self, host_state):
+        default = self._multiplier
+        if default is None:
+            default = self.conf.multimodal_virt_scheduler.weight_multiplier
+        if not getattr(host_state, 'aggregates', None):
+            return default  # no aggregate can override it
         return utils.get_weight_multiplier(
-            host_state, AGGREGATE_MULTIPLIER_KEY,
-            self.conf.multimodal_virt_scheduler.weight_multiplier)
+            host_state, AGGREGATE_MULTIPLIER_KEY, default)
 
     def weigh_objects(self, weighed_obj_list, weight_properties):
         """Weigh every node against the snapshot of this request."""
+        # Nova asks weight_multiplier() per node right after this call;
+        # read the option once per request, not once per node.
+        self._multiplier = (
+            self.conf.multimodal_virt_scheduler.weight_multiplier)
         snapshot = self._provider.snapshot_for(weight_properties)
         if not len(snapshot):
             # No metrics at all: do not influence placement.
@@ -70,16 +79,16 @@ class LatencyWeigher(weights.BaseHostWeigher):
         window = snapshot.policy.stale_after
         no_sample_since = math.floor(snapshot.taken_at / window) * window
         nodes = []
+        scores, timestamps = snapshot.scores, snapshot.timestamps
+        locate = node_mod.locate
         for weighed in weighed_obj_list:
             state = weighed.obj
-            key = node_mod.node_key(state)
-            row = node_mod.row(snapshot, state)
+            key, row = locate(snapshot, state)
             if row is None:
                 nodes.append((state, key, snapshot.base_score(*key),
                               no_sample_since))
             else:
-                nodes.append((state, key, snapshot.scores[row],
-                              snapshot.timestamps[row]))
+                nodes.append((state, key, scores[row], timestamps[row]))
         return self._herd.weigh(weight_properties, nodes,
                                 self._herd.penalty(snapshot, snapshot.policy))
 

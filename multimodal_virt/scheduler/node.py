@@ -9,6 +9,8 @@ Ironic nodes only ever use their own sample: the service host's latency
 says nothing about a bare-metal node, which stays neutral without one.
 """
 
+from multimodal_virt.metrics import sample as sample_mod
+
 IRONIC = 'ironic'
 
 
@@ -18,11 +20,25 @@ def node_key(host_state):
     return host, getattr(host_state, 'nodename', None) or host
 
 
+def locate(snapshot, host_state):
+    """``((host, nodename), row)``: the node's key and the snapshot row it
+    is judged by (``None`` when it has none).
+
+    Called once per candidate node per request, so it does the two
+    dictionary lookups at most and nothing else.
+    """
+    host = host_state.host
+    nodename = getattr(host_state, 'nodename', None) or host
+    index = snapshot.index
+    if nodename == host:
+        return (host, nodename), index.get(host)
+    found = index.get(host + sample_mod.KEY_SEPARATOR + nodename)
+    if (found is None and
+            getattr(host_state, 'hypervisor_type', None) != IRONIC):
+        found = index.get(host)
+    return (host, nodename), found
+
+
 def row(snapshot, host_state):
     """The snapshot row ``host_state`` is judged by, or ``None``."""
-    host, nodename = node_key(host_state)
-    found = snapshot.row(host, nodename)
-    if (found is None and nodename != host and
-            getattr(host_state, 'hypervisor_type', None) != IRONIC):
-        found = snapshot.row(host)
-    return found
+    return locate(snapshot, host_state)[1]

@@ -10,6 +10,10 @@ The thread is created with the ``threading`` module as the scheduler runs
 it: a green thread when nova-scheduler runs under eventlet's monkey
 patching, a native thread in Nova's native threading mode.
 
+A refresh hands the interpreter over between chunks of its work (see
+:func:`_pace`), so requests that arrive during a refresh are not delayed by
+more than one chunk.
+
 When the store fails, the last samples read are kept and the snapshot is
 rebuilt from them, so they age into the staleness policy instead of
 vanishing. A host whose sample disappears from the store (a memcached key
@@ -63,6 +67,7 @@ class SnapshotProvider(object):
         self._snapshot = None
         self._last_batch = codec.SampleBatch.empty()
         self._per_request = weakref.WeakKeyDictionary()
+        self._last_request = None
         self._request_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._wakeup = None
@@ -110,12 +115,16 @@ class SnapshotProvider(object):
         :returns: the snapshot current when the request first asked; the
             filter and the weigher of that request get the same one.
         """
+        last = self._last_request
+        if last is not None and last[0]() is request:
+            return last[1]  # Nova asks per host: the same request in a row
         try:
             with self._request_lock:
                 found = self._per_request.get(request)
                 if found is None:
                     found = self.snapshot()
                     self._per_request[request] = found
+                self._last_request = (weakref.ref(request), found)
             return found
         except TypeError:  # not weak-referable: no memo, still consistent
             return self.snapshot()
@@ -151,7 +160,7 @@ class SnapshotProvider(object):
             store = self._current_store()
             store.retain_vanished(max(self._options.forget_after,
                                       self._options.stale_after))
-            batch = store.read_batch(now)
+            batch = store.read_batch(now, pace=_pace)
             self._last_batch = batch
         except Exception as err:  # never let the store break scheduling
             self._warn.warning(
@@ -160,7 +169,8 @@ class SnapshotProvider(object):
                 'stale policy, until the store answers: %(err)s',
                 {'count': len(self._last_batch), 'err': err})
             batch = self._last_batch
-        return snapshot_mod.LatencySnapshot(batch, self._policy(), now)
+        return snapshot_mod.LatencySnapshot(batch, self._policy(), now,
+                                            pace=_pace)
 
     def start(self):
         """Start the background refresher (idempotent)."""
@@ -194,6 +204,19 @@ class SnapshotProvider(object):
             self._store = loader.get_store(self.conf)
             self._store_key = key
         return self._store
+
+
+def _pace():
+    """Let scheduling requests run between chunks of a refresh.
+
+    A refresh is CPU work (verifying and decoding every sample) that would
+    otherwise hold the interpreter for its whole length: in native
+    threading mode a request thread would share the GIL with it, under
+    eventlet no request would run at all. Sleeping 0 s releases the GIL
+    (native threads) or yields to the hub (eventlet) at every chunk, so a
+    request waits for at most one chunk of a refresh.
+    """
+    time.sleep(0)
 
 
 def _refresh_loop(provider_ref, wakeup):

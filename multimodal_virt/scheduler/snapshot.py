@@ -105,6 +105,10 @@ class ScoringPolicy:
         return cls(**kwargs)
 
 
+def _no_pace():
+    pass
+
+
 def _fill_missing(values):
     """Replace NaN (no events) by the median of the hosts that have data."""
     known = values[~np.isnan(values)]
@@ -142,9 +146,11 @@ class LatencySnapshot(object):
         (CLI, demo, tests).
     :param policy: a :class:`ScoringPolicy`.
     :param now: the refresh time (seconds since the epoch).
+    :param pace: called between the per-metric steps of the build (the
+        background refresher lets request threads run).
     """
 
-    def __init__(self, samples, policy, now):
+    def __init__(self, samples, policy, now, pace=None):
         self.policy = policy
         self.taken_at = now
         self.neutral_score = 0.0
@@ -160,9 +166,9 @@ class LatencySnapshot(object):
         #: ``{key: reason}`` of the payloads the refresh refused.
         self.rejected = samples.rejected
         if len(samples):
-            self._compute(samples)
+            self._compute(samples, pace or _no_pace)
 
-    def _compute(self, batch):
+    def _compute(self, batch, pace):
         policy = self.policy
         timestamps = batch.timestamps
         stale = vocabulary.is_stale(timestamps, self.taken_at,
@@ -188,6 +194,7 @@ class LatencySnapshot(object):
             if weights[metric]:
                 blended += weights[metric] * _fill_missing(
                     values[(metric, chosen)])
+            pace()
         blended = _clip_outliers(blended, ~stale)
 
         fresh = blended[~stale]
@@ -199,6 +206,7 @@ class LatencySnapshot(object):
         else:  # penalize, and reject when the filter is not enabled
             stale_score = self.worst_score
 
+        pace()
         self.index = batch.index
         self.timestamps = timestamps.tolist()
         self.stale = stale.tolist()

@@ -7,7 +7,7 @@ decoding are the same for every driver and live here and in the codec.
 """
 
 import abc
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -55,11 +55,16 @@ class StatsStore(metaclass=abc.ABCMeta):
         """
 
     @abc.abstractmethod
-    def read_all(self) -> Dict[str, bytes]:
+    def read_all(self, pace: Optional[Callable[[], None]] = None
+                 ) -> Dict[str, bytes]:
         """Return ``{key: bytes}`` for every node, in one batched read.
 
         An entry that cannot be read is left out (with a rate-limited
         warning naming it); it never fails the whole read.
+
+        :param pace: called every
+            :data:`~multimodal_virt.metrics.codec.PACE_EVERY` entries, so
+            a background reader can let request threads run.
 
         :raises StoreUnavailable: when the backend cannot be read at all.
         """
@@ -97,17 +102,22 @@ class StatsStore(metaclass=abc.ABCMeta):
         """
         self._decoder.retain_s = float(seconds)
 
-    def read_batch(self, now: float) -> codec.SampleBatch:
+    def read_batch(self, now: float,
+                   pace: Optional[Callable[[], None]] = None
+                   ) -> codec.SampleBatch:
         """Read, verify and decode every sample in bulk (the scheduler path).
 
         Each refused payload is logged once (rate-limited per key) with its
         reason; a key whose payload is refused keeps its last good sample.
 
         :param now: the time of the read (seconds since the epoch).
+        :param pace: see :meth:`read_all`; also called between chunks of
+            verification.
         :returns: a :class:`~multimodal_virt.metrics.codec.SampleBatch`.
         :raises StoreUnavailable: when the backend cannot be read at all.
         """
-        batch = self._decoder.decode(self.read_all(), now)
+        batch = self._decoder.decode(self.read_all(pace=pace), now,
+                                     pace=pace)
         for key, reason in batch.rejected.items():
             self._reject(key, reason)
         return batch

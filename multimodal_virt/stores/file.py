@@ -19,6 +19,7 @@ import stat
 from oslo_log import log as logging
 
 from multimodal_virt import exception
+from multimodal_virt.metrics import codec
 from multimodal_virt import fileutils
 from multimodal_virt.metrics import sample as sample_mod
 from multimodal_virt.stores import base
@@ -74,7 +75,7 @@ class FileStore(base.StatsStore):
             raise exception.StoreUnavailable(
                 'cannot write %s: %s' % (target, err))
 
-    def read_all(self):
+    def read_all(self, pace=None):
         try:
             self._check_directory(os.stat(self.path))
             directory = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY |
@@ -86,19 +87,17 @@ class FileStore(base.StatsStore):
             raise exception.StoreUnavailable(
                 'cannot list %s: %s' % (self.path, err))
         try:
-            return self._read_entries(directory)
+            return self._read_entries(directory, pace)
         finally:
             os.close(directory)
 
-    def _read_entries(self, directory):
+    def _read_entries(self, directory, pace):
         try:
             names = os.listdir(directory)
         except OSError as err:
             raise exception.StoreUnavailable(
                 'cannot list %s: %s' % (self.path, err))
-        payloads = {}
-        cache = {}
-        old_cache = self._cache
+        keys = []
         valid = sample_mod.KEY_RE.fullmatch
         cut = -len(SUFFIX)
         for name in names:
@@ -109,20 +108,62 @@ class FileStore(base.StatsStore):
                         'collector to publish signed v2 samples',
                         {'path': os.path.join(self.path, name)})
                 continue
-            key = name[:cut]
-            if valid(key) is None:
+            if valid(name[:cut]) is None:
                 self._skip(name, 'not a valid host[+node] name')
                 continue
-            if len(payloads) >= self.max_hosts:
-                self._skip(self.path, 'more than max_hosts=%d entries, the '
-                           'rest ignored' % self.max_hosts)
-                break
-            found = self._read(name, directory, old_cache.get(key))
-            if found is not None:
-                cache[key] = found
-                payloads[key] = found[1]
+            keys.append(name[:cut])
+        if len(keys) > self.max_hosts:
+            self._skip(self.path, 'more than max_hosts=%d entries, the '
+                       'rest ignored' % self.max_hosts)
+            del keys[self.max_hosts:]
+        payloads, cache = {}, {}
+        for start in range(0, len(keys), codec.PACE_EVERY):
+            self._read_chunk(directory, keys[start:start + codec.PACE_EVERY],
+                             payloads, cache)
+            if pace is not None:
+                pace()
         self._cache = cache
         return payloads
+
+    def _read_chunk(self, directory, keys, payloads, cache):
+        """Read ``key.sample`` of each key into ``payloads`` (and ``cache``).
+
+        The hot loop of a refresh: one ``open``, ``fstat`` and ``read`` per
+        changed file; any entry that fails is skipped and named.
+        """
+        old = self._cache
+        limit = self.max_bytes
+        is_regular = stat.S_ISREG
+        fstat, read, close = os.fstat, os.read, os.close
+        for key in keys:
+            name = key + SUFFIX
+            try:
+                fd = os.open(name, _OPEN_FLAGS, dir_fd=directory)
+            except FileNotFoundError:
+                continue  # deleted between listing and opening
+            except OSError as err:  # ELOOP: a symlink; EACCES; ENXIO...
+                self._skip(name, err.strerror or err)
+                continue
+            try:
+                st = fstat(fd)
+                if not is_regular(st.st_mode):
+                    self._skip(name, 'not a regular file')
+                    continue
+                if st.st_size > limit:
+                    self._skip(name, '%d bytes, over the %d byte limit'
+                               % (st.st_size, limit))
+                    continue
+                signature = (st.st_ino, st.st_mtime_ns, st.st_size)
+                found = old.get(key)
+                if found is None or found[0] != signature:
+                    found = signature, read(fd, limit + 1)
+            except OSError as err:
+                self._skip(name, err.strerror or err)
+                continue
+            finally:
+                close(fd)
+            cache[key] = found
+            payloads[key] = found[1]
 
     def read(self, key):
         if not base.valid_key(key):

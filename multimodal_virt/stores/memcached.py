@@ -26,6 +26,7 @@ from oslo_log import log as logging
 from pymemcache.client import hash as hash_client
 
 from multimodal_virt import exception
+from multimodal_virt.metrics import codec
 from multimodal_virt.stores import base
 
 LOG = logging.getLogger(__name__)
@@ -189,17 +190,22 @@ class MemcachedStore(base.StatsStore):
                              [self.sample_key(n) for n in names])
         return [n for n in names if self.sample_key(n) in present]
 
-    def read_all(self):
+    def read_all(self, pace=None):
         names = self._index()[:self.max_hosts]
         if not names:
             return {}
         keys = {self.sample_key(name): name for name in names}
-        values = self._call('batched read', self._client.get_many, list(keys))
+        wanted = list(keys)
         payloads = {}
-        for mkey, value in values.items():
-            name = keys.get(mkey)
-            if name is not None and isinstance(value, bytes):
-                payloads[name] = value
+        for start in range(0, len(wanted), codec.PACE_EVERY):
+            values = self._call('batched read', self._client.get_many,
+                                wanted[start:start + codec.PACE_EVERY])
+            for mkey, value in values.items():
+                name = keys.get(mkey)
+                if name is not None and isinstance(value, bytes):
+                    payloads[name] = value
+            if pace is not None:
+                pace()
         return payloads
 
     def read(self, key):

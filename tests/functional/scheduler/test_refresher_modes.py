@@ -31,11 +31,15 @@ class RefresherModesTest(base.TestCase):
 
     def _check(self, result, native):
         self.assertEqual(native, result.pop('native_threads'))
+        paced = result.pop('paced')
         self.assertEqual({'first_refresh': True, 'read_started': True,
                           'request_got_snapshot_during_read': True,
                           'refreshes_while_down': True,
                           'kept_while_down': True,
-                          'stale_after_horizon': True}, result)
+                          'stale_after_horizon': True,
+                          'paced_refresh_rows': True,
+                          'requests_served_during_refresh': True},
+                         result, paced)
 
     def test_native_threads(self):
         self._check(self._run('1'), native=True)

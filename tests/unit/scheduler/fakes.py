@@ -33,7 +33,7 @@ class MemoryStore(object):
     def retain_vanished(self, seconds):
         self._decoder.retain_s = float(seconds)
 
-    def read_batch(self, now):
+    def read_batch(self, now, pace=None):
         payloads = {key: codec.encode(sample, self._keyring)
                     for key, sample in self.get_all().items()}
-        return self._decoder.decode(payloads, now)
+        return self._decoder.decode(payloads, now, pace=pace)

@@ -7,6 +7,7 @@ from oslo_config import cfg
 
 from multimodal_virt import conf as mmv_conf
 from multimodal_virt import exception
+from multimodal_virt.metrics import vocabulary
 from multimodal_virt.scheduler import provider
 from multimodal_virt.stores import file as file_store
 from tests import base
@@ -78,9 +79,25 @@ class SnapshotProviderTest(base.TestCase):
         self.assertIs(seen, prov.snapshot_for(request))
         self.assertIs(prov.snapshot(), prov.snapshot_for(other))
         self.assertIsNot(seen, prov.snapshot_for(other))
+        # Interleaved requests (two schedulers' threads) keep their own.
+        self.assertIs(seen, prov.snapshot_for(request))
+        self.assertIsNot(seen, prov.snapshot_for(other))
         del request
         gc.collect()
         self.assertEqual(1, len(prov._per_request))
+
+    def test_refresh_paces_its_read_verification_and_build(self):
+        store = CountingStore({'h%d' % i: samples.host_sample('h%d' % i,
+                                                              io_us=100)
+                               for i in range(3)})
+        calls = []
+        self.useFixture(fixtures.MonkeyPatch(
+            'multimodal_virt.scheduler.provider._pace',
+            lambda: calls.append(1)))
+        self.assertEqual(3, len(self._provider(store).refresh()))
+        # One chunk verified, then one pause per vocabulary metric and one
+        # before the lists are built.
+        self.assertEqual(1 + len(vocabulary.LATENCY_METRICS) + 1, len(calls))
 
     def test_store_down_keeps_last_samples_which_age(self):
         logger = self.useFixture(fixtures.FakeLogger())
@@ -104,7 +121,7 @@ class SnapshotProviderTest(base.TestCase):
         store = CountingStore({'a': samples.host_sample('a', io_us=100)})
         prov = self._provider(store)
         first = prov.refresh()
-        store.read_batch = lambda now: object()  # not a batch: build fails
+        store.read_batch = lambda now, pace: object()  # build fails
         self.assertIs(first, prov.refresh())
         self.assertIs(first, prov.snapshot())
 

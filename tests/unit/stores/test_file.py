@@ -3,10 +3,12 @@ import os
 import stat
 import subprocess
 import sys
+import time
 
 import fixtures
 
 from multimodal_virt import exception
+from multimodal_virt.metrics import codec
 from multimodal_virt.stores import file as file_store
 from multimodal_virt.stores import loader
 from tests import base
@@ -82,6 +84,19 @@ class FileStoreTest(base.TestCase):
         self.assertIs(first, self.store.read_all()['a'])
         self.store.put(samples.host_sample('a', io_us=900))
         self.assertIsNot(first, self.store.read_all()['a'])
+
+    def test_bulk_read_paces_every_chunk_and_keeps_every_entry(self):
+        count = 2 * codec.PACE_EVERY + 3
+        for index in range(count):
+            self.store.put(samples.host_sample('h%04d' % index, io_us=50))
+        os.symlink('/etc/passwd', os.path.join(self.path, 'evil.sample'))
+        calls = []
+        batch = self.store.read_batch(time.time(),
+                                      pace=lambda: calls.append(1))
+        self.assertEqual(count, len(batch))
+        self.assertIn('h0000', batch.index)
+        # Three chunks of reads and three of verification.
+        self.assertEqual(6, len(calls))
 
     def test_directory_created_0755(self):
         path = os.path.join(self.path, 'new', 'stats')

@@ -110,9 +110,14 @@ Related options:
         'inflight_max_entries',
         default=10240, min=128,
         help="""
-Size of the LRU tables that hold start timestamps of in-flight block
-requests and ioctl calls. When full, the oldest entry is evicted, so memory
-stays bounded whatever the event rate.
+Size of the tables that hold start timestamps of in-flight block requests
+and of listed ioctl calls. Block requests: an LRU table; when full, the
+oldest entry is evicted, so memory stays bounded whatever the event rate,
+and a completion whose start was evicted is counted (``block_io.start``).
+Ioctl calls: one entry per thread inside a listed ioctl, freed when the
+call returns; a call that finds the table full is not timed and counted
+(``gpu_ioctl.start``). Both are published in every sample's ``dropped``
+and logged once.
 
 Possible values:
 

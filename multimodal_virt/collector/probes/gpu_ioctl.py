@@ -43,6 +43,7 @@ SPEC = spec.ProbeSpec(
     # targ_cmds: (class << 32) | request number (gpu_ioctl_table.pack).
     rodata={'targ_ndevs': 'I', 'targ_devs': 'I', 'targ_ncmds': 'I',
             'targ_cmds': 'Q'},
+    drops=('start',),
 )
 
 #: ProbeReading field of each class id of the ``hist`` map.

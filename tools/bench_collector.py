@@ -1,21 +1,27 @@
 #!/usr/bin/env python3
 """Benchmark the eBPF collector against a direct-I/O workload.
 
-Runs a direct-I/O write workload (``dd oflag=direct``) in three modes,
-alternated round by round: no tracing (baseline), with the collector's
-probes attached and collecting every interval (in a child process, like
-the service), and with a bpftrace one-liner doing the same block latency
-histogram (the peer). Reports, per mode, the median throughput, the
+Runs a direct-I/O write workload (``dd oflag=direct``) in three modes: no
+tracing (baseline), with the collector's probes attached and collecting
+every interval (in a child process, like the service), and with a bpftrace
+one-liner doing the same block latency histogram (the peer). Every round
+runs each tracer beside a baseline run of its own (baseline first in even
+rounds, second in odd ones), so a throughput ratio compares two runs
+seconds apart; on a shared machine whose load drifts, the median of these
+paired ratios is the figure (the spread and the ratio of the medians are
+printed beside it). Reports, per mode, the median throughput, the
 in-kernel cost per I/O from ``kernel.bpf_stats_enabled`` (run_time_ns /
 I/Os of the block programs), and the tracer's own CPU share per interval.
 Ratios are printed last.
 
 Then the in-kernel cost per GPU event (``--gpu-events``, 0 to skip), from
-BPF statistics (run_time_ns / run_cnt, turned on with BPF_ENABLE_STATS):
+BPF statistics (run_time_ns / run_cnt, turned on with BPF_ENABLE_STATS),
+the median over 5 batches of events:
 
-* fence: the gpu_fence emit and signaled code, driven with
-  BPF_PROG_TEST_RUN through its raw_tp programs (no DRM driver emits fences
-  here). No bpftrace peer: bpftrace 0.17 has no rawtracepoint probes, its
+* fence: the gpu_fence emit, signaled and destroy code (all three run
+  for every fence), driven with BPF_PROG_TEST_RUN through its raw_tp
+  programs (no DRM driver emits fences here), the in-flight table at its
+  production size. No bpftrace peer: bpftrace 0.17 has no rawtracepoint probes, its
   tracepoint programs cannot be test-run, and nothing fires dma_fence here.
 * submit: the gpu_ioctl enter/exit programs on real KVM_GET_API_VERSION
   ioctls listed as a submit number, beside bpftrace timing the same ioctl
@@ -75,7 +81,7 @@ def agent(args):
     conf([], project='multimodal-virt', default_config_files=[])
     if args.build_dir:
         conf.set_override('bpf_build_dir', args.build_dir,
-                          'multimodal_virt_probes')
+                          'multimodal_virt_libbpf')
     names = args.probes.split(',')
     manager = named.NamedExtensionManager(
         bpf_probe.NAMESPACE, names, invoke_on_load=True, invoke_args=(conf,),
@@ -265,7 +271,7 @@ def _conf(build_dir, **overrides):
     conf([], project='multimodal-virt', default_config_files=[])
     if build_dir:
         conf.set_override('bpf_build_dir', build_dir,
-                          'multimodal_virt_probes')
+                          'multimodal_virt_libbpf')
     for name, value in overrides.items():
         conf.set_override(name, value, 'multimodal_virt_probes')
     return conf
@@ -276,30 +282,85 @@ def _per_run(before, after):
     return ((after[0] - before[0]) / runs if runs else None), runs
 
 
+#: Batches the GPU events are split into; each program's figure is the
+#: median of its per-batch ns per run, so a batch disturbed by another
+#: tenant of the machine does not move it.
+BATCHES = 5
+
+
+def _batched(stats, work, events):
+    """Per program: (median over batches of ns per run, total runs).
+
+    :param stats: callable returning ``[(run_time_ns, run_cnt), ...]``,
+        one pair per program.
+    :param work: callable(n) producing ``n`` events.
+    :param events: events in all.
+    """
+    per_batch = []
+    totals = None
+    size = max(1, events // BATCHES)
+    done = 0
+    while done < events:
+        count = min(size, events - done)
+        before = stats()
+        work(count)
+        after = stats()
+        figures = [_per_run(b, a) for b, a in zip(before, after)]
+        per_batch.append([ns for ns, _runs in figures])
+        runs = [r for _ns, r in figures]
+        totals = runs if totals is None else [t + r for t, r in
+                                              zip(totals, runs)]
+        done += count
+    return [(median([batch[i] for batch in per_batch]), totals[i])
+            for i in range(len(totals))]
+
+
+#: Synthetic fence pointers: kernel direct-map addresses a slab of
+#: 192-byte objects (struct dma_fence plus a driver's fields) would hand out.
+FENCE_BASE = 0xffff888100000000
+FENCE_STRIDE = 192
+
+
 def fence_cost(args):
-    """ns per fence (emit + signaled) of gpu_fence, by test runs."""
+    """ns per fence of gpu_fence (emit + signaled + destroy), by test runs.
+
+    The in-flight table has its production size
+    (``fence_inflight_max_entries``); every fence is destroyed signaled,
+    as a completed GPU job's fence is; signaled gets the fence's stamp
+    (``CLOCK_MONOTONIC``) as the production program reads it from the
+    fence; emit reads the clock itself, as in production.
+    """
     from multimodal_virt.collector.bpf import backend as bpf_backend
     from multimodal_virt.collector.probes import gpu_fence
 
     conf = _conf(args.build_dir)
-    loaded = bpf_backend.LibbpfBackend(conf.multimodal_virt_probes).load(
-        gpu_fence.SYNTH_SPEC, {},
-        {'inflight': max(128, args.gpu_events), 'hist': 1024})
+    settings, max_entries = gpu_fence.synth_settings(
+        conf.multimodal_virt_probes.fence_inflight_max_entries)
+    max_entries['hist'] = conf.multimodal_virt_probes.max_gpu_fence_keys
+    loaded = bpf_backend.LibbpfBackend(conf.multimodal_virt_libbpf).load(
+        gpu_fence.SYNTH_SPEC, settings, max_entries)
     try:
-        names = ('mmv_fence_emit_synth', 'mmv_fence_signaled_synth')
-        before = [loaded.run_stats(n) for n in names]
-        for index in range(args.gpu_events):
-            fence = 0x100000 + index * 64
-            loaded.test_run(names[0], [fence, 0, 0xffffffffc0de0000])
-            loaded.test_run(names[1], [fence, 0, 0])
-        after = [loaded.run_stats(n) for n in names]
+        names = ('mmv_fence_emit_synth', 'mmv_fence_signaled_synth',
+                 'mmv_fence_destroy_synth')
+        fences = iter(range(args.gpu_events))
+
+        def work(count):
+            for _ in range(count):
+                fence = FENCE_BASE + next(fences) * FENCE_STRIDE
+                loaded.test_run(names[0], [fence, 0, 0xffffffffc0de0000])
+                # Production reads the stamp the kernel put on the fence
+                # (CLOCK_MONOTONIC): the synthetic signal gets one too.
+                loaded.test_run(names[1], [fence, time.monotonic_ns(), 0])
+                loaded.test_run(names[2], [fence, 0, 1])
+        ((emit, emit_runs), (signal_, signal_runs), (destroy, _)) = _batched(
+            lambda: [loaded.run_stats(n) for n in names], work,
+            args.gpu_events)
+        counted = sum(sum(slots) for slots in loaded.read('hist').values())
     finally:
         loaded.close()
-    emit, emit_runs = _per_run(before[0], after[0])
-    signal_, signal_runs = _per_run(before[1], after[1])
-    return {'emit_ns': emit, 'signaled_ns': signal_,
-            'per_fence_ns': (emit or 0) + (signal_ or 0),
-            'runs': min(emit_runs, signal_runs)}
+    return {'emit_ns': emit, 'signaled_ns': signal_, 'destroy_ns': destroy,
+            'per_fence_ns': (emit or 0) + (signal_ or 0) + (destroy or 0),
+            'runs': min(emit_runs, signal_runs), 'counted': counted}
 
 
 def _ioctls(count):
@@ -323,14 +384,12 @@ def submit_cost_ours(args):
     probe.start()
     try:
         names = ('mmv_sys_enter_ioctl', 'mmv_sys_exit_ioctl')
-        before = [probe.loaded.run_stats(n) for n in names]
-        _ioctls(args.gpu_events)
-        after = [probe.loaded.run_stats(n) for n in names]
+        ((enter, enter_runs), (exit_, _)) = _batched(
+            lambda: [probe.loaded.run_stats(n) for n in names], _ioctls,
+            args.gpu_events)
         counted = probe.collect().gpu_submit.count
     finally:
         probe.stop()
-    enter, enter_runs = _per_run(before[0], after[0])
-    exit_, _ = _per_run(before[1], after[1])
     return {'enter_ns': enter, 'exit_ns': exit_,
             'per_submit_ns': (enter or 0) + (exit_ or 0),
             'runs': enter_runs, 'counted': counted}
@@ -357,9 +416,9 @@ def submit_cost_bpftrace(args):
         exit_ = [i for i, p in ids.items() if 'exit' in p['name']]
         if not enter or not exit_:
             raise RuntimeError('bpftrace ioctl programs not found: %s' % ids)
-        before = [prog_stats(enter), prog_stats(exit_)]
-        _ioctls(args.gpu_events)
-        after = [prog_stats(enter), prog_stats(exit_)]
+        ((enter_ns, runs), (exit_ns, _)) = _batched(
+            lambda: [prog_stats(enter), prog_stats(exit_)], _ioctls,
+            args.gpu_events)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -367,8 +426,6 @@ def submit_cost_bpftrace(args):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
-    enter_ns, runs = _per_run(before[0], after[0])
-    exit_ns, _ = _per_run(before[1], after[1])
     return {'enter_ns': enter_ns, 'exit_ns': exit_ns,
             'per_submit_ns': (enter_ns or 0) + (exit_ns or 0), 'runs': runs}
 
@@ -394,7 +451,7 @@ def gpu_event_costs(args):
           'run_cnt), target <= 500' % args.gpu_events)
     print('%-28s %10s %12s %8s' % ('event', 'ours ns', 'bpftrace ns',
                                    'ratio'))
-    print('%-28s %10s %12s %8s' % ('fence (emit + signaled)',
+    print('%-28s %10s %12s %8s' % ('fence (emit+signal+destroy)',
                                    fmt(fence['per_fence_ns']), 'n/a', '-'))
     ratio = (ours['per_submit_ns'] / peer['per_submit_ns']
              if peer and peer['per_submit_ns'] else None)
@@ -402,8 +459,11 @@ def gpu_event_costs(args):
         'submit ioctl (enter + exit)', fmt(ours['per_submit_ns']),
         fmt(peer['per_submit_ns']) if peer else '-',
         '%.2f' % ratio if ratio else '-'))
-    print('  fence: emit %s ns, signaled %s ns over %d test runs each' % (
-        fmt(fence['emit_ns']), fmt(fence['signaled_ns']), fence['runs']))
+    print('  fence: emit %s ns, signaled %s ns, destroy %s ns over %d test '
+          'runs each; %d of %d fences counted' % (
+              fmt(fence['emit_ns']), fmt(fence['signaled_ns']),
+              fmt(fence['destroy_ns']), fence['runs'], fence['counted'],
+              args.gpu_events))
     print('  submit (ours): enter %s ns over %d runs (every ioctl on the '
           'host), exit %s ns; %d of %d listed ioctls counted' % (
               fmt(ours['enter_ns']), ours['runs'], fmt(ours['exit_ns']),
@@ -458,6 +518,8 @@ def main(argv=None):
     with open(STATS_SYSCTL) as handle:
         old_stats = handle.read().strip()
     results = {mode: [] for mode in modes}
+    tracers = modes[1:]
+    paired = {mode: [] for mode in tracers}
     workdir = tempfile.mkdtemp(prefix='mmv-bench-', dir=args.dir)
     path = os.path.join(workdir, 'direct.bin')
     try:
@@ -465,10 +527,18 @@ def main(argv=None):
             handle.write('1')
         workload(path, args.count, args.block)  # warm-up, allocates file
         for index in range(args.rounds):
-            # Rotate the order so no mode always runs first.
-            order = modes[index % len(modes):] + modes[:index % len(modes)]
-            for mode in order:
-                results[mode].append(run_mode(mode, args, path))
+            for mode in tracers[index % len(tracers):] + \
+                    tracers[:index % len(tracers)]:
+                # A baseline run right beside every tracer run, first in
+                # one round and second in the next: each ratio compares
+                # two runs seconds apart, so drift in the shared machine's
+                # load cancels out (their median is printed last).
+                pair = (('baseline', mode) if index % 2 == 0
+                        else (mode, 'baseline'))
+                for which in pair:
+                    results[which].append(run_mode(which, args, path))
+                paired[mode].append(results[mode][-1]['throughput'] /
+                                    results['baseline'][-1]['throughput'])
     finally:
         with open(STATS_SYSCTL, 'w') as handle:
             handle.write(old_stats)
@@ -491,20 +561,22 @@ def main(argv=None):
             fmt(figures['cpu_share'] and figures['cpu_share'] * 100, '%.2f'),
             fmt(figures['cpu_ms_per_interval'], '%.2f')))
     base = summary['baseline']['throughput']
-    ratios = {'%s/baseline' % mode: summary[mode]['throughput'] / base
-              for mode in modes if mode != 'baseline'}
+    ratios = {'%s/baseline' % mode: median(paired[mode]) for mode in tracers}
     print('runs: %d rounds x %.0f s of direct writes of %d bytes, '
-          'interval %.1f s' % (args.rounds, args.duration, args.block,
-                               args.interval))
+          'interval %.1f s; each tracer run paired with a baseline run' % (
+              args.rounds, args.duration, args.block, args.interval))
     if args.json:
         with open(args.json, 'w') as handle:
             json.dump({'modes': summary, 'ratios': ratios,
-                       'runs': results, 'gpu_events': gpu}, handle,
-                      indent=2)
-    print('ratios (throughput, target collector >= 0.97; in-kernel '
-          'target <= 1000 ns per I/O):')
-    for name, ratio in ratios.items():
-        print('  throughput %s: %.3f' % (name, ratio))
+                       'paired_ratios': paired, 'runs': results,
+                       'gpu_events': gpu}, handle, indent=2)
+    print('throughput ratios: median of the paired per-round ratios '
+          '[lowest, highest]; ratio of the medians (target collector >= '
+          '0.99; in-kernel target <= 1000 ns per I/O):')
+    for mode in tracers:
+        print('  throughput %s/baseline: %.3f [%.3f, %.3f]; medians %.3f' % (
+            mode, ratios['%s/baseline' % mode], min(paired[mode]),
+            max(paired[mode]), summary[mode]['throughput'] / base))
     return 0
 
 

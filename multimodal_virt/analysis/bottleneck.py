@@ -1,10 +1,11 @@
-"""Which path dominates a host: GPU commands, storage I/O, VM exits or IRQs.
+"""Which path dominates a host: GPU jobs, GPU submission, I/O, exits, IRQs.
 
 Each path's *pressure* is its measured value over its configured threshold
-(``[multimodal_virt_analysis]``): a latency percentile for GPU command
-submission and storage I/O, a rate for VM exits and interrupts. The path
-with the highest pressure dominates; a pressure above 1 makes it a
-bottleneck. Pure logic: a sample in, a :class:`Finding` out.
+(``[multimodal_virt_analysis]``): a latency percentile for storage I/O, GPU
+job execution (``gpu_exec``) and GPU command submission (``gpu_submit``), a
+rate for VM exits and interrupts. The path with the highest pressure
+dominates; a pressure above 1 makes it a bottleneck. Pure logic: a sample
+in, a :class:`Finding` out.
 """
 
 import dataclasses
@@ -12,16 +13,29 @@ import dataclasses
 from multimodal_virt.analysis import recommend
 from multimodal_virt.metrics import vocabulary
 
-PATHS = vocabulary.LATENCY_METRICS + ('vm_exit', 'irq')
+#: Latency metrics measured but not judged: ``gpu_wait`` says how long a
+#: program chose to wait for its GPU work (its synchronisation more than the
+#: host; weighed 0 by default). Deprecated aliases
+#: (``vocabulary.METRIC_ALIASES``: ``gpu_cmd``) are not judged either: they
+#: carry another metric's histogram, which would count twice.
+INFORMATIONAL = ('gpu_wait',)
+#: Latency metrics judged against a threshold of their own.
+LATENCY_PATHS = tuple(m for m in vocabulary.LATENCY_METRICS
+                      if m not in vocabulary.METRIC_ALIASES
+                      and m not in INFORMATIONAL)
+PATHS = LATENCY_PATHS + ('vm_exit', 'irq')
 LABELS = {
     **vocabulary.METRIC_LABELS,
     'vm_exit': 'VM exits',
     'irq': 'interrupts',
 }
-LATENCY_PATHS = vocabulary.LATENCY_METRICS
 RATE_FIELDS = {'vm_exit': 'vm_exit_rate', 'irq': 'irq_rate'}
-#: Latency metrics with an analysis threshold option of their own.
-OWN_THRESHOLDS = ('gpu_cmd', 'io')
+#: Metrics of the flavor SLOs :meth:`Thresholds.slo_extra_specs` builds
+#: (the demo flavor): those a collector with a GPU node (or the demo's
+#: ioctl stand-in) measures. gpu_exec needs a DRM driver emitting fences,
+#: and an SLO on a metric a host cannot measure rejects the host
+#: (``gpu_slo_requires_measurement``): per-host recommendations name it.
+FLAVOR_SLO_METRICS = ('gpu_submit', 'io')
 VERDICTS = ('bottleneck', 'healthy', 'stale', 'no-data')
 _FRACTIONS = vocabulary.PERCENTILE_FRACTIONS
 
@@ -31,7 +45,8 @@ class Thresholds:
     """Analysis thresholds (see ``multimodal_virt.conf.analysis``).
 
     :param percentile: latency percentile compared (``p50``/``p95``/``p99``).
-    :param gpu_cmd_us: GPU command latency threshold (µs).
+    :param gpu_exec_us: GPU job latency threshold (µs).
+    :param gpu_submit_us: GPU command-submission latency threshold (µs).
     :param io_us: I/O latency threshold (µs).
     :param vm_exit_rate: VM exits per second threshold.
     :param irq_rate: interrupts per second threshold.
@@ -40,7 +55,8 @@ class Thresholds:
     """
 
     percentile: str = 'p99'
-    gpu_cmd_us: float = 2000.0
+    gpu_exec_us: float = 20000.0
+    gpu_submit_us: float = 2000.0
     io_us: float = 10000.0
     vm_exit_rate: float = 50000.0
     irq_rate: float = 100000.0
@@ -51,7 +67,8 @@ class Thresholds:
         if self.percentile not in _FRACTIONS:
             raise ValueError('percentile must be one of %s, got %r'
                              % (', '.join(_FRACTIONS), self.percentile))
-        for name in ('gpu_cmd_us', 'io_us', 'vm_exit_rate', 'irq_rate'):
+        for name in ('gpu_exec_us', 'gpu_submit_us', 'io_us',
+                     'vm_exit_rate', 'irq_rate'):
             if not getattr(self, name) > 0:
                 raise ValueError('threshold %s must be > 0, got %r'
                                  % (name, getattr(self, name)))
@@ -60,7 +77,8 @@ class Thresholds:
     def from_conf(cls, group):
         """Build from the ``[multimodal_virt_analysis]`` option group."""
         return cls(percentile=group.percentile,
-                   gpu_cmd_us=group.gpu_cmd_threshold_us,
+                   gpu_exec_us=group.gpu_exec_threshold_us,
+                   gpu_submit_us=group.gpu_submit_threshold_us,
                    io_us=group.io_threshold_us,
                    vm_exit_rate=group.vm_exit_rate_threshold,
                    irq_rate=group.irq_rate_threshold,
@@ -70,28 +88,25 @@ class Thresholds:
     def limit(self, path):
         """Threshold of ``path`` (µs for latencies, per second for rates).
 
-        Every GPU latency metric shares the GPU threshold.
+        A deprecated alias (``gpu_cmd``) has its metric's threshold.
         """
-        if path in vocabulary.GPU_METRICS:
-            return self.gpu_cmd_us
-        return {'io': self.io_us, 'vm_exit': self.vm_exit_rate,
-                'irq': self.irq_rate}[path]
+        return {'gpu_exec': self.gpu_exec_us,
+                'gpu_submit': self.gpu_submit_us, 'io': self.io_us,
+                'vm_exit': self.vm_exit_rate,
+                'irq': self.irq_rate}[vocabulary.canonical_metric(path)]
 
     def slo_us(self, metric):
         """Recommended flavor SLO (whole µs) for a latency metric."""
         return max(1, int(self.limit(metric) * self.slo_headroom))
 
     def slo_extra_specs(self):
-        """``{extra spec: value}`` of the SLOs the analysis recommends.
+        """``{extra spec: value}`` of a flavor's SLOs (the demo flavor).
 
-        Only metrics with an analysis threshold of their own (``gpu_cmd``,
-        ``io``) get one: the newer GPU metrics share the GPU threshold for
-        pressure, and an SLO on a metric a host cannot measure rejects the
-        host (``gpu_slo_requires_measurement``).
+        One SLO per :data:`FLAVOR_SLO_METRICS`, at threshold times
+        ``slo_headroom``.
         """
-        return {'multimodal_virt:%s_%s_us' % (metric, self.percentile):
-                str(self.slo_us(metric)) for metric in LATENCY_PATHS
-                if metric in OWN_THRESHOLDS}
+        return {vocabulary.slo_key(metric, self.percentile):
+                str(self.slo_us(metric)) for metric in FLAVOR_SLO_METRICS}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,8 +8,11 @@ from multimodal_virt import exception
 from multimodal_virt.metrics import histogram as hist
 from multimodal_virt.metrics import vocabulary
 
+#: Every latency metric but the deprecated aliases (``gpu_cmd`` would draw
+#: gpu_submit's histogram twice).
 METRICS = tuple((m, vocabulary.METRIC_LABELS[m])
-                for m in vocabulary.LATENCY_METRICS)
+                for m in vocabulary.LATENCY_METRICS
+                if m not in vocabulary.METRIC_ALIASES)
 
 
 def _label(row):

@@ -26,8 +26,9 @@ GPU_EXEC_QUANTUM_MS = 10
 class Recommendation:
     """One action for one path.
 
-    :param path: the path it relieves (``gpu_cmd``, ``io``, ``vm_exit``,
-        ``irq``) or ``collector`` for a stale or empty sample.
+    :param path: the path it relieves (``gpu_exec``, ``gpu_submit``,
+        ``io``, ``vm_exit``, ``irq``) or ``collector`` for a stale or empty
+        sample.
     :param action: what to do, in one sentence.
     :param why: the measurement that calls for it.
     :param artefacts: tuple of ``(kind, text)``.
@@ -67,14 +68,29 @@ _ISOLATE = (('hw:cpu_policy', 'dedicated'),
 _LOCAL_MEMORY = (('hw:numa_nodes', '1'), ('hw:mem_page_size', 'large'))
 
 
-def _gpu(sample, pressure, thresholds):
+_GPU_ACTIONS = {
+    'gpu_exec': 'GPU jobs wait for a shared GPU',
+    'gpu_submit': 'GPU command submission is congested',
+}
+
+
+def _gpu(sample, over, thresholds):
+    """One recommendation for every GPU path over its threshold.
+
+    :param over: the GPU :class:`~.bottleneck.PathPressure` objects over
+        their thresholds, highest first; the SLOs name each of them, the
+        preemption budget follows the first.
+    """
+    first = over[0].path
     return Recommendation(
-        path='gpu_cmd',
-        action='move the GPU workload to an SR-IOV GPU virtual function '
-               '(vfio passthrough): commands go straight to the VF instead '
-               'of a shared, congested submission path; keep flavors that '
-               'need fast submission away from this host with a GPU SLO',
-        why=pressure.describe(thresholds.percentile),
+        path=first,
+        action='%s: move the GPU workload to an SR-IOV GPU virtual function '
+               '(vfio passthrough) with a scheduling profile, so its jobs '
+               'and commands go straight to a VF with its own time slice '
+               'instead of a shared path; keep flavors with GPU latency '
+               'needs away from this host with GPU SLOs'
+               % '; '.join(_GPU_ACTIONS[p.path] for p in over),
+        why='; '.join(p.describe(thresholds.percentile) for p in over),
         artefacts=_flavor(
             (('multimodal_virt:gpu_sched_priority', 'high'),
              ('multimodal_virt:gpu_exec_quantum_ms',
@@ -82,8 +98,8 @@ def _gpu(sample, pressure, thresholds):
              # A competing context is preempted within the latency budget.
              ('multimodal_virt:gpu_preempt_timeout_us',
               str(min(compute_specs.MAX_PREEMPT_TIMEOUT_US,
-                      thresholds.slo_us('gpu_cmd'))))) + _LOCAL_MEMORY
-            + (_slo('gpu_cmd', thresholds),),
+                      thresholds.slo_us(first))))) + _LOCAL_MEMORY
+            + tuple(_slo(p.path, thresholds) for p in over),
             'multimodal-virt pci discover --format text',
             'multimodal-virt pci config --format ini --hostname %s'
             % sample.host,
@@ -143,8 +159,7 @@ def _irq(sample, pressure, thresholds):
         artefacts=_flavor(_ISOLATE + ((compute_specs.DISK_IOTHREADS, '1'),)))
 
 
-_BUILDERS = {'io': _io, 'vm_exit': _vm_exit, 'irq': _irq,
-             **{metric: _gpu for metric in vocabulary.GPU_METRICS}}
+_BUILDERS = {'io': _io, 'vm_exit': _vm_exit, 'irq': _irq}
 
 
 def for_finding(sample, verdict, over, thresholds):
@@ -168,6 +183,11 @@ def for_finding(sample, verdict, over, thresholds):
                 ('command', 'systemctl status multimodal-virt-collector'),
                 ('command', 'multimodal-virt-collector --once'),
             )))
+    gpu = [p for p in over if p.path in _GPU_ACTIONS]
     for pressure in over:
+        if pressure.path in _GPU_ACTIONS:
+            if pressure is gpu[0]:
+                result.append(_gpu(sample, gpu, thresholds))
+            continue
         result.append(_BUILDERS[pressure.path](sample, pressure, thresholds))
     return result

@@ -12,7 +12,8 @@ import dataclasses
 
 COLUMNS = (
     ('host', 'HOST'), ('source', 'SRC'), ('age', 'AGE'),
-    ('gpu_cmd_p50', 'GPU p50'), ('gpu_cmd_p99', 'GPU p99'),
+    ('gpu_exec_p50', 'EXEC p50'), ('gpu_exec_p99', 'EXEC p99'),
+    ('gpu_submit_p50', 'SUBMIT p50'), ('gpu_submit_p99', 'SUBMIT p99'),
     ('io_p50', 'IO p50'), ('io_p99', 'IO p99'),
     ('vm_exit_rate', 'EXITS/s'), ('irq_rate', 'IRQ/s'),
     ('score', 'SCORE'), ('rank', 'RANK'),
@@ -21,17 +22,25 @@ COLUMNS = (
 
 @dataclasses.dataclass(frozen=True)
 class HostRow:
-    """One line of ``multimodal-virt status`` (latencies in µs)."""
+    """One line of ``multimodal-virt status`` (latencies in µs).
+
+    GPU columns are ``gpu_exec`` (GPU job, dma_fence emit to signaled) and
+    ``gpu_submit`` (command-submission ioctls); the deprecated ``gpu_cmd``
+    carries gpu_submit's histogram and is not shown twice.
+    """
 
     host: str
     source: str
     age_s: float
     stale: bool
-    gpu_cmd_p50: object
-    gpu_cmd_p99: object
+    gpu_exec_p50: object
+    gpu_exec_p99: object
+    gpu_submit_p50: object
+    gpu_submit_p99: object
     io_p50: object
     io_p99: object
-    gpu_cmd_events: int
+    gpu_exec_events: int
+    gpu_submit_events: int
     io_events: int
     vm_exit_rate: object
     irq_rate: object
@@ -69,16 +78,23 @@ def host_rows(samples, snapshot, now):
         rows.append(HostRow(
             host=host, source=sample.source, age_s=sample.age(now),
             stale=snapshot.stale[row],
-            gpu_cmd_p50=snapshot.value(row, 'gpu_cmd', 'p50'),
-            gpu_cmd_p99=snapshot.value(row, 'gpu_cmd', 'p99'),
+            gpu_exec_p50=snapshot.value(row, 'gpu_exec', 'p50'),
+            gpu_exec_p99=snapshot.value(row, 'gpu_exec', 'p99'),
+            gpu_submit_p50=snapshot.value(row, 'gpu_submit', 'p50'),
+            gpu_submit_p99=snapshot.value(row, 'gpu_submit', 'p99'),
             io_p50=snapshot.value(row, 'io', 'p50'),
             io_p99=snapshot.value(row, 'io', 'p99'),
-            gpu_cmd_events=sample.gpu_cmd.count if sample.gpu_cmd else 0,
-            io_events=sample.io.count if sample.io else 0,
+            gpu_exec_events=_count(sample.gpu_exec),
+            gpu_submit_events=_count(sample.gpu_submit),
+            io_events=_count(sample.io),
             vm_exit_rate=sample.vm_exit_rate, irq_rate=sample.irq_rate,
             score_us=snapshot.base_score(host), rank=ranks.get(host),
             events=sample.events))
     return sorted(rows, key=lambda r: (r.rank is None, r.rank or 0, r.host))
+
+
+def _count(histogram):
+    return histogram.count if histogram else 0
 
 
 def _number(value, digits=0):
@@ -103,7 +119,8 @@ def format_table(rows, percentile='p99'):
     for row in rows:
         cells.append([
             row.host, row.source, _age(row),
-            _number(row.gpu_cmd_p50), _number(row.gpu_cmd_p99),
+            _number(row.gpu_exec_p50), _number(row.gpu_exec_p99),
+            _number(row.gpu_submit_p50), _number(row.gpu_submit_p99),
             _number(row.io_p50), _number(row.io_p99),
             _number(row.vm_exit_rate), _number(row.irq_rate),
             _number(row.score_us),
@@ -114,7 +131,8 @@ def format_table(rows, percentile='p99'):
         lines.append('  '.join(
             cell.ljust(width) if i < 3 else cell.rjust(width)
             for i, (cell, width) in enumerate(zip(line, widths))).rstrip())
-    lines.append('latencies in us; SCORE = weighted %s GPU + I/O latency the '
-                 'LatencyWeigher ranks by (lower is better); STALE samples '
-                 'are scored by stale_policy' % percentile)
+    lines.append('latencies in us; EXEC = GPU job (fence emit to signaled), '
+                 'SUBMIT = GPU command submission; SCORE = weighted %s GPU + '
+                 'I/O latency the LatencyWeigher ranks by (lower is better); '
+                 'STALE samples are scored by stale_policy' % percentile)
     return '\n'.join(lines) + '\n'

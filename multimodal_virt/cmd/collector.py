@@ -35,7 +35,7 @@ CLI_OPTS = [
     cfg.BoolOpt('build-bpf',
                 default=False,
                 help='Compile every CO-RE eBPF object into '
-                     '[multimodal_virt_probes] bpf_build_dir, print their '
+                     '[multimodal_virt_libbpf] bpf_build_dir, print their '
                      'paths and exit (run once at install time).'),
     cfg.BoolOpt('once',
                 default=False,
@@ -70,7 +70,7 @@ def _dump(conf):
 
 def _build(conf):
     from multimodal_virt.collector.bpf import build
-    group = conf.multimodal_virt_probes
+    group = conf.multimodal_virt_libbpf
     built = build.build_all(group.bpf_build_dir, group.clang, group.bpftool)
     for name, path in sorted(built.items()):
         print('%s: %s' % (name, path))

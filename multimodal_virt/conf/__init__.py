@@ -8,8 +8,10 @@ config object or their own group instead of importing the global.
 from oslo_config import cfg
 
 from multimodal_virt.conf import analysis
+from multimodal_virt.conf import bcc
 from multimodal_virt.conf import collector
 from multimodal_virt.conf import compute
+from multimodal_virt.conf import libbpf
 from multimodal_virt.conf import libvirt
 from multimodal_virt.conf import pci
 from multimodal_virt.conf import probes
@@ -20,6 +22,8 @@ CONF = cfg.CONF
 
 _MODULES = (store, scheduler, collector, probes, pci, libvirt, analysis,
             compute)
+# The eBPF backends' own groups.
+_MODULES += (libbpf, bcc)
 
 
 def register_opts(conf):

@@ -25,15 +25,17 @@ Latency percentile compared with the latency thresholds.
 
 Related options:
 
-* ``gpu_cmd_threshold_us``, ``io_threshold_us``
+* ``gpu_exec_threshold_us``, ``gpu_submit_threshold_us``,
+  ``io_threshold_us``
 """),
-    cfg.FloatOpt('gpu_cmd_threshold_us',
-                 default=2000.0,
+    cfg.FloatOpt('gpu_exec_threshold_us',
+                 default=20000.0,
                  min=1.0,
                  help="""
-GPU command-submission latency (microseconds, at ``percentile``) above which
-the GPU command path is a bottleneck. The analysis then recommends moving the
-workload to an SR-IOV GPU VF and a flavor SLO at this value.
+GPU job latency (``gpu_exec``: dma_fence emitted to signaled, microseconds,
+at ``percentile``) above which GPU execution is a bottleneck: jobs wait for
+a shared GPU. The analysis then recommends an SR-IOV GPU VF with a
+scheduling profile and a flavor ``gpu_exec`` SLO at this value.
 
 Possible values:
 
@@ -41,8 +43,26 @@ Possible values:
 
 Related options:
 
-* ``percentile``; ``[multimodal_virt_collector] gpu_cmd_latency_medium_max_us``
-  (the Placement tier boundary) is a sensible value.
+* ``percentile``, ``slo_headroom``, ``gpu_submit_threshold_us``
+"""),
+    cfg.FloatOpt('gpu_submit_threshold_us',
+                 default=2000.0,
+                 min=1.0,
+                 deprecated_name='gpu_cmd_threshold_us',
+                 help="""
+GPU command-submission latency (``gpu_submit``: the submission ioctls,
+microseconds, at ``percentile``) above which the submission path is a
+bottleneck. The analysis then recommends an SR-IOV GPU VF and a flavor
+``gpu_submit`` SLO at this value. Formerly ``gpu_cmd_threshold_us``
+(still read, deprecated).
+
+Possible values:
+
+* a latency in microseconds >= 1
+
+Related options:
+
+* ``percentile``, ``slo_headroom``, ``gpu_exec_threshold_us``
 """),
     cfg.FloatOpt('io_threshold_us',
                  default=10000.0,
@@ -58,7 +78,7 @@ Possible values:
 
 Related options:
 
-* ``percentile``; ``[multimodal_virt_collector] io_latency_medium_max_us``
+* ``percentile``; ``[multimodal_virt_compute] io_latency_medium_max_us``
 """),
     cfg.FloatOpt('vm_exit_rate_threshold',
                  default=50000.0,
@@ -97,7 +117,8 @@ Possible values:
 
 Related options:
 
-* ``gpu_cmd_threshold_us``, ``io_threshold_us``
+* ``gpu_exec_threshold_us``, ``gpu_submit_threshold_us``,
+  ``io_threshold_us``
 """),
     cfg.IntOpt('top_instances',
                default=3,

@@ -4,8 +4,10 @@ Imports only the option modules: no libvirt, BPF or Nova code.
 """
 
 from multimodal_virt.conf import analysis
+from multimodal_virt.conf import bcc
 from multimodal_virt.conf import collector
 from multimodal_virt.conf import compute
+from multimodal_virt.conf import libbpf
 from multimodal_virt.conf import libvirt
 from multimodal_virt.conf import pci
 from multimodal_virt.conf import probes
@@ -14,6 +16,8 @@ from multimodal_virt.conf import store
 
 _MODULES = (store, scheduler, collector, probes, pci, libvirt, analysis,
             compute)
+# The eBPF backends' own groups.
+_MODULES += (libbpf, bcc)
 
 
 def list_opts():

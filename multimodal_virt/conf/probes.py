@@ -1,4 +1,10 @@
-"""Options for the probes (``[multimodal_virt_probes]``)."""
+"""Options for the probes (``[multimodal_virt_probes]``).
+
+Which backend loads the eBPF programs, and what each probe measures. Each
+backend owns its options: :mod:`multimodal_virt.conf.libbpf`
+(``[multimodal_virt_libbpf]``) and :mod:`multimodal_virt.conf.bcc`
+(``[multimodal_virt_bcc]``).
+"""
 
 from oslo_config import cfg
 
@@ -7,8 +13,8 @@ from multimodal_virt.conf import groups
 GROUP = cfg.OptGroup(
     'multimodal_virt_probes',
     title='multimodal-virt probes',
-    help='Which host probes the collector runs and how eBPF programs are '
-         'built and loaded.')
+    help='Which eBPF backend the collector uses and what its probes '
+         'measure.')
 
 
 #: Drivers of the built-in GPU ioctl table (gpu_ioctl_table.DRIVERS; a
@@ -37,48 +43,9 @@ Possible values:
 
 Related options:
 
-* ``bpf_build_dir``, ``clang``, ``bpftool``
-"""),
-    cfg.StrOpt(
-        'bpf_build_dir',
-        sample_default='/var/lib/multimodal-virt/bpf',
-        help="""
-Directory of the compiled CO-RE objects and the generated vmlinux.h
-(``multimodal-virt-collector --build-bpf`` fills it at install time). An
-object is rebuilt when its source or flags change. The collector refuses
-the directory unless it is owned by the collector's user and writable by
-nobody else (it is created 0700), and refuses any object that is not a
-regular file owned by that user and unwritable by others.
-
-Possible values:
-
-* unset: ``/var/lib/multimodal-virt/bpf`` for root, else
-  ``~/.cache/multimodal-virt/bpf``
-* an absolute directory path
-
-Related options:
-
-* ``backend``
-"""),
-    cfg.StrOpt(
-        'clang',
-        default='clang',
-        help="""
-clang executable used to build the CO-RE objects.
-
-Possible values:
-
-* a command name on PATH or an absolute path
-"""),
-    cfg.StrOpt(
-        'bpftool',
-        default='bpftool',
-        help="""
-bpftool executable used to generate vmlinux.h from the kernel BTF.
-
-Possible values:
-
-* a command name on PATH or an absolute path
+* ``[multimodal_virt_libbpf]``: the libbpf backend's own options (build
+  directory, clang, bpftool)
+* ``[multimodal_virt_bcc]``: the bcc backend's own options
 """),
     cfg.ListOpt(
         'gpu_device_globs',
@@ -95,7 +62,7 @@ Possible values:
 
 Related options:
 
-* ``max_gpu_devices``
+* ``[multimodal_virt_libbpf] max_gpu_devices``
 * ``gpu_ioctl_drivers``, ``gpu_extra_ioctls``: which ioctls are timed
 """),
     cfg.ListOpt(
@@ -140,27 +107,17 @@ Related options:
 * ``gpu_ioctl_drivers``
 """),
     cfg.IntOpt(
-        'max_gpu_devices',
-        default=64, min=1, max=64,
-        help="""
-Most device numbers the gpu_ioctl probe filters on (extra nodes are
-ignored with a warning).
-
-Possible values:
-
-* 1 to 64
-
-Related options:
-
-* ``gpu_device_globs``
-"""),
-    cfg.IntOpt(
         'inflight_max_entries',
         default=10240, min=128,
         help="""
-Size of the LRU tables that hold start timestamps of in-flight block
-requests and ioctl calls. When full, the oldest entry is evicted, so memory
-stays bounded whatever the event rate.
+Size of the tables that hold start timestamps of in-flight block requests
+and of listed ioctl calls. Block requests: an LRU table; when full, the
+oldest entry is evicted, so memory stays bounded whatever the event rate,
+and a completion whose start was evicted is counted (``block_io.start``).
+Ioctl calls: one entry per thread inside a listed ioctl, freed when the
+call returns; a call that finds the table full is not timed and counted
+(``gpu_ioctl.start``). Both are published in every sample's ``dropped``
+and logged once.
 
 Possible values:
 
@@ -170,10 +127,13 @@ Possible values:
         'fence_inflight_max_entries',
         default=16384, min=128,
         help="""
-Size of the gpu_fence probe's table of emitted, not yet signaled GPU
-fences (keyed by fence). Entries leave when the fence signals or is
-destroyed; an emit that finds the table full is not measured and counted
-as dropped (logged).
+Slots of the gpu_fence probe's lock-free table of emitted, not yet
+signaled GPU fences, rounded up to a power of two. Each fence hashes to a
+group of four neighbouring slots; it leaves its slot when it signals or is
+destroyed. An emit that finds its four slots taken is not measured and
+counted as dropped (``gpu_fence.inflight``, logged once): keep the table a
+few times larger than the fences in flight at once (32 bytes per slot; with
+a quarter of the slots taken, about 0.4 % of emits are lost).
 
 Possible values:
 

@@ -29,6 +29,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_WORKDIR = '/var/tmp/mmv-guest-proof'
+# MMV-DROPPED index 0-1: the drops map; 2-3: the anomalies map.
 DROP_NAMES = ('inflight_full', 'hist_full', 'unmatched_signal',
               'destroyed_unsignaled')
 _FENCE = re.compile(r'MMV-FENCE driver=(\S+) tgid=(\d+) self=(\d) '

@@ -161,7 +161,10 @@ static int submit(const char *device, int count)
 static void print_maps(struct bpf_object *obj)
 {
 	int hist = bpf_object__find_map_fd_by_name(obj, "hist");
-	int dropped = bpf_object__find_map_fd_by_name(obj, "dropped");
+	/* Counters print as index 0-1 (drops: inflight, hist full) and 2-3
+	 * (anomalies: unmatched signal, destroyed unsignaled). */
+	int counters[2] = {bpf_object__find_map_fd_by_name(obj, "drops"),
+			   bpf_object__find_map_fd_by_name(obj, "anomalies")};
 	struct fence_key key, next, *prev = NULL;
 	uint64_t slots[MAX_SLOTS], value;
 	char name[256];
@@ -182,7 +185,9 @@ static void print_maps(struct bpf_object *obj)
 		printf("\n");
 	}
 	for (i = 0; i < 4; i++) {
-		if (bpf_map_lookup_elem(dropped, &i, &value) == 0)
+		uint32_t slot = i % 2;
+
+		if (bpf_map_lookup_elem(counters[i / 2], &slot, &value) == 0)
 			printf("MMV-DROPPED index=%u count=%llu\n", i,
 			       (unsigned long long)value);
 	}

@@ -3,8 +3,9 @@
 ``auto`` probes the host: libbpf when the kernel exposes BTF and libbpf,
 clang and bpftool are present; otherwise bcc when kernel headers and
 python3-bpfcc are installed. ``[multimodal_virt_probes] backend`` forces
-one. Both loaders return objects with ``events``, ``skipped``, ``read``,
-``pop``, ``prog_ids`` and ``close``.
+one. Each backend receives its own option group (``[multimodal_virt_libbpf]``,
+``[multimodal_virt_bcc]``). Both loaders return objects with ``events``,
+``skipped``, ``read``, ``pop``, ``prog_ids`` and ``close``.
 """
 
 import shutil
@@ -24,18 +25,19 @@ BACKENDS = ('libbpf', 'bcc')
 class HostProbe(object):
     """What the host offers; each method returns ``None`` or a reason.
 
-    :param group: the ``[multimodal_virt_probes]`` option group.
+    :param conf: ConfigOpts with the backends' groups registered.
     """
 
-    def __init__(self, group):
-        self.group = group
+    def __init__(self, conf):
+        self.conf = conf
 
     def libbpf(self):
+        group = self.conf.multimodal_virt_libbpf
         if not features.has_kernel_btf():
             return 'kernel has no BTF (%s missing)' % build.VMLINUX_BTF
-        if not build.prebuilt(self.group.bpf_build_dir):
+        if not build.prebuilt(group.bpf_build_dir):
             # Objects built at install time (--build-bpf) need no compiler.
-            for tool in (self.group.clang, self.group.bpftool):
+            for tool in (group.clang, group.bpftool):
                 if shutil.which(tool) is None:
                     return ('%s is not installed and the CO-RE objects were '
                             'not built at install time (run '
@@ -49,7 +51,8 @@ class HostProbe(object):
 
     def bcc(self):
         from multimodal_virt.collector.bpf import bcc_backend
-        return bcc_backend.unavailable_reason()
+        return bcc_backend.unavailable_reason(
+            self.conf.multimodal_virt_bcc.python_path)
 
 
 def select(choice, host):
@@ -75,7 +78,10 @@ def select(choice, host):
 
 
 class LibbpfBackend(object):
-    """CO-RE objects built by :mod:`build`, loaded with libbpf."""
+    """CO-RE objects built by :mod:`build`, loaded with libbpf.
+
+    :param group: the ``[multimodal_virt_libbpf]`` option group.
+    """
 
     name = 'libbpf'
 
@@ -104,7 +110,10 @@ class LibbpfBackend(object):
 
 
 class BccBackend(object):
-    """bcc: compile ``<source>.bcc.c`` at load time."""
+    """bcc: compile ``<source>.bcc.c`` at load time.
+
+    :param group: the ``[multimodal_virt_bcc]`` option group.
+    """
 
     name = 'bcc'
 
@@ -115,15 +124,24 @@ class BccBackend(object):
         """Compile, load and attach; return the object."""
         from multimodal_virt.collector.bpf import bcc_backend
         bpf_spec.pack_rodata(probe_spec, rodata)  # same validation
-        return bcc_backend.LoadedBcc(probe_spec, rodata, max_entries)
+        return bcc_backend.LoadedBcc(probe_spec, rodata, max_entries,
+                                     self.group.python_path)
 
 
-def get_backend(group, host=None):
-    """Return the loader for ``group.backend`` (probing when ``auto``).
+#: Backend name -> (loader class, name of the option group it receives).
+_LOADERS = {'libbpf': (LibbpfBackend, 'multimodal_virt_libbpf'),
+            'bcc': (BccBackend, 'multimodal_virt_bcc')}
 
-    :param group: the ``[multimodal_virt_probes]`` option group.
+
+def get_backend(conf, host=None):
+    """Return the loader ``[multimodal_virt_probes] backend`` chooses.
+
+    :param conf: ConfigOpts with the probes' and the backends' groups
+        registered; the loader receives its own group only.
     :param host: :class:`HostProbe`-like object (tests inject one).
     """
-    name = select(group.backend, host or HostProbe(group))
+    name = select(conf.multimodal_virt_probes.backend,
+                  host or HostProbe(conf))
     LOG.debug('Using the %s eBPF backend', name)
-    return (LibbpfBackend if name == 'libbpf' else BccBackend)(group)
+    loader, group = _LOADERS[name]
+    return loader(getattr(conf, group))

@@ -7,8 +7,10 @@ kernel has none); for ``tp_btf`` programs the bcc source uses the classic
 tracepoint of the same event. Map contents come back in the same
 ``{key tuple: value tuple}`` form as the libbpf loader.
 
-Debian's ``python3-bpfcc`` lives in ``/usr/lib/python3/dist-packages``; the
-directory is added to ``sys.path`` only when bcc is first imported here.
+Distributions install bcc's Python module for the system Python only
+(Debian's ``python3-bpfcc`` in ``/usr/lib/python3/dist-packages``): the
+directories of ``[multimodal_virt_bcc] python_path`` are added to
+``sys.path`` only when bcc is first imported here.
 """
 
 import importlib
@@ -26,20 +28,23 @@ from multimodal_virt.collector.bpf import loaded
 LOG = logging.getLogger(__name__)
 
 SOURCE_DIR = pathlib.Path(__file__).resolve().parent
-DIST_PACKAGES = '/usr/lib/python3/dist-packages'
 
 
-def import_bcc():
+def import_bcc(python_path=()):
     """Import and return the ``bcc`` module.
 
+    :param python_path: directories to add to ``sys.path`` (in order) when
+        bcc is not importable from the collector's own environment
+        (``[multimodal_virt_bcc] python_path``).
     :raises BPFUnavailable: if bcc is not installed.
     """
     try:
         return importlib.import_module('bcc')
     except ImportError:
         pass
-    if DIST_PACKAGES not in sys.path:
-        sys.path.append(DIST_PACKAGES)
+    for directory in python_path:
+        if directory not in sys.path:
+            sys.path.append(directory)
     try:
         return importlib.import_module('bcc')
     except ImportError as err:
@@ -49,13 +54,16 @@ def import_bcc():
         raise exception.BPFUnavailable('bcc cannot load libbcc: %s' % err)
 
 
-def unavailable_reason():
-    """Return why bcc cannot be used here, or ``None`` if it can."""
+def unavailable_reason(python_path=()):
+    """Return why bcc cannot be used here, or ``None`` if it can.
+
+    :param python_path: as for :func:`import_bcc`.
+    """
     if features.kernel_headers_dir() is None:
         return ('bcc needs kernel headers in /lib/modules/%s/build'
                 % os.uname().release)
     try:
-        import_bcc()
+        import_bcc(python_path)
     except exception.BPFUnavailable as err:
         return str(err)
     return None
@@ -110,10 +118,11 @@ class LoadedBcc(loaded.LoadedPrograms):
     :param spec: ``ProbeSpec``; ``<spec.source>.bcc.c`` is compiled.
     :param rodata: ``{setting: value}``.
     :param max_entries: ``{map name: size}``.
+    :param python_path: as for :func:`import_bcc`.
     """
 
-    def __init__(self, spec, rodata, max_entries):
-        bcc = import_bcc()
+    def __init__(self, spec, rodata, max_entries, python_path=()):
+        bcc = import_bcc(python_path)
         self.spec = spec
         self.skipped = {}
         offered = set()

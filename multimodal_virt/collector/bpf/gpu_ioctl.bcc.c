@@ -25,8 +25,10 @@ struct mmv_ioctl_start {
 	u32 pad;
 };
 
-/* Entry time per thread, only for listed ioctls; LRU keeps it bounded. */
-BPF_TABLE("lru_hash", u64, struct mmv_ioctl_start, start, MMV_START_MAX);
+/* Entry time per thread inside a listed ioctl (the exit event frees it);
+ * a call that finds the table full is counted in drops slot 0. */
+BPF_TABLE("hash", u64, struct mmv_ioctl_start, start, MMV_START_MAX);
+MMV_DROPS_MAP(1);
 BPF_ARRAY(hist, struct mmv_hist, MMV_NCLASSES);
 
 /* Each entry is (class << 32) | request number. The table lives on the
@@ -57,7 +59,8 @@ TRACEPOINT_PROBE(syscalls, sys_enter_ioctl)
 		return 0;
 	value.ts = bpf_ktime_get_ns();
 	value.klass = klass;
-	start.update(&id, &value);
+	if (start.update(&id, &value))
+		drops.atomic_increment(0);
 	return 0;
 }
 

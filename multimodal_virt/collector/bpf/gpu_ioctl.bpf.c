@@ -7,7 +7,11 @@
  * arguments); only a listed number pays for the fd walk, CO-RE reads of
  * task->files->fdt->fd[fd]->f_inode->i_rdev, which keeps only ioctls on
  * the configured device nodes. Cumulative histograms: user space reads
- * deltas.
+ * deltas. The entry times live in a hash keyed by thread: the syscall exit
+ * event fires for every call that entered (a killed thread's call
+ * returns through it too), so an entry only stays while its thread is
+ * inside a listed ioctl, and a call that finds the table full is not timed
+ * and counted (drops slot 0).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -34,12 +38,13 @@ struct mmv_ioctl_start {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);	/* per-CPU LRU lists: no lock */
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 10240);
 	__type(key, __u64);		/* pid_tgid */
 	__type(value, struct mmv_ioctl_start);
 } start SEC(".maps");
+
+MMV_DROPS_MAP(1);	/* slot 0: start full */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -96,16 +101,20 @@ static __always_inline int fd_is_target(unsigned int fd)
 SEC("tracepoint/syscalls/sys_enter_ioctl")
 int mmv_sys_enter_ioctl(struct trace_event_raw_sys_enter *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
 	struct mmv_ioctl_start value = {};
 	__u32 klass;
+	__u64 id;
 
+	/* Runs on every ioctl of the host: the request number first, no
+	 * helper call before it matches. */
 	klass = cmd_class((__u32)ctx->args[1]);
 	if (!klass || !fd_is_target((unsigned int)ctx->args[0]))
 		return 0;
+	id = bpf_get_current_pid_tgid();
 	value.ts = bpf_ktime_get_ns();
 	value.klass = klass;
-	bpf_map_update_elem(&start, &id, &value, BPF_ANY);
+	if (bpf_map_update_elem(&start, &id, &value, BPF_ANY))
+		mmv_count_drop(&drops, 0);
 	return 0;
 }
 

@@ -17,7 +17,10 @@ class BpfProbe(base.Probe):
     Subclasses set :attr:`name` and :attr:`spec` and implement
     :meth:`read`; they may override :meth:`settings`.
 
-    :param conf: ConfigOpts with ``[multimodal_virt_probes]`` registered.
+    :param conf: ConfigOpts with ``[multimodal_virt_probes]`` and the
+        backends' groups (``[multimodal_virt_libbpf]``,
+        ``[multimodal_virt_bcc]``) registered; the chosen backend receives
+        its own group.
     :param host: backend-selection host probe (tests inject one).
     """
 
@@ -56,7 +59,7 @@ class BpfProbe(base.Probe):
         """Load and attach. :raises ProbeError: or ``BPFUnavailable``."""
         if self._loaded is not None:
             return
-        loader = bpf_backend.get_backend(self.group, self._host)
+        loader = bpf_backend.get_backend(self.conf, self._host)
         self._loaded = loader.load(self.spec, self.settings(),
                                    self.max_entries())
         self.backend_name = loader.name
@@ -138,7 +141,7 @@ class BpfProbe(base.Probe):
         try:
             chosen = bpf_backend.select(
                 self.group.backend,
-                self._host or bpf_backend.HostProbe(self.group))
+                self._host or bpf_backend.HostProbe(self.conf))
             lines.append('  backend: %s' % chosen)
         except exception.BPFUnavailable as err:
             lines.append('  backend: unavailable (%s)' % err)

@@ -20,21 +20,24 @@ from multimodal_virt.collector.bpf import decode
 from multimodal_virt.collector.bpf import probe
 from multimodal_virt.collector.bpf import spec
 from multimodal_virt.collector.probes import base
-from multimodal_virt import ratelimit
 
 LOG = logging.getLogger(__name__)
 
-#: Indexes of the ``dropped`` map (gpu_fence.bpf.c).
-DROP_REASONS = {0: 'inflight_full', 1: 'hist_full', 2: 'unmatched_signal',
-                3: 'destroyed_unsignaled'}
-#: Reasons that lose a measurement (the others are informational).
-LOSSES = ('inflight_full', 'hist_full')
+#: Slots of the ``anomalies`` map (gpu_fence.bpf.c): events that lose no
+#: measurement of ours (a fence emitted before the probe attached, or one
+#: whose emit was already counted as a drop; a fence destroyed unsignaled).
+ANOMALIES = ('unmatched_signal', 'destroyed_unsignaled')
 
 _MAPS = (
-    spec.Map('inflight', 'Q', 'QQII', 'fence_inflight_max_entries'),
+    # Slots (fence, emit ns, driver, tgid, pad); fence 0 is a free slot.
+    spec.Map('inflight', 'I', 'QQQII', 'fence_inflight_max_entries'),
     spec.Map('hist', 'QII', '32Q', 'max_gpu_fence_keys'),
-    spec.Map('dropped', 'I', 'Q'),
+    spec.Map('anomalies', 'I', 'Q'),
 )
+#: Bounded maps in the slot order of the object's ``drops`` array.
+_DROPS = ('inflight', 'hist')
+#: ``targ_inflight_mask``: slots - 1 of the ``inflight`` array.
+_RODATA = {'targ_inflight_mask': 'Q'}
 
 SPEC = spec.ProbeSpec(
     source='gpu_fence',
@@ -46,6 +49,8 @@ SPEC = spec.ProbeSpec(
                      'tp_btf', required=False),
     ),
     maps=_MAPS,
+    rodata=_RODATA,
+    drops=_DROPS,
 )
 
 #: The same object's raw_tp programs, loaded unattached and driven with
@@ -61,10 +66,23 @@ SYNTH_SPEC = spec.ProbeSpec(
                      'raw_tp', attach=False),
     ),
     maps=_MAPS,
+    rodata=_RODATA,
+    drops=_DROPS,
 )
 
 KALLSYMS = '/proc/kallsyms'
 _SUFFIXES = ('_fence_get_driver_name', '_get_driver_name')
+
+
+def inflight_slots(size):
+    """Slots of the in-flight table: ``size`` rounded up to a power of 2."""
+    return 1 << max(0, int(size) - 1).bit_length()
+
+
+def synth_settings(slots):
+    """``(settings, max_entries)`` to load :data:`SYNTH_SPEC` with."""
+    slots = inflight_slots(slots)
+    return {'targ_inflight_mask': slots - 1}, {'inflight': slots}
 
 
 def driver_label(symbol, module):
@@ -157,9 +175,18 @@ class GpuFenceProbe(probe.BpfProbe):
     def __init__(self, conf, host=None, names=None):
         super().__init__(conf, host)
         self._names = names or DriverNames()
-        self._dropped_before = {}
-        self.dropped = {reason: 0 for reason in DROP_REASONS.values()}
-        self._drop_log = ratelimit.RateLimitedLog(LOG, interval=600.0)
+        self._anomalies_before = {}
+        #: Totals of :data:`ANOMALIES` since start (debug figures).
+        self.anomalies = dict.fromkeys(ANOMALIES, 0)
+
+    def settings(self):
+        slots = inflight_slots(self.group.fence_inflight_max_entries)
+        return {'targ_inflight_mask': slots - 1}
+
+    def max_entries(self):
+        sizes = super().max_entries()
+        sizes['inflight'] = inflight_slots(sizes['inflight'])
+        return sizes
 
     def read(self):
         entries = self.loaded.pop('hist')
@@ -177,7 +204,7 @@ class GpuFenceProbe(probe.BpfProbe):
                 table[key] = (histogram if before is None
                               else before.merged(histogram))
             total = histogram if total is None else total.merged(histogram)
-        self._count_drops()
+        self._count_anomalies()
         if total is None:
             total = decode.histogram_from_slots(())
         observed = (('gpu_exec',) if gpu_nodes(self.group.gpu_device_globs)
@@ -187,17 +214,19 @@ class GpuFenceProbe(probe.BpfProbe):
                                  gpu_exec_by_pid=by_pid,
                                  gpu_observed=observed, events=self.events)
 
-    def _count_drops(self):
-        current = {DROP_REASONS[key[0]]: value[0]
-                   for key, value in self.loaded.read('dropped').items()
-                   if key[0] in DROP_REASONS}
-        deltas = decode.counter_deltas(current, self._dropped_before)
-        self._dropped_before = current
+    def _count_anomalies(self):
+        """Add the window's anomalies to :attr:`anomalies` (debug log).
+
+        Losses (a full ``inflight`` or ``hist`` map) are not counted here:
+        :meth:`read_drops` publishes them in every sample's ``dropped``.
+        """
+        current = {ANOMALIES[key[0]]: value[0]
+                   for key, value in self.loaded.read('anomalies').items()
+                   if key[0] < len(ANOMALIES)}
+        deltas = decode.counter_deltas(current, self._anomalies_before)
+        self._anomalies_before = current
         for reason, delta in deltas.items():
-            self.dropped[reason] += delta
-            if reason in LOSSES:
-                self._drop_log.warning(
-                    reason, 'gpu_fence lost %(n)d GPU job measurements '
-                    '(%(reason)s); raise fence_inflight_max_entries or '
-                    'max_gpu_fence_keys',
-                    {'n': delta, 'reason': reason})
+            self.anomalies[reason] += delta
+        if deltas:
+            LOG.debug('gpu_fence: %s', ', '.join(
+                '%s +%d' % item for item in sorted(deltas.items())))

@@ -43,6 +43,7 @@ SPEC = spec.ProbeSpec(
     # targ_cmds: (class << 32) | request number (gpu_ioctl_table.pack).
     rodata={'targ_ndevs': 'I', 'targ_devs': 'I', 'targ_ncmds': 'I',
             'targ_cmds': 'Q'},
+    drops=('start',),
 )
 
 #: ProbeReading field of each class id of the ``hist`` map.
@@ -116,7 +117,7 @@ class GpuIoctlProbe(probe.BpfProbe):
         try:
             return bpf_backend.select(
                 self.group.backend,
-                self._host or bpf_backend.HostProbe(self.group))
+                self._host or bpf_backend.HostProbe(self.conf))
         except exception.BPFUnavailable:
             return self.group.backend
 
@@ -127,8 +128,9 @@ class GpuIoctlProbe(probe.BpfProbe):
     def devices(self):
         """Kernel device numbers to time (resolved once per start)."""
         if self._devices is None:
-            self._devices = resolve_devices(self.group.gpu_device_globs,
-                                            self.group.max_gpu_devices)
+            self._devices = resolve_devices(
+                self.group.gpu_device_globs,
+                self.conf.multimodal_virt_libbpf.max_gpu_devices)
         return self._devices
 
     def settings(self):
@@ -145,7 +147,7 @@ class GpuIoctlProbe(probe.BpfProbe):
         self._previous = {}
         entries = ioctl_entries(self.group)
         try:
-            self._backend = bpf_backend.get_backend(self.group,
+            self._backend = bpf_backend.get_backend(self.conf,
                                                     self._host).name
         except exception.BPFUnavailable:
             # bcc: start() below raises; else idle without nodes or raise.

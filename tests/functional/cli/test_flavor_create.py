@@ -142,7 +142,7 @@ class FlavorCreateTest(test.TestCase):
         from tests.unit.analysis import helpers
 
         thresholds = bottleneck.Thresholds(
-            gpu_cmd_us=1000.0, io_us=5000.0, vm_exit_rate=10000.0,
+            gpu_submit_us=1000.0, io_us=5000.0, vm_exit_rate=10000.0,
             irq_rate=50000.0, slo_headroom=0.8, top_instances=2)
         sample = helpers.host_sample('h', io_us=50000, gpu_us=90000,
                                      vm_exit_rate=90000.0,

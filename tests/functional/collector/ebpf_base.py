@@ -8,7 +8,6 @@ import tempfile
 import time
 
 from multimodal_virt.collector.bpf import backend
-from multimodal_virt.collector.bpf import bcc_backend
 from multimodal_virt.collector.bpf import features
 from tests import base
 from tests.functional import requirements
@@ -91,11 +90,10 @@ class EbpfTestCase(base.TestCase):
                              'classic tracepoints need tracefs mounted on '
                              '/sys/kernel/tracing (tools/setup-host.sh)')
         if self.BACKEND == 'libbpf':
-            self.flags('multimodal_virt_probes', bpf_build_dir=BUILD_DIR)
-            reason = backend.HostProbe(
-                self.conf.multimodal_virt_probes).libbpf()
+            self.flags('multimodal_virt_libbpf', bpf_build_dir=BUILD_DIR)
+            reason = backend.HostProbe(self.conf).libbpf()
         else:
-            reason = bcc_backend.unavailable_reason()
+            reason = backend.HostProbe(self.conf).bcc()
         requirements.require(self, reason is None,
                              '%s backend: %s' % (self.BACKEND, reason))
         self.flags('multimodal_virt_probes', backend=self.BACKEND)

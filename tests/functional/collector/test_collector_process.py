@@ -56,7 +56,7 @@ class CollectorProcessTestCase(base.TestCase):
                 'probes = %s\nfallback_probes =\nattribution = false\n'
                 '[multimodal_virt_store]\nfile_path = %s\n'
                 'signing_keys = %s\n'
-                '[multimodal_virt_probes]\nbpf_build_dir = %s\n'
+                '[multimodal_virt_libbpf]\nbpf_build_dir = %s\n'
                 % (str(debug).lower(), interval, self.host, probes,
                    os.path.join(self.work, 'stats'), base.TEST_SIGNING_KEY,
                    build_dir or os.path.join(self.work, 'bpf')))

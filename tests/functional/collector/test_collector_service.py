@@ -182,7 +182,7 @@ class TestCollectorProcess(process_base.CollectorProcessTestCase):
                          'attribution = false\n'
                          '[multimodal_virt_store]\nfile_path = %s\n'
                          'signing_keys = %s\n'
-                         '[multimodal_virt_probes]\nbpf_build_dir = %s\n'
+                         '[multimodal_virt_libbpf]\nbpf_build_dir = %s\n'
                          % (self.host, probes,
                             os.path.join(self.work, 'stats'),
                             base.TEST_SIGNING_KEY,

@@ -78,11 +78,11 @@ class TestBuild(base.TestCase):
                                 'nvme', tempfile.gettempdir())
         self.assertIn("'nvme'", str(err))
 
-    def _cli(self, *args):
+    def _cli(self, *args, group='multimodal_virt_libbpf'):
         config = os.path.join(self.build_dir, '..', 'build.conf')
         with open(config, 'w') as handle:
-            handle.write('[multimodal_virt_probes]\nbpf_build_dir = %s\n'
-                         % self.build_dir)
+            handle.write('[%s]\nbpf_build_dir = %s\n'
+                         % (group, self.build_dir))
         binary = os.path.join(os.path.dirname(sys.executable),
                               'multimodal-virt-collector')
         return subprocess.run([binary, '--config-file', config, *args],
@@ -96,6 +96,13 @@ class TestBuild(base.TestCase):
         self.assertIn('block_io: ', result.stdout)
         self.assertEqual(0o700, os.stat(self.build_dir).st_mode & 0o777)
         self.assertTrue(build.prebuilt(self.build_dir))
+
+    def test_build_dir_in_the_deprecated_group_is_still_read(self):
+        # Config files written before the backends owned their options.
+        result = self._cli('--build-bpf', group='multimodal_virt_probes')
+        self.assertEqual(0, result.returncode, result.stderr)
+        self.assertIn('block_io: %s/' % self.build_dir, result.stdout)
+        self.assertIn('multimodal_virt_probes', result.stderr)  # deprecation
 
 
 class TestBuildDirTrust(base.TestCase):
@@ -142,8 +149,8 @@ class TestBuildDirTrust(base.TestCase):
         shutil.copy(build.object_path('block_io', self.build_dir), target)
         os.chown(target, 65534, 65534)
         conf = self.conf
-        self.flags('multimodal_virt_probes', bpf_build_dir=self.build_dir,
-                   backend='libbpf')
+        self.flags('multimodal_virt_libbpf', bpf_build_dir=self.build_dir)
+        self.flags('multimodal_virt_probes', backend='libbpf')
         probe = irq.IrqProbe(conf)
         self.addCleanup(probe.stop)
         err = self.assertRaises(exception.ProbeError, probe.start)

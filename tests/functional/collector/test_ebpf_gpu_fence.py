@@ -12,9 +12,14 @@ import math
 import os
 import time
 
+import fixtures
+
 from multimodal_virt.collector.bpf import backend as bpf_backend
 from multimodal_virt.collector import sample_builder
 from multimodal_virt.collector.probes import gpu_fence
+from multimodal_virt.metrics import codec
+from multimodal_virt.metrics import signing
+from tests import base
 from tests.functional.collector import ebpf_base
 
 EMIT = 'mmv_fence_emit_synth'
@@ -34,13 +39,20 @@ class FenceTestCase(ebpf_base.EbpfTestCase):
 
     def synth(self, **sizes):
         """Load the raw_tp programs (unattached) with map sizes."""
-        group = self.conf.multimodal_virt_probes
-        max_entries = {'inflight': sizes.get('inflight', 1024),
-                       'hist': sizes.get('hist', 64)}
+        group = self.conf.multimodal_virt_libbpf
+        settings, max_entries = gpu_fence.synth_settings(
+            sizes.get('inflight', 1024))
+        max_entries['hist'] = sizes.get('hist', 64)
         loaded = bpf_backend.LibbpfBackend(group).load(
-            gpu_fence.SYNTH_SPEC, {}, max_entries)
+            gpu_fence.SYNTH_SPEC, settings, max_entries)
         self.addCleanup(loaded.close)
         return loaded
+
+    @staticmethod
+    def in_flight(loaded):
+        """Fences holding a slot of the in-flight table."""
+        return sorted(value[0] for value in loaded.read('inflight').values()
+                      if value[0])
 
     def probe_over(self, loaded, resolver=None):
         """A GpuFenceProbe reading ``loaded``'s maps."""
@@ -51,8 +63,12 @@ class FenceTestCase(ebpf_base.EbpfTestCase):
 
     @staticmethod
     def dropped(loaded):
-        return {gpu_fence.DROP_REASONS[k[0]]: v[0]
-                for k, v in loaded.read('dropped').items()}
+        """Drop counters (``inflight``, ``hist``) and anomalies by name."""
+        counters = {gpu_fence.SPEC.drops[k[0]]: v[0]
+                    for k, v in loaded.read('drops').items()}
+        counters.update({gpu_fence.ANOMALIES[k[0]]: v[0]
+                         for k, v in loaded.read('anomalies').items()})
+        return counters
 
 
 class TestProductionPrograms(FenceTestCase):
@@ -97,7 +113,7 @@ class TestSyntheticFences(FenceTestCase):
         entries = loaded.read('hist')
         self.assertEqual([(DRIVER, os.getpid(), 0)], list(entries))
         self.assertEqual(tuple(expected), entries[(DRIVER, os.getpid(), 0)])
-        self.assertEqual({}, loaded.read('inflight'))
+        self.assertEqual([], self.in_flight(loaded))
         self.assertEqual(0, self.dropped(loaded)['unmatched_signal'])
 
     def test_real_clock_matches_an_independent_measure(self):
@@ -154,25 +170,82 @@ class TestSyntheticFences(FenceTestCase):
         self.assertEqual(0, probe.read().gpu_exec.count)
 
     def test_inflight_bound_and_drop_counter(self):
-        loaded = self.synth(inflight=128)
+        loaded = self.synth(inflight=100)   # rounded up to 128 slots
+        self.assertEqual(128, len(loaded.read('inflight')))
         fences = [0x10000 + n * 64 for n in range(200)]
         for fence in fences:
             loaded.test_run(EMIT, [fence, T0, DRIVER])
-        self.assertEqual(128, len(loaded.read('inflight')))
+        held = self.in_flight(loaded)
+        self.assertLessEqual(len(held), 128)
+        self.assertLess(len(set(fences) - set(held)), 200)
         for fence in fences:
             loaded.test_run(SIGNAL, [fence, T0 + 10000, 0])
+        self.assertEqual([], self.in_flight(loaded))
         dropped = self.dropped(loaded)
-        self.assertEqual(72, dropped['inflight_full'])
-        self.assertEqual(72, dropped['unmatched_signal'])
-        self.assertEqual(128, sum(loaded.read('hist')[
+        # Every emit is either held and measured or counted as dropped.
+        self.assertGreater(dropped['inflight'], 0)
+        self.assertEqual(200 - len(held), dropped['inflight'])
+        self.assertEqual(0, dropped['hist'])
+        # The signals of the dropped emits: counted apart, not as losses.
+        self.assertEqual(dropped['inflight'], dropped['unmatched_signal'])
+        self.assertEqual(len(held), sum(loaded.read('hist')[
             (DRIVER, os.getpid(), 0)]))
+
+    def test_a_slot_left_by_a_freed_fence_is_reused(self):
+        loaded = self.synth()
+        # A fence freed without its destroy event (probe detached in
+        # between): a new fence at the same address takes the slot over.
+        loaded.test_run(EMIT, [0x5000, T0, DRIVER])
+        loaded.test_run(EMIT, [0x5000, T0 + 7000, DRIVER])
+        self.assertEqual([0x5000], self.in_flight(loaded))
+        loaded.test_run(SIGNAL, [0x5000, T0 + 9000, 0])
+        slots = loaded.read('hist')[(DRIVER, os.getpid(), 0)]
+        self.assertEqual(1, slots[slot(2000)])
+        self.assertEqual(1, sum(slots))
+
+    def test_overflow_reaches_the_published_sample_logged_once(self):
+        """Fence map overflow -> reading -> signed v2 sample -> decoded."""
+        loaded = self.synth(inflight=128)
         probe = self.probe_over(loaded)
-        with self.assertLogs('multimodal_virt.collector.probes.gpu_fence',
-                             level='WARNING') as logs:
-            probe.read()
-        self.assertIn('lost 72 GPU job measurements (inflight_full)',
-                      logs.output[0])
-        self.assertEqual(72, probe.dropped['inflight_full'])
+        ebpf_base.logger_enabled(self, 'multimodal_virt.collector.bpf.probe')
+        logs = self.useFixture(fixtures.FakeLogger(
+            name='multimodal_virt.collector.bpf.probe'))
+        keyring = signing.Keyring([base.TEST_SIGNING_KEY])
+
+        def window(emits):
+            fences = [0x40000 + n * 64 for n in range(emits)]
+            for fence in fences:
+                loaded.test_run(EMIT, [fence, T0, DRIVER])
+            for fence in fences:
+                loaded.test_run(SIGNAL, [fence, T0 + 10000, 0])
+            reading = probe.collect()
+            sample = sample_builder.build_sample(
+                'fence-host', [reading], 1.0, timestamp=time.time())
+            return reading, codec.decode_one(
+                codec.encode(sample, keyring), 'fence-host', keyring)
+
+        lost = 0
+        for emits in (200, 160, 10):
+            reading, published = window(emits)
+            measured = reading.gpu_exec.count
+            self.assertEqual({'gpu_fence.inflight': emits - measured,
+                              'gpu_fence.hist': 0}, reading.dropped)
+            self.assertEqual(emits - measured,
+                             published.dropped['gpu_fence.inflight'])
+            self.assertEqual(0, published.dropped['gpu_fence.hist'])
+            self.assertEqual(measured, published.gpu_exec.count)
+            if emits > 128:
+                self.assertGreater(emits - measured, 0)
+            else:
+                # Counters are per window: nothing lost, 0 published.
+                self.assertEqual(10, measured)
+            lost += emits - measured
+        # Logged once, naming the option that sizes the map.
+        warnings = [line for line in logs.output.splitlines()
+                    if 'map inflight was full' in line]
+        self.assertEqual(1, len(warnings), logs.output)
+        self.assertIn('fence_inflight_max_entries', warnings[0])
+        self.assertEqual(lost, probe.anomalies['unmatched_signal'])
 
     def test_histogram_keys_bound_and_drop_counter(self):
         loaded = self.synth(hist=16)
@@ -181,16 +254,20 @@ class TestSyntheticFences(FenceTestCase):
             loaded.test_run(EMIT, [fence, T0, DRIVER + n])
             loaded.test_run(SIGNAL, [fence, T0 + 10000, 0])
         self.assertEqual(16, len(loaded.read('hist')))
-        self.assertEqual(4, self.dropped(loaded)['hist_full'])
+        self.assertEqual(4, self.dropped(loaded)['hist'])
+        reading = self.probe_over(loaded).collect()
+        self.assertEqual(4, reading.dropped['gpu_fence.hist'])
+        self.assertEqual(16, reading.gpu_exec.count)
 
     def test_destroy_frees_unsignaled_fences(self):
         loaded = self.synth()
         loaded.test_run(EMIT, [0x3000, T0, DRIVER])
         loaded.test_run(EMIT, [0x3040, T0, DRIVER])
+        # ctx[2]: whether the fence was signaled (its flags say so).
         loaded.test_run(DESTROY, [0x3000, 0, 0])
         loaded.test_run(SIGNAL, [0x3040, T0 + 2000, 0])
-        loaded.test_run(DESTROY, [0x3040, 0, 0])   # signaled: not counted
-        self.assertEqual({}, loaded.read('inflight'))
+        loaded.test_run(DESTROY, [0x3040, 0, 1])   # signaled: not counted
+        self.assertEqual([], self.in_flight(loaded))
         dropped = self.dropped(loaded)
         self.assertEqual(1, dropped['destroyed_unsignaled'])
         self.assertEqual(0, dropped['unmatched_signal'])

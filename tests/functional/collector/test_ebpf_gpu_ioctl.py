@@ -9,6 +9,11 @@ probe must count it when listed and ignore it when not.
 import errno
 import fcntl
 import os
+import subprocess
+import sys
+import time
+
+import fixtures
 
 from multimodal_virt.collector.bpf import gpu_ioctl_table as table
 from multimodal_virt.collector.probes import gpu_ioctl
@@ -147,3 +152,64 @@ class TestGpuIoctlBcc(KvmStandIn, ebpf_base.EbpfTestCase):
         reading = probe.collect()
         self.assertEqual(submitted, reading.gpu_submit.count)
         self.assertEqual(0, reading.gpu_wait.count)
+
+
+TIOCMIWAIT = 0x545C      # waits for a modem line change: blocks here
+SERIAL = '/dev/ttyS0'
+
+
+class TestGpuIoctlStartTable(KvmStandIn, ebpf_base.EbpfTestCase):
+    """More threads inside listed ioctls than the start table holds."""
+
+    THREADS = 140
+    TABLE = 128
+
+    def _blocked_threads(self):
+        """A child process with THREADS threads blocked in TIOCMIWAIT."""
+        code = (
+            'import fcntl, os, sys, threading\n'
+            'fd = os.open(%r, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)\n'
+            'for _ in range(%d):\n'
+            '    threading.Thread(target=fcntl.ioctl, daemon=True,\n'
+            '                     args=(fd, %d, 0x1f0)).start()\n'
+            'print("ready", flush=True)\n'
+            'sys.stdin.read()\n' % (SERIAL, self.THREADS, TIOCMIWAIT))
+        child = subprocess.Popen([sys.executable, '-c', code],
+                                 stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+        self.addCleanup(child.wait)
+        self.addCleanup(child.kill)
+        self.assertEqual('ready\n', child.stdout.readline())
+        return child
+
+    def test_full_table_counted_published_logged_once(self):
+        requirements.require(self, os.path.exists(SERIAL),
+                             '%s: a char device with a blocking ioctl'
+                             % SERIAL)
+        self.flags('multimodal_virt_probes', gpu_device_globs=[SERIAL],
+                   gpu_extra_ioctls=['wait:0x%x:tiocmiwait' % TIOCMIWAIT],
+                   inflight_max_entries=self.TABLE)
+        ebpf_base.logger_enabled(self, 'multimodal_virt.collector.bpf.probe')
+        logs = self.useFixture(fixtures.FakeLogger(
+            name='multimodal_virt.collector.bpf.probe'))
+        probe = self.started(gpu_ioctl.GpuIoctlProbe)
+        child = self._blocked_threads()
+        deadline = time.monotonic() + 10
+        while (len(probe.loaded.read('start')) < self.TABLE
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        self.assertEqual(self.TABLE, len(probe.loaded.read('start')))
+        reading = probe.collect()
+        self.assertEqual({'gpu_ioctl.start': self.THREADS - self.TABLE},
+                         reading.dropped)
+        # Killed threads return through the syscall exit: the table empties
+        # and the calls that were timed are counted as waits.
+        child.kill()
+        child.wait()
+        reading = probe.collect()
+        self.assertEqual({}, probe.loaded.read('start'))
+        self.assertEqual(self.TABLE, reading.gpu_wait.count)
+        self.assertEqual({'gpu_ioctl.start': 0}, reading.dropped)
+        self.assertEqual(1, logs.output.count('map start was full'),
+                         logs.output)
+        self.assertIn('inflight_max_entries', logs.output)

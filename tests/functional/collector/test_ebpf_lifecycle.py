@@ -27,7 +27,7 @@ from multimodal_virt.collector.probes import block_io, gpu_ioctl, irq, kvm_exit
 conf = cfg.ConfigOpts()
 mmv_conf.register_opts(conf)
 conf([], default_config_files=[])
-conf.set_override('bpf_build_dir', sys.argv[1], 'multimodal_virt_probes')
+conf.set_override('bpf_build_dir', sys.argv[1], 'multimodal_virt_libbpf')
 conf.set_override('gpu_device_globs', ['/dev/kvm'], 'multimodal_virt_probes')
 conf.set_override('gpu_extra_ioctls', ['submit:0xAE00'], 'multimodal_virt_probes')
 probes = [c(conf) for c in (block_io.BlockIOProbe, gpu_ioctl.GpuIoctlProbe,

@@ -22,7 +22,7 @@ from tests.functional import requirements
 
 TIMEOUT = 300
 RECORDED_DOMINANT = {
-    'gpu-congested-01': ('bottleneck', 'gpu_cmd'),
+    'gpu-congested-01': ('bottleneck', 'gpu_submit'),
     'storage-slow-02': ('bottleneck', 'io'),
     'exit-storm-04': ('bottleneck', 'vm_exit'),
     'healthy-03': ('healthy', None),
@@ -39,7 +39,7 @@ class TestDemo(base.TestCase):
         self.config = os.path.join(self.tmp, 'mmv.conf')
         with open(self.config, 'w') as handle:
             # Share the test suite's BPF object cache.
-            handle.write('[multimodal_virt_probes]\nbpf_build_dir = %s\n'
+            handle.write('[multimodal_virt_libbpf]\nbpf_build_dir = %s\n'
                          % ebpf_base.BUILD_DIR)
 
     def _demo(self, *extra):
@@ -64,7 +64,7 @@ class TestDemo(base.TestCase):
         self.assertNotEqual('gpu-congested-01', result['chosen'])
         ranking = {p['host']: p for p in result['ranking']}
         self.assertIsNone(ranking['gpu-congested-01']['rank'])
-        self.assertIn('multimodal_virt:gpu_cmd_p99_us',
+        self.assertIn('multimodal_virt:gpu_submit_p99_us',
                       ranking['gpu-congested-01']['explanation'])
         self.assertIsNone(ranking['storage-slow-02']['rank'])
         self.assertEqual(1, ranking[result['chosen']]['rank'])
@@ -103,7 +103,7 @@ class TestDemo(base.TestCase):
         self.assertGreater(workload['packets'], 0)
         if workload['command_node']:
             self.assertGreater(workload['commands'], 0)
-            self.assertGreater(local['gpu_cmd']['count'], 0)
+            self.assertGreater(local['gpu_submit']['count'], 0)
         row = [r for r in result['status'] if r['host'] == self.host][0]
         self.assertFalse(row['stale'])
         self._check_ranking_and_analysis(result)

@@ -1,9 +1,11 @@
+import fixtures
+
 from multimodal_virt.analysis import bottleneck
 from tests import base
 from tests.unit.analysis import helpers
 
-THRESHOLDS = bottleneck.Thresholds(percentile='p99', gpu_cmd_us=1000.0,
-                                   io_us=5000.0, vm_exit_rate=10000.0,
+THRESHOLDS = bottleneck.Thresholds(percentile='p99', gpu_exec_us=8000.0,
+                                   gpu_submit_us=1000.0, io_us=5000.0, vm_exit_rate=10000.0,
                                    irq_rate=50000.0)
 
 
@@ -15,18 +17,32 @@ class ThresholdsTest(base.TestCase):
 
     def test_from_conf_reads_the_analysis_group(self):
         self.flags('multimodal_virt_analysis', percentile='p95',
-                   gpu_cmd_threshold_us=500.0, io_threshold_us=8000.0,
+                   gpu_exec_threshold_us=9000.0,
+                   gpu_submit_threshold_us=500.0, io_threshold_us=8000.0,
                    vm_exit_rate_threshold=123.0, irq_rate_threshold=456.0,
                    slo_headroom=0.5, top_instances=1)
         got = bottleneck.Thresholds.from_conf(
             self.conf.multimodal_virt_analysis)
-        self.assertEqual(bottleneck.Thresholds('p95', 500.0, 8000.0, 123.0,
-                                               456.0, 0.5, 1), got)
-        self.assertEqual(500.0, got.limit('gpu_exec'))
-        # Only metrics with a threshold of their own get an SLO.
-        self.assertEqual({'multimodal_virt:gpu_cmd_p95_us': '250',
+        self.assertEqual(bottleneck.Thresholds('p95', 9000.0, 500.0, 8000.0,
+                                               123.0, 456.0, 0.5, 1), got)
+        self.assertEqual(9000.0, got.limit('gpu_exec'))
+        self.assertEqual(500.0, got.limit('gpu_submit'))
+        # The deprecated alias has its metric's threshold.
+        self.assertEqual(500.0, got.limit('gpu_cmd'))
+        # The demo flavor's SLOs: the honest names, never the alias.
+        self.assertEqual({'multimodal_virt:gpu_submit_p95_us': '250',
                           'multimodal_virt:io_p95_us': '4000'},
                          got.slo_extra_specs())
+
+    def test_deprecated_threshold_option_is_still_read(self):
+        path = self.useFixture(fixtures.TempDir()).join('old.conf')
+        with open(path, 'w') as handle:
+            handle.write('[multimodal_virt_analysis]\n'
+                         'gpu_cmd_threshold_us = 700\n')
+        self.conf(['--config-file', path])
+        got = bottleneck.Thresholds.from_conf(
+            self.conf.multimodal_virt_analysis)
+        self.assertEqual(700.0, got.gpu_submit_us)
 
     def test_bad_values_are_named(self):
         err = self.assertRaises(ValueError, bottleneck.Thresholds,
@@ -41,9 +57,12 @@ class AnalyzeTest(base.TestCase):
 
     def test_each_path_can_dominate(self):
         cases = {
-            'gpu_cmd': helpers.host_sample('h', gpu_us=4000, io_us=100,
-                                           vm_exit_rate=100.0,
-                                           irq_rate=100.0),
+            'gpu_submit': helpers.host_sample('h', gpu_us=4000, io_us=100,
+                                              vm_exit_rate=100.0,
+                                              irq_rate=100.0),
+            'gpu_exec': helpers.host_sample('h', exec_us=40000, gpu_us=50,
+                                            io_us=100, vm_exit_rate=100.0,
+                                            irq_rate=100.0),
             'io': helpers.host_sample('h', gpu_us=50, io_us=20000,
                                       vm_exit_rate=100.0, irq_rate=100.0),
             'vm_exit': helpers.host_sample('h', gpu_us=50, io_us=100,
@@ -66,21 +85,21 @@ class AnalyzeTest(base.TestCase):
         sample = helpers.host_sample('h', gpu_us=3000, io_us=2500)
         finding = _analyze(sample)
         by_path = {p.path: p for p in finding.pressures}
-        expected = sample.gpu_cmd.percentile(0.99) / 1000.0
-        self.assertAlmostEqual(expected, by_path['gpu_cmd'].pressure)
-        self.assertEqual(200, by_path['gpu_cmd'].events)
+        expected = sample.gpu_submit.percentile(0.99) / 1000.0
+        self.assertAlmostEqual(expected, by_path['gpu_submit'].pressure)
+        self.assertEqual(200, by_path['gpu_submit'].events)
         self.assertFalse(by_path['vm_exit'].measured)
         self.assertIsNone(by_path['vm_exit'].pressure)
-        # Unmeasured paths sort last.
-        self.assertEqual(['gpu_cmd', 'io', 'gpu_exec', 'gpu_submit',
-                          'gpu_wait', 'vm_exit', 'irq'],
+        # Unmeasured paths sort last; the alias gpu_cmd and the
+        # informational gpu_wait are not judged.
+        self.assertEqual(['gpu_submit', 'io', 'gpu_exec', 'vm_exit', 'irq'],
                          [p.path for p in finding.pressures])
 
     def test_two_paths_over_give_two_recommendations(self):
         sample = helpers.host_sample('h', gpu_us=2500, io_us=40000)
         finding = _analyze(sample)
         self.assertEqual('io', finding.dominant)
-        self.assertEqual(['io', 'gpu_cmd'],
+        self.assertEqual(['io', 'gpu_submit'],
                          [r.path for r in finding.recommendations])
         self.assertIn('also over', finding.reason)
 
@@ -94,9 +113,9 @@ class AnalyzeTest(base.TestCase):
     def test_stale_sample(self):
         finding = _analyze(helpers.host_sample('h', gpu_us=4000, age=600))
         self.assertEqual('stale', finding.verdict)
-        self.assertEqual('gpu_cmd', finding.dominant)
+        self.assertEqual('gpu_submit', finding.dominant)
         self.assertIn('600 s old', finding.reason)
-        self.assertEqual(['collector', 'gpu_cmd'],
+        self.assertEqual(['collector', 'gpu_submit'],
                          [r.path for r in finding.recommendations])
 
     def test_empty_sample(self):
@@ -136,4 +155,4 @@ class AnalyzeTest(base.TestCase):
              'a': helpers.host_sample('a', gpu_us=9000)},
             THRESHOLDS, helpers.NOW, 60.0)
         self.assertEqual(['a', 'b'], list(findings))
-        self.assertEqual('gpu_cmd', findings['a'].dominant)
+        self.assertEqual('gpu_submit', findings['a'].dominant)

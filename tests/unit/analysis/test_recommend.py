@@ -4,7 +4,8 @@ from multimodal_virt.analysis import bottleneck
 from tests import base
 from tests.unit.analysis import helpers
 
-THRESHOLDS = bottleneck.Thresholds(gpu_cmd_us=1000.0, io_us=5000.0,
+THRESHOLDS = bottleneck.Thresholds(gpu_exec_us=10000.0, gpu_submit_us=1000.0,
+                                   io_us=5000.0,
                                    vm_exit_rate=10000.0, irq_rate=50000.0,
                                    slo_headroom=0.8, top_instances=2)
 
@@ -27,11 +28,28 @@ class RecommendTest(base.TestCase):
                       '--hostname gpu-1', _artefacts(rec, 'command'))
         specs = _artefacts(rec, 'flavor_extra_spec')
         # SLO = threshold * headroom, at the analysis percentile.
-        self.assertIn('multimodal_virt:gpu_cmd_p99_us=800', specs)
+        self.assertIn('multimodal_virt:gpu_submit_p99_us=800', specs)
+        self.assertFalse([s for s in specs if 'gpu_cmd' in s], specs)
         self.assertIn('multimodal_virt:gpu_sched_priority=high', specs)
         self.assertIn('multimodal_virt:gpu_preempt_timeout_us=800', specs)
         self.assertIn('multimodal-virt flavor create FLAVOR --pci-alias '
                       '<alias from pci config>:1', _artefacts(rec, 'command'))
+
+    def test_gpu_exec_and_submit_over_give_one_gpu_recommendation(self):
+        sample = helpers.host_sample('gpu-2', gpu_us=5000, exec_us=90000)
+        rec, = _recs(sample)
+        self.assertEqual('gpu_exec', rec.path)  # the higher pressure
+        self.assertIn('GPU jobs wait for a shared GPU', rec.action)
+        self.assertIn('submission is congested', rec.action)
+        self.assertIn('GPU job execution p99', rec.why)
+        specs = _artefacts(rec, 'flavor_extra_spec')
+        self.assertIn('multimodal_virt:gpu_exec_p99_us=8000', specs)
+        self.assertIn('multimodal_virt:gpu_submit_p99_us=800', specs)
+        # Preempted within the GPU job budget (xe's maximum caps it).
+        from multimodal_virt.compute import specs as compute_specs
+        self.assertIn('multimodal_virt:gpu_preempt_timeout_us=%d'
+                      % min(8000, compute_specs.MAX_PREEMPT_TIMEOUT_US),
+                      specs)
 
     def test_slo_spec_is_accepted_by_the_slo_parser(self):
         from multimodal_virt.scheduler import slo
@@ -59,7 +77,7 @@ class RecommendTest(base.TestCase):
         from nova.api.validation.extra_specs import validators
         samples = (helpers.host_sample('h', io_us=50000, gpu_us=90000,
                                        vm_exit_rate=90000.0,
-                                       irq_rate=900000.0),)
+                                       irq_rate=900000.0, exec_us=90000),)
         seen = set()
         for sample in samples:
             for rec in _recs(sample):
@@ -72,6 +90,8 @@ class RecommendTest(base.TestCase):
                               'multimodal_virt:disk_iothreads',
                               'multimodal_virt:gpu_sched_priority',
                               'multimodal_virt:gpu_preempt_timeout_us',
+                              'multimodal_virt:gpu_exec_p99_us',
+                              'multimodal_virt:gpu_submit_p99_us',
                               'multimodal_virt:io_p99_us'}, seen)
         # The check can fail: a bad value of ours is refused by Nova.
         self.assertRaises(Exception, validators.validate,

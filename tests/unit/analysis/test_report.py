@@ -44,7 +44,12 @@ class HostRowsTest(base.TestCase):
         fast = rows[0]
         row = snap.row('fast')
         self.assertEqual(snap.value(row, 'io', 'p99'), fast.io_p99)
-        self.assertEqual(snap.value(row, 'gpu_cmd', 'p50'), fast.gpu_cmd_p50)
+        self.assertEqual(snap.value(row, 'gpu_submit', 'p50'),
+                         fast.gpu_submit_p50)
+        self.assertIsNotNone(fast.gpu_submit_p50)
+        self.assertEqual(200, fast.gpu_submit_events)
+        self.assertIsNone(fast.gpu_exec_p99)   # no fences published
+        self.assertEqual(0, fast.gpu_exec_events)
         self.assertEqual(200, fast.io_events)
         self.assertEqual(10.0, fast.vm_exit_rate)
         self.assertAlmostEqual(1.0, fast.age_s)
@@ -72,7 +77,8 @@ class HostRowsTest(base.TestCase):
                                         helpers.NOW)
         rows = report.host_rows(samples, snap, helpers.NOW)
         line = report.format_table(rows).splitlines()[1]
-        self.assertEqual(4, line.split().count('-'))  # GPU x2, exits, IRQs
+        # GPU exec x2, GPU submit x2, exits, IRQs
+        self.assertEqual(6, line.split().count('-'))
 
     def test_to_dict(self):
         _snap, rows = _rows()

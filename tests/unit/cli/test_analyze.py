@@ -30,7 +30,7 @@ class AnalyzeTest(base.TestCase):
         self.assertEqual(0, rc)
         data = {h['host']: h for h in json.loads(out)['hosts']}
         self.assertEqual(set(self.hosts), set(data))
-        self.assertEqual(('bottleneck', 'gpu_cmd'),
+        self.assertEqual(('bottleneck', 'gpu_submit'),
                          (data['gpu-busy']['verdict'],
                           data['gpu-busy']['dominant']))
         self.assertEqual('io', data['disk-slow']['dominant'])

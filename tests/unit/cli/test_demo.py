@@ -11,8 +11,10 @@ from tests import base
 
 def _result():
     row = {'host': 'here', 'source': 'ebpf', 'age_s': 1.0, 'stale': False,
-           'gpu_cmd_p50': 1.0, 'gpu_cmd_p99': 7.0, 'io_p50': 60.0,
-           'io_p99': 400.0, 'gpu_cmd_events': 480, 'io_events': 900,
+           'gpu_exec_p50': None, 'gpu_exec_p99': None,
+           'gpu_submit_p50': 1.0, 'gpu_submit_p99': 7.0, 'io_p50': 60.0,
+           'io_p99': 400.0, 'gpu_exec_events': 0, 'gpu_submit_events': 480,
+           'io_events': 900,
            'vm_exit_rate': 0.0, 'irq_rate': 900.0, 'score_us': 407.0,
            'rank': 1, 'events': ['tp_btf:block_rq_issue']}
     return {

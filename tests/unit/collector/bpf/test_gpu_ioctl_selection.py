@@ -117,7 +117,7 @@ class TestSettings(base.TestCase):
         fake = FakeBackend('bcc')
         self.useFixture(fixtures.MonkeyPatch(
             'multimodal_virt.collector.bpf.backend.get_backend',
-            lambda group, host=None: fake))
+            lambda conf, host=None: fake))
         for flags in ({'gpu_ioctl_drivers': ['nvidia', 'intel']},
                       {'gpu_extra_ioctls': ['exec:0x1']}):
             probe = self.probe(None, backend='bcc', **flags)
@@ -128,7 +128,7 @@ class TestSettings(base.TestCase):
         fake = FakeBackend('bcc')
         self.useFixture(fixtures.MonkeyPatch(
             'multimodal_virt.collector.bpf.backend.get_backend',
-            lambda group, host=None: fake))
+            lambda conf, host=None: fake))
         probe = self.probe(None, backend='bcc',
                            gpu_device_globs=['/nonexistent/nvidia*'],
                            gpu_ioctl_drivers=['msm'])

@@ -53,7 +53,7 @@ class ProbeTestCase(base.TestCase):
     def start(self, probe, loaded):
         fake = FakeBackend(loaded)
         self.patch('multimodal_virt.collector.bpf.backend.get_backend',
-                   lambda group, host=None: fake)
+                   lambda conf, host=None: fake)
         probe.start()
         return fake
 

@@ -68,3 +68,20 @@ class TestDriverNames(base.TestCase):
         # Known addresses are not resolved again; labels stay stable.
         self.assertEqual(labels, names.labels(set(labels)))
         self.assertEqual(1, len(calls))
+
+
+class TestInflightTable(base.TestCase):
+
+    def test_slots_round_up_to_a_power_of_two(self):
+        self.assertEqual([128, 128, 256, 16384, 32768],
+                         [gpu_fence.inflight_slots(n)
+                          for n in (100, 128, 129, 16384, 16385)])
+
+    def test_probe_sizes_the_array_and_its_mask_together(self):
+        self.flags('multimodal_virt_probes', fence_inflight_max_entries=1000,
+                   max_gpu_fence_keys=64)
+        probe = gpu_fence.GpuFenceProbe(self.conf)
+        self.assertEqual({'targ_inflight_mask': 1023}, probe.settings())
+        self.assertEqual({'inflight': 1024, 'hist': 64}, probe.max_entries())
+        self.assertEqual(({'targ_inflight_mask': 127}, {'inflight': 128}),
+                         gpu_fence.synth_settings(128))

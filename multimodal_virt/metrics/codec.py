@@ -71,7 +71,6 @@ RECORD_DTYPE = np.dtype([
     ('count', '<u8'), ('buckets', '<u4', (NBUCKETS,))])
 RECORD_BYTES = RECORD_DTYPE.itemsize
 TAG_BYTES = signing.TAG_BYTES
-_NEVER = (-np.inf, None)
 _EXTRA_FIELDS = ('source', 'collector_version', 'vm_exit_rate', 'irq_rate',
                  'gpu_util', 'vm_exits_by_instance', 'events', 'device_io',
                  'dropped', 'gpu_busy', 'gpu_nvidia_rm',
@@ -482,7 +481,11 @@ class BatchDecoder(object):
         self.retain_s = retain_s
         self.max_keys = max_keys
         self.max_skew = max_skew
+        # The last accepted payload of each key and its timestamp, in two
+        # flat dicts of bytes and floats: nothing the garbage collector
+        # must scan, however many hosts.
         self._good = {}
+        self._good_at = {}
 
     def decode(self, payloads, now, pace=None):
         """Decode ``{key: bytes}`` read at ``now`` into a :class:`SampleBatch`.
@@ -492,11 +495,11 @@ class BatchDecoder(object):
 
         :param pace: called every :data:`PACE_EVERY` verifications.
         """
-        good = self._good
+        good, good_at = self._good, self._good_at
         keys, blobs, new_keys, new_blobs, rejected = [], [], [], [], {}
         for key, payload in payloads.items():
             last = good.get(key)
-            if last is not None and last[1] == payload:
+            if last is not None and last == payload:
                 keys.append(key)
                 blobs.append(payload)
             elif isinstance(payload, bytes):
@@ -510,7 +513,7 @@ class BatchDecoder(object):
             rejected.update(bad)
             if rows:
                 fresh_keys = [new_keys[row] for row in rows]
-                seen = np.array([good.get(key, _NEVER)[0]
+                seen = np.array([good_at.get(key, -np.inf)
                                  for key in fresh_keys])
                 stamps = heads['timestamp'][rows]
                 older = stamps < seen  # NaN is left to the bounds checks
@@ -528,10 +531,10 @@ class BatchDecoder(object):
         # Refused or vanished keys fall back to their last good sample.
         accepted = set(keys)
         if rejected or not good.keys() <= accepted:
-            back = [(key, last[1]) for key, last in good.items()
+            back = [(key, last) for key, last in good.items()
                     if key not in accepted
                     and (key in rejected or key not in payloads)
-                    and now - last[0] <= self.retain_s]
+                    and now - good_at[key] <= self.retain_s]
             if back:
                 more = _decode_arrays([k for k, _ in back],
                                       [b for _, b in back], now,
@@ -541,9 +544,10 @@ class BatchDecoder(object):
                 headers += more[2]
                 columns += more[3]
         batch = _assemble(keys, headers, columns, rejected)
-        self._good = dict(zip(keys, zip(batch.timestamps.tolist(), blobs)))
+        self._good = dict(zip(keys, blobs))
+        self._good_at = dict(zip(keys, batch.timestamps.tolist()))
         if len(self._good) > self.max_keys:
-            self._good = {}
+            self._good, self._good_at = {}, {}
         return batch
 
 

@@ -32,13 +32,23 @@ _OPEN_FLAGS = (os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK |
                getattr(os, 'O_CLOEXEC', 0) | getattr(os, 'O_NOCTTY', 0))
 
 
+def _signature(st):
+    """Inode, modification time and size of a file as one exact int."""
+    return (st.st_ino << 128) | (st.st_mtime_ns << 64) | st.st_size
+
+
 class FileStore(base.StatsStore):
     """``file`` driver: the embedded default."""
 
     def __init__(self, conf):
         super().__init__(conf)
         self.path = self.options.file_path
-        self._cache = {}
+        # What the last read found, by key: the file's signature (inode,
+        # mtime and size packed in one int) and its bytes. Plain ints and
+        # bytes: a refresh of many files leaves nothing for the garbage
+        # collector to scan.
+        self._signatures = {}
+        self._payloads = {}
 
     def _file(self, key):
         # valid_key() forbids "/", a leading "." and whitespace: no escape.
@@ -116,22 +126,23 @@ class FileStore(base.StatsStore):
             self._skip(self.path, 'more than max_hosts=%d entries, the '
                        'rest ignored' % self.max_hosts)
             del keys[self.max_hosts:]
-        payloads, cache = {}, {}
+        payloads, signatures = {}, {}
         for start in range(0, len(keys), codec.PACE_EVERY):
             self._read_chunk(directory, keys[start:start + codec.PACE_EVERY],
-                             payloads, cache)
+                             payloads, signatures)
             if pace is not None:
                 pace()
-        self._cache = cache
-        return payloads
+        self._signatures, self._payloads = signatures, payloads
+        return dict(payloads)
 
-    def _read_chunk(self, directory, keys, payloads, cache):
-        """Read ``key.sample`` of each key into ``payloads`` (and ``cache``).
+    def _read_chunk(self, directory, keys, payloads, signatures):
+        """Read ``key.sample`` of each key into ``payloads``.
 
-        The hot loop of a refresh: one ``open``, ``fstat`` and ``read`` per
-        changed file; any entry that fails is skipped and named.
+        The hot loop of a refresh: one ``open`` and ``fstat`` per file, and
+        a ``read`` of those whose signature changed since the last read;
+        any entry that fails is skipped and named.
         """
-        old = self._cache
+        old_signatures, old_payloads = self._signatures, self._payloads
         limit = self.max_bytes
         is_regular = stat.S_ISREG
         fstat, read, close = os.fstat, os.read, os.close
@@ -153,55 +164,33 @@ class FileStore(base.StatsStore):
                     self._skip(name, '%d bytes, over the %d byte limit'
                                % (st.st_size, limit))
                     continue
-                signature = (st.st_ino, st.st_mtime_ns, st.st_size)
-                found = old.get(key)
-                if found is None or found[0] != signature:
-                    found = signature, read(fd, limit + 1)
+                signature = _signature(st)
+                if old_signatures.get(key) == signature:
+                    payload = old_payloads[key]
+                else:
+                    payload = read(fd, limit + 1)
             except OSError as err:
                 self._skip(name, err.strerror or err)
                 continue
             finally:
                 close(fd)
-            cache[key] = found
-            payloads[key] = found[1]
+            signatures[key] = signature
+            payloads[key] = payload
 
     def read(self, key):
         if not base.valid_key(key):
             return None
-        found = self._read(os.path.join(self.path, key + SUFFIX))
-        return None if found is None else found[1]
-
-    def _read(self, name, directory=None, cached=None):
-        """``(signature, bytes)`` of one regular file, or ``None``.
-
-        :param name: file name in ``directory`` (a directory fd), or a path.
-        :param cached: the ``(signature, bytes)`` read last time, if any.
-        """
         try:
-            fd = os.open(name, _OPEN_FLAGS, dir_fd=directory)
-        except FileNotFoundError:
-            return None  # deleted between listing and opening
-        except OSError as err:  # ELOOP: a symlink; EACCES; ENXIO...
-            self._skip(name, err.strerror or err)
+            directory = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY |
+                                getattr(os, 'O_CLOEXEC', 0))
+        except OSError:
             return None
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                self._skip(name, 'not a regular file')
-                return None
-            if st.st_size > self.max_bytes:
-                self._skip(name, '%d bytes, over the %d byte limit'
-                           % (st.st_size, self.max_bytes))
-                return None
-            signature = (st.st_ino, st.st_mtime_ns, st.st_size)
-            if cached is not None and cached[0] == signature:
-                return cached
-            return signature, os.read(fd, self.max_bytes + 1)
-        except OSError as err:
-            self._skip(name, err.strerror or err)
-            return None
+            payloads = {}
+            self._read_chunk(directory, [key], payloads, {})
+            return payloads.get(key)
         finally:
-            os.close(fd)
+            os.close(directory)
 
     def _skip(self, name, reason):
         path = os.path.join(self.path, name)

@@ -268,6 +268,13 @@ class MoveProfileTest(base.ShimPCIServersTestBase):
         self.alias = config.alias[0]['name']
         self.profiles = sriov_profile.SysfsProfiles(self.tree)
 
+    @staticmethod
+    def _no_disk_copy():
+        """As Nova's own PCI resize tests: no disk copy between fake hosts."""
+        return fixtures.MockPatch('nova.virt.libvirt.driver.LibvirtDriver'
+                                  '.migrate_disk_and_power_off',
+                                  return_value='{}')
+
     def _start(self, host):
         self.start_compute(hostname=host, pci_info=(
             generated.fake_libvirt_devices(self.host_pfs[host])))
@@ -310,10 +317,7 @@ class MoveProfileTest(base.ShimPCIServersTestBase):
         self.assertEqual('high', self.profiles.read(source)['sched_priority'])
 
         self._start('compute2')
-        # As Nova's own PCI resize tests: no disk copy between fake hosts.
-        with fixtures.MockPatch('nova.virt.libvirt.driver.LibvirtDriver'
-                                '.migrate_disk_and_power_off',
-                                return_value='{}'):
+        with self._no_disk_copy():
             server = self._resize_server(server, big)
         self.assertEqual('compute2', server['OS-EXT-SRV-ATTR:host'])
         dest = self._vf(server, 'compute2')
@@ -335,9 +339,7 @@ class MoveProfileTest(base.ShimPCIServersTestBase):
         server = self._create_server(flavor_id=small, networks='none')
         source = self._vf(server, 'compute1')
         self._start('compute2')
-        with fixtures.MockPatch('nova.virt.libvirt.driver.LibvirtDriver'
-                                '.migrate_disk_and_power_off',
-                                return_value='{}'):
+        with self._no_disk_copy():
             server = self._resize_server(server, big)
         dest = self._vf(server, 'compute2')
         self._assert_only({dest: BIG}, 'compute2')
@@ -359,9 +361,7 @@ class MoveProfileTest(base.ShimPCIServersTestBase):
         server = self._create_server(flavor_id=small, networks='none')
         source = self._vf(server, 'compute1')
         self._start('compute2')
-        with fixtures.MockPatch('nova.virt.libvirt.driver.LibvirtDriver'
-                                '.migrate_disk_and_power_off',
-                                return_value='{}'):
+        with self._no_disk_copy():
             server = self._migrate_server(server)
         self.assertEqual('compute2', server['OS-EXT-SRV-ATTR:host'])
         dest = self._vf(server, 'compute2')

@@ -194,8 +194,17 @@ class TestGpuIoctlStartTable(KvmStandIn, ebpf_base.EbpfTestCase):
             name='multimodal_virt.collector.bpf.probe'))
         probe = self.started(gpu_ioctl.GpuIoctlProbe)
         child = self._blocked_threads()
+        # "ready" comes once the threads are started, not once each is
+        # inside its ioctl: wait until the table is full and every thread
+        # beyond it has been refused.
+        slot = (gpu_ioctl.SPEC.drops.index('start'),)
+
+        def refused():
+            return probe.loaded.read('drops').get(slot, (0,))[0]
+
         deadline = time.monotonic() + 10
-        while (len(probe.loaded.read('start')) < self.TABLE
+        while ((len(probe.loaded.read('start')) < self.TABLE
+                or refused() < self.THREADS - self.TABLE)
                and time.monotonic() < deadline):
             time.sleep(0.05)
         self.assertEqual(self.TABLE, len(probe.loaded.read('start')))

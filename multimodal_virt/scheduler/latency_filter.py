@@ -18,8 +18,6 @@ Nova's filter loop), so a server whose host has since gone over its SLO can
 still be rebuilt in place.
 """
 
-import weakref
-
 from nova.scheduler import filters
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -29,6 +27,7 @@ from multimodal_virt import exception
 from multimodal_virt import ratelimit
 from multimodal_virt.scheduler import node as node_mod
 from multimodal_virt.scheduler import provider as provider_mod
+from multimodal_virt.scheduler import request_memo
 from multimodal_virt.scheduler import slo as slo_mod
 
 LOG = logging.getLogger(__name__)
@@ -51,38 +50,17 @@ class LatencyFilter(filters.BaseHostFilter):
                           provider_mod.SnapshotProvider.shared(self.conf))
         self._bad_spec_log = ratelimit.RateLimitedLog(LOG, interval=60.0)
         # Parsed once per request, not once per candidate host.
-        self._slos_by_request = weakref.WeakKeyDictionary()
-        self._last_request = None
+        self._slos_by_request = request_memo.RequestMemo()
 
     def host_passes(self, host_state, spec_obj):
         """Judge one host against the snapshot of this request."""
-        slos = self._slos_for(spec_obj)
+        slos = self._slos_by_request.get(spec_obj, self._requested_slos)
         if slos is None:
             return False
         if not slos:
             return True  # no latency SLO: nothing to enforce
         snapshot = self._provider.snapshot_for(spec_obj)
         return self._meets(host_state, snapshot, slos)
-
-    def _slos_for(self, spec_obj):
-        """The request's SLOs, parsed once per request (Nova asks per host).
-
-        The request judged last is checked first: Nova filters all hosts of
-        one request in a row.
-        """
-        last = self._last_request
-        if last is not None and last[0]() is spec_obj:
-            return last[1]
-        try:
-            slos = self._slos_by_request[spec_obj]
-        except (KeyError, TypeError):
-            slos = self._requested_slos(spec_obj)
-            try:
-                self._slos_by_request[spec_obj] = slos
-            except TypeError:
-                return slos  # not weak-referable: parsed per host
-        self._last_request = (weakref.ref(spec_obj), slos)
-        return slos
 
     def _requested_slos(self, spec_obj):
         flavor = getattr(spec_obj, 'flavor', None)

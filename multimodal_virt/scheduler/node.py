@@ -14,12 +14,6 @@ from multimodal_virt.metrics import sample as sample_mod
 IRONIC = 'ironic'
 
 
-def node_key(host_state):
-    """``(host, nodename)`` of a ``HostState``; nodename defaults to host."""
-    host = host_state.host
-    return host, getattr(host_state, 'nodename', None) or host
-
-
 def locate(snapshot, host_state):
     """``((host, nodename), row)``: the node's key and the snapshot row it
     is judged by (``None`` when it has none).
@@ -37,8 +31,3 @@ def locate(snapshot, host_state):
             getattr(host_state, 'hypervisor_type', None) != IRONIC):
         found = index.get(host)
     return (host, nodename), found
-
-
-def row(snapshot, host_state):
-    """The snapshot row ``host_state`` is judged by, or ``None``."""
-    return locate(snapshot, host_state)[1]

@@ -35,6 +35,7 @@ from oslo_log import log as logging
 
 from multimodal_virt.metrics import codec
 from multimodal_virt import ratelimit
+from multimodal_virt.scheduler import request_memo
 from multimodal_virt.scheduler import snapshot as snapshot_mod
 from multimodal_virt.stores import loader
 
@@ -66,9 +67,8 @@ class SnapshotProvider(object):
         self._clock = clock
         self._snapshot = None
         self._last_batch = codec.SampleBatch.empty()
-        self._per_request = weakref.WeakKeyDictionary()
-        self._last_request = None
-        self._request_lock = threading.Lock()
+        self._per_request = request_memo.RequestMemo()
+        self._start_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._wakeup = None
         self._warn = ratelimit.RateLimitedLog(LOG, interval=60.0)
@@ -115,19 +115,11 @@ class SnapshotProvider(object):
         :returns: the snapshot current when the request first asked; the
             filter and the weigher of that request get the same one.
         """
-        last = self._last_request
-        if last is not None and last[0]() is request:
-            return last[1]  # Nova asks per host: the same request in a row
-        try:
-            with self._request_lock:
-                found = self._per_request.get(request)
-                if found is None:
-                    found = self.snapshot()
-                    self._per_request[request] = found
-                self._last_request = (weakref.ref(request), found)
-            return found
-        except TypeError:  # not weak-referable: no memo, still consistent
-            return self.snapshot()
+        return self._per_request.get(request, self._first_snapshot)
+
+    def _first_snapshot(self, request):
+        """What a request gets the first time it asks: the current one."""
+        return self.snapshot()
 
     def refresh(self):
         """Read the store once and swap in a new snapshot.
@@ -174,7 +166,7 @@ class SnapshotProvider(object):
 
     def start(self):
         """Start the background refresher (idempotent)."""
-        with self._request_lock:
+        with self._start_lock:
             if self._wakeup is not None:
                 return
             self._wakeup = threading.Event()

@@ -135,11 +135,11 @@ class LatencyFilterTest(PluginTestBase):
         # A libvirt node named by FQDN under a short service host name.
         fqdn = FakeHostState('fast', nodename='fast.example.org')
         self.assertTrue(self.filter.host_passes(fqdn, spec))
-        self.assertIsNotNone(node.row(self.provider.snapshot(), fqdn))
+        self.assertIsNotNone(node.locate(self.provider.snapshot(), fqdn)[1])
         # Ironic nodes never borrow their service host's sample.
         ironic = FakeHostState('fast', nodename='4f0c-node',
                                hypervisor_type='ironic')
-        self.assertIsNone(node.row(self.provider.snapshot(), ironic))
+        self.assertIsNone(node.locate(self.provider.snapshot(), ironic)[1])
         self.assertTrue(self.filter.host_passes(ironic, spec))
 
     def test_malformed_slo_rejects_all_hosts(self):

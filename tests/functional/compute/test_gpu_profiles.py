@@ -57,10 +57,32 @@ def flex170(driver, i915_iov=None):
     return layout
 
 
-class GpuProfileTest(base.ShimPCIServersTestBase):
+class _ProfileTreeBase(base.ShimPCIServersTestBase):
+    """Nova's PCI options generated from a fake sysfs tree, the privileged
+    profile writes run in this process (no daemon)."""
 
     PCI_DEVICE_SPEC = []
     PCI_ALIAS = []
+
+    def _set_up_on(self, tree, pfs, **generate_kwargs):
+        """Generate the PCI options from ``pfs``, then Nova's set-up."""
+        config = nova_config.generate(pfs, nova_config.Settings(),
+                                      **generate_kwargs)
+        options = config.nova_options()
+        self.PCI_DEVICE_SPEC = options[('pci', 'device_spec')]
+        self.PCI_ALIAS = options[('pci', 'alias')]
+        super().setUp()
+        self.flags(group='pci', report_in_placement=True)
+        self.flags(group='filter_scheduler', pci_in_placement=True)
+        self.flags(sysfs_root=tree, group='multimodal_virt_pci')
+        self.useFixture(fixtures.MockPatchObject(
+            privsep.sysfs_pctxt, 'client_mode', False))
+        self.alias = config.alias[0]['name']
+        self.profiles = sriov_profile.SysfsProfiles(tree)
+
+
+class GpuProfileTest(_ProfileTreeBase):
+
     PF_DRIVER = 'xe'
     I915_IOV = None
 
@@ -68,20 +90,7 @@ class GpuProfileTest(base.ShimPCIServersTestBase):
         self.tree = self.useFixture(layouts.SysfsTree(flex170(
             self.PF_DRIVER, self.I915_IOV))).root
         self.pfs = sysfs.discover(self.tree)
-        config = nova_config.generate(self.pfs, nova_config.Settings(),
-                                      hostname=HOST)
-        options = config.nova_options()
-        self.PCI_DEVICE_SPEC = options[('pci', 'device_spec')]
-        self.PCI_ALIAS = options[('pci', 'alias')]
-        super().setUp()
-        self.flags(group='pci', report_in_placement=True)
-        self.flags(group='filter_scheduler', pci_in_placement=True)
-        self.flags(sysfs_root=self.tree, group='multimodal_virt_pci')
-        # The privileged entry point runs in this process (no daemon).
-        self.useFixture(fixtures.MockPatchObject(
-            privsep.sysfs_pctxt, 'client_mode', False))
-        self.alias = config.alias[0]['name']
-        self.profiles = sriov_profile.SysfsProfiles(self.tree)
+        self._set_up_on(self.tree, self.pfs, hostname=HOST)
         self.start_compute(hostname=HOST,
                            pci_info=generated.fake_libvirt_devices(self.pfs))
 
@@ -238,14 +247,11 @@ def two_hosts():
     return layout['pfs'], moved
 
 
-class MoveProfileTest(base.ShimPCIServersTestBase):
+class MoveProfileTest(_ProfileTreeBase):
     """The profile follows the instance when it moves (resize, cold
     migration, evacuation): written on the destination for exactly the VF
     Nova allocated there, and the VF left behind gets its defaults back when
     Nova releases it (confirm, revert, the evacuated source coming back)."""
-
-    PCI_DEVICE_SPEC = []
-    PCI_ALIAS = []
 
     def setUp(self):
         first, second = two_hosts()
@@ -255,18 +261,7 @@ class MoveProfileTest(base.ShimPCIServersTestBase):
         self.host_pfs = {
             'compute1': [pf for pf in pfs if pf.address.bus in (0x4d, 0xca)],
             'compute2': [pf for pf in pfs if pf.address.bus in (0x5d, 0xda)]}
-        config = nova_config.generate(pfs, nova_config.Settings())
-        options = config.nova_options()
-        self.PCI_DEVICE_SPEC = options[('pci', 'device_spec')]
-        self.PCI_ALIAS = options[('pci', 'alias')]
-        super().setUp()
-        self.flags(group='pci', report_in_placement=True)
-        self.flags(group='filter_scheduler', pci_in_placement=True)
-        self.flags(sysfs_root=self.tree, group='multimodal_virt_pci')
-        self.useFixture(fixtures.MockPatchObject(
-            privsep.sysfs_pctxt, 'client_mode', False))
-        self.alias = config.alias[0]['name']
-        self.profiles = sriov_profile.SysfsProfiles(self.tree)
+        self._set_up_on(self.tree, pfs)
 
     @staticmethod
     def _no_disk_copy():

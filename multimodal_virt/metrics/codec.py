@@ -303,6 +303,15 @@ class SampleBatch(object):
                    min_events={m: least for m in metrics})
 
 
+def paced_chunks(items, pace=None):
+    """``items`` (a sequence) in slices of :data:`PACE_EVERY`, calling
+    ``pace`` after each slice is handled."""
+    for start in range(0, len(items), PACE_EVERY):
+        yield items[start:start + PACE_EVERY]
+        if pace is not None:
+            pace()
+
+
 def _frame_all(keys, blobs, keyring, max_bytes, pace=None):
     """Framing, name and MAC checks of many payloads at once.
 
@@ -337,12 +346,10 @@ def _frame_all(keys, blobs, keyring, max_bytes, pace=None):
     columns = (rows.tolist(), start[rows].tolist(), host_len[rows].tolist(),
                node_len[rows].tolist(), key_ids[rows].tolist())
     good = []
-    for first in range(0, len(rows), PACE_EVERY):
-        chunk = [column[first:first + PACE_EVERY] for column in columns]
+    for span in paced_chunks(range(len(rows)), pace):
+        chunk = [column[span.start:span.stop] for column in columns]
         good.extend(_verify_chunk(keys, blobs, keyring, max_bytes, *chunk,
                                   rejected=rejected))
-        if pace is not None:
-            pace()
     return good, heads, rejected
 
 

@@ -31,6 +31,8 @@ DIR_MODE = 0o755
 _OPEN_FLAGS = (os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK |
                getattr(os, 'O_CLOEXEC', 0) | getattr(os, 'O_NOCTTY', 0))
 
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, 'O_CLOEXEC', 0)
+
 
 def _signature(st):
     """Inode, modification time and size of a file as one exact int."""
@@ -88,8 +90,7 @@ class FileStore(base.StatsStore):
     def read_all(self, pace=None):
         try:
             self._check_directory(os.stat(self.path))
-            directory = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY |
-                                getattr(os, 'O_CLOEXEC', 0))
+            directory = os.open(self.path, _DIR_FLAGS)
         except FileNotFoundError:
             LOG.debug('Stats directory %s does not exist yet', self.path)
             return {}
@@ -127,11 +128,8 @@ class FileStore(base.StatsStore):
                        'rest ignored' % self.max_hosts)
             del keys[self.max_hosts:]
         payloads, signatures = {}, {}
-        for start in range(0, len(keys), codec.PACE_EVERY):
-            self._read_chunk(directory, keys[start:start + codec.PACE_EVERY],
-                             payloads, signatures)
-            if pace is not None:
-                pace()
+        for chunk in codec.paced_chunks(keys, pace):
+            self._read_chunk(directory, chunk, payloads, signatures)
         self._signatures, self._payloads = signatures, payloads
         return dict(payloads)
 
@@ -181,8 +179,7 @@ class FileStore(base.StatsStore):
         if not base.valid_key(key):
             return None
         try:
-            directory = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY |
-                                getattr(os, 'O_CLOEXEC', 0))
+            directory = os.open(self.path, _DIR_FLAGS)
         except OSError:
             return None
         try:

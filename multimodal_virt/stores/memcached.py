@@ -197,15 +197,12 @@ class MemcachedStore(base.StatsStore):
         keys = {self.sample_key(name): name for name in names}
         wanted = list(keys)
         payloads = {}
-        for start in range(0, len(wanted), codec.PACE_EVERY):
-            values = self._call('batched read', self._client.get_many,
-                                wanted[start:start + codec.PACE_EVERY])
+        for chunk in codec.paced_chunks(wanted, pace):
+            values = self._call('batched read', self._client.get_many, chunk)
             for mkey, value in values.items():
                 name = keys.get(mkey)
                 if name is not None and isinstance(value, bytes):
                     payloads[name] = value
-            if pace is not None:
-                pace()
         return payloads
 
     def read(self, key):

@@ -11,9 +11,12 @@ scheduling passes through Nova's own filter and weight handlers:
   every scheduling pass pays: no store I/O on the request path);
 * cold refresh: every sample re-published (new timestamp, new signature),
   then one ``SnapshotProvider.refresh()`` (read every file, verify every
-  HMAC, decode and validate in bulk, build the ``LatencySnapshot``, swap
-  it in); this runs in the scheduler's background refresher, never in a
-  request;
+  HMAC, decode and validate in bulk, score, build the ``LatencySnapshot``,
+  swap it in); this runs in the scheduler's background refresher, never
+  in a request. By default (``refresh_worker``) the reading and scoring
+  run in the refresh worker process and the scheduler process only turns
+  its answer into the snapshot: the wall time of the whole refresh and
+  the CPU time the scheduler process spent on it are both printed;
 * ours under load: p50/p99 of our passes that overlapped a refresh (one
   was running when the pass started, or one started or ended during it)
   while a background thread runs cold refreshes and a separate writer
@@ -22,13 +25,17 @@ scheduling passes through Nova's own filter and weight handlers:
   compute hosts, so it writes between refreshes instead of taking a core
   of the scheduler's machine beside them);
 * Nova under load: Nova's passes alternate with ours during that time,
-  so its p99 meets the same refreshes and the same garbage collections
-  (a full collection of a 10,000-host heap takes a few hundred ms in
-  whichever pass triggers it);
+  so its p99 meets the same refreshes and the same garbage collections.
+  Every timed pass, under load as for the medians, starts after a
+  ``gc.collect()``; ``--gc-as-it-falls`` leaves collections where they
+  fall (a full collection of a 10,000-host heap takes a few hundred ms in
+  whichever pass triggers it, Nova's or ours);
 * read floor: a bare open/fstat/read/close of every sample file, the
   least any reader of one file per node pays on this kernel (a peer for
   the store's own read column);
-* memory per host: what the store, the decoder and the snapshot keep.
+* memory per host: what the scheduler process keeps (the snapshot, and
+  with ``--refresh-in-process`` the store's and decoder's caches too),
+  and the refresh worker's resident memory.
 
 The last two lines are the issue's targets: p99 pass under load / Nova's
 median pass at 10,000 hosts (target <= 1.0), and cold refresh /
@@ -36,6 +43,7 @@ Nova's median pass (target <= 0.25). Not a test: no assertions, numbers.
 
 Usage: tools/bench_scheduler.py [--hosts 1000 10000 [100000]]
                                 [--passes 20] [--load-seconds 10]
+                                [--gc-as-it-falls] [--refresh-in-process]
 """
 
 import argparse
@@ -143,16 +151,20 @@ def publish(directory, templates, round_no):
         os.replace(tmp, os.path.join(directory, name + file_store.SUFFIX))
 
 
-def _writer(directory, templates, stop, published, refreshed):
+def _writer(directory, templates, stop, published, refreshed, period):
     """Collectors: re-publish every sample, then wait for a refresh to
     read them (separate process), so every refresh sees every sample new.
 
     On a real deployment the collectors run on the compute hosts; here
-    they share the scheduler's two cores, so they write between refreshes
-    rather than beside them.
+    they share the scheduler's cores, so they write between refreshes
+    rather than beside them, at the lowest CPU priority, and start a new
+    round (a new refresh) at most every ``period`` seconds, like the
+    refresher's ``refresh_interval``.
     """
+    os.nice(19)
     round_no = 1
     while not stop.is_set():
+        started = time.monotonic()
         publish(directory, templates, round_no)
         round_no += 1
         published.set()
@@ -160,6 +172,7 @@ def _writer(directory, templates, stop, published, refreshed):
             if stop.is_set():
                 return
         refreshed.clear()
+        stop.wait(max(0.0, period - (time.monotonic() - started)))
 
 
 def read_floor(directory):
@@ -182,6 +195,18 @@ def read_floor(directory):
         return payloads
     finally:
         os.close(dirfd)
+
+
+def _rss_bytes(pid):
+    """Resident memory of a process (bytes), 0 if it cannot be read."""
+    try:
+        with open('/proc/%d/status' % pid) as status:
+            for line in status:
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def request_spec():
@@ -237,6 +262,7 @@ class Refresher(object):
         self.store = store
         self.provider = provider
         self.durations = []
+        self.cpu = []
         self.started = self.finished = 0
         self.stop = threading.Event()
         self.published = multiprocessing.Event()
@@ -253,8 +279,10 @@ class Refresher(object):
             self.published.clear()
             self.started += 1
             start = time.perf_counter()
+            cpu = time.thread_time()
             self.refresh()
             self.durations.append(time.perf_counter() - start)
+            self.cpu.append(time.thread_time() - cpu)
             self.finished += 1
             self.refreshed.set()
 
@@ -263,7 +291,8 @@ class Refresher(object):
         return self.started, self.finished
 
 
-def bench(count, passes, load_seconds, rng):
+def bench(count, passes, load_seconds, rng, collect_first=True,
+          refresh_period=1.0):
     hosts = build_host_states(count, rng)
     names = [state.host for state in hosts]
     spec = request_spec()
@@ -289,13 +318,15 @@ def bench(count, passes, load_seconds, rng):
         t_warm = statistics.median(timings(
             lambda: run_pass(*ours, hosts, spec), passes))
 
-        cold, decode, read, floor = [], [], [], []
+        cold, cold_cpu, decode, read, floor = [], [], [], [], []
         for round_no in range(1, max(3, passes // 4) + 1):
             publish(directory, templates, round_no)
             gc.collect()
             start = time.perf_counter()
+            cpu = time.thread_time()
             snap = refresher.refresh()
             cold.append(time.perf_counter() - start)
+            cold_cpu.append(time.thread_time() - cpu)
             assert len(snap) == count and not snap.rejected, snap.rejected
             start = time.perf_counter()
             payloads = store.read_all()
@@ -313,7 +344,8 @@ def bench(count, passes, load_seconds, rng):
         stop = multiprocessing.Event()
         writer = multiprocessing.Process(
             target=_writer, args=(directory, templates, stop,
-                                  refresher.published, refresher.refreshed),
+                                  refresher.published, refresher.refreshed,
+                                  refresh_period),
             daemon=True)
         writer.start()
         refresher.thread.start()
@@ -324,7 +356,15 @@ def bench(count, passes, load_seconds, rng):
                 full_gcs[0] += 1
 
         def overlapped(pair, into):
-            """Time one pass; keep it if it overlapped a refresh."""
+            """Time one pass; keep it if it overlapped a refresh.
+
+            Each pass starts after a collection, as in :func:`timings`
+            (the medians it is compared with): a full collection of the
+            process's heap still lands in a pass when the refresher's
+            allocations or the pass's own trigger one, and is counted.
+            """
+            if collect_first:
+                gc.collect()
             before, gcs = refresher.running(), full_gcs[0]
             start = time.perf_counter()
             run_pass(*pair, hosts, spec)
@@ -353,13 +393,25 @@ def bench(count, passes, load_seconds, rng):
             return fresh_store, snapshot_mod.LatencySnapshot(
                 batch, policy, time.time())
 
-        our_bytes = memory_of(our_state)
+        worker_pid = getattr(provider._refresh_worker, 'pid', None)
+        worker_rss = _rss_bytes(worker_pid) if worker_pid else 0
+        provider.close()
+        if worker_pid:
+            # What nova-scheduler itself keeps: the snapshot only.
+            our_bytes = memory_of(lambda: provider_mod.SnapshotProvider(
+                CONF).refresh())
+        else:
+            our_bytes = memory_of(our_state)
         nova_bytes = memory_of(lambda: build_host_states(count, rng)) - \
             memory_of(lambda: [host_manager.HostState('h%d' % i, 'h', 'c')
                                for i in range(count)])
     return {
         'hosts': count, 'best': best, 'nova': t_nova, 'warm': t_warm,
-        'cold': t_cold, 'read': statistics.median(read),
+        'cold': t_cold, 'cold_cpu': statistics.median(cold_cpu),
+        'worker_rss': worker_rss,
+        'refresh_cpu_under_load': (statistics.median(refresher.cpu)
+                                   if refresher.cpu else float('nan')),
+        'read': statistics.median(read),
         'floor': statistics.median(floor),
         'decode': statistics.median(decode),
         'load_p50': statistics.median([t for t, _ in loaded]),
@@ -384,6 +436,20 @@ def main(argv=None):
                         help='how long to time passes while refreshes and '
                              'a writer run (default 10 s)')
     parser.add_argument('--seed', type=int, default=42)
+    parser.add_argument('--refresh-period', type=float, default=1.0,
+                        help='under load, seconds from one refresh (and '
+                             'round of writes) to the next, at least '
+                             '(default 1 s; nova-scheduler refreshes every '
+                             'refresh_interval = 5 s)')
+    parser.add_argument('--gc-as-it-falls', action='store_true',
+                        help='under load, do not collect before each timed '
+                             'pass (full collections of the heap then land '
+                             'in whichever pass triggers them, ours or '
+                             "Nova's)")
+    parser.add_argument('--refresh-in-process', action='store_true',
+                        help='refresh in the scheduler process '
+                             '(refresh_worker = false) instead of the '
+                             'refresh worker process')
     args = parser.parse_args(argv)
 
     mmv_conf.register_opts(CONF)
@@ -397,11 +463,20 @@ def main(argv=None):
     # Passes never refresh inline: the refresher thread swaps snapshots.
     CONF.set_override('refresh_interval', 1e9, 'multimodal_virt_scheduler')
     CONF.set_override('stale_after', 3600.0, 'multimodal_virt_scheduler')
+    CONF.set_override('refresh_worker', not args.refresh_in_process,
+                      'multimodal_virt_scheduler')
     objects.register_all()
     rng = random.Random(args.seed)
 
-    results = [bench(n, args.passes, args.load_seconds, rng)
+    results = [bench(n, args.passes, args.load_seconds, rng,
+                     collect_first=not args.gc_as_it_falls,
+                     refresh_period=args.refresh_period)
                for n in args.hosts]
+    print('refresh in %s; under load, %s' % (
+        'the scheduler process' if args.refresh_in_process
+        else 'the refresh worker process',
+        'garbage collected as it falls' if args.gc_as_it_falls
+        else 'a collection before each timed pass, as for the medians'))
     ms = 1000.0
     print('%8s %9s %9s %9s %9s %9s %9s %9s %9s %8s %8s' % (
         'hosts', 'nova ms', 'warm ms', 'cold ms', 'read ms', 'floor ms',
@@ -413,6 +488,12 @@ def main(argv=None):
                   r['read'] * ms, r['floor'] * ms, r['decode'] * ms,
                   r['load_p50'] * ms, r['load_p99'] * ms,
                   r['our_bytes_per_host'], r['nova_bytes_per_host']))
+    for r in results:
+        print('%d hosts: a cold refresh cost the scheduler process %.1f ms '
+              'of CPU (%.1f ms under load); refresh worker resident memory '
+              '%.0f MB' % (r['hosts'], r['cold_cpu'] * ms,
+                           r['refresh_cpu_under_load'] * ms,
+                           r['worker_rss'] / 2.0 ** 20))
     for r in results:
         print('%d hosts: %d of our passes overlapped a refresh (%d of them '
               'ran a full garbage collection), %d background refreshes '

@@ -50,6 +50,42 @@ Related options:
 * ``stale_after``: a store outage keeps the last samples, which become
   stale after this many seconds.
 """),
+    cfg.BoolOpt('refresh_worker',
+                default=True,
+                help="""
+Run each refresh (reading, verifying and scoring every compute node's
+sample) in one long-lived child process of nova-scheduler, so its CPU work
+never competes with scheduling requests for the interpreter. The child
+reads the same ``[multimodal_virt_store]`` options and holds the store
+connection; nova-scheduler keeps only the scores it sends back. When the
+child fails, that refresh runs in nova-scheduler and a warning is logged.
+
+Possible values:
+
+* true: refresh in a child process (recommended from a few hundred
+  compute nodes).
+* false: refresh in a background thread of nova-scheduler.
+
+Related options:
+
+* ``refresh_timeout``, ``refresh_interval``
+"""),
+    cfg.FloatOpt('refresh_timeout',
+                 default=60.0,
+                 min=1.0,
+                 help="""
+Seconds the refresh worker may take to answer one refresh. A worker that
+takes longer is killed, that refresh runs in nova-scheduler, and the next
+one starts a new worker.
+
+Possible values:
+
+* 1 or more seconds; well above one refresh of every node.
+
+Related options:
+
+* ``refresh_worker``
+"""),
     cfg.FloatOpt('stale_after',
                  default=60.0,
                  min=1.0,

@@ -10,9 +10,14 @@ The thread is created with the ``threading`` module as the scheduler runs
 it: a green thread when nova-scheduler runs under eventlet's monkey
 patching, a native thread in Nova's native threading mode.
 
-A refresh hands the interpreter over between chunks of its work (see
-:func:`_pace`), so requests that arrive during a refresh are not delayed by
-more than one chunk.
+The refresh itself (reading, verifying and scoring every node's sample)
+runs in a child process by default (``refresh_worker``, see
+:mod:`~multimodal_virt.scheduler.refresh_worker`); nova-scheduler only turns
+the arrays it answers into the snapshot. Where a refresh runs in this
+process (the option off, the child failed, a store handed in), it hands
+the interpreter over between chunks of its work (see :func:`_pace`), so
+requests that arrive during a refresh are not delayed by more than one
+chunk.
 
 When the store fails, the last samples read are kept and the snapshot is
 rebuilt from them, so they age into the staleness policy instead of
@@ -33,11 +38,11 @@ import weakref
 
 from oslo_log import log as logging
 
-from multimodal_virt.metrics import codec
 from multimodal_virt import ratelimit
+from multimodal_virt.scheduler import refresh_worker
 from multimodal_virt.scheduler import request_memo
 from multimodal_virt.scheduler import snapshot as snapshot_mod
-from multimodal_virt.stores import loader
+from multimodal_virt.scheduler import store_reader
 
 LOG = logging.getLogger(__name__)
 
@@ -61,12 +66,13 @@ class SnapshotProvider(object):
 
     def __init__(self, conf, store=None, clock=time.time):
         self.conf = conf
-        self._store = store
         self._store_fixed = store is not None
-        self._store_key = None
+        self._reader = store_reader.StoreReader(conf, store)
+        self._refresh_worker = None
+        self._worker_lock = threading.Lock()
+        self._closed = False
         self._clock = clock
         self._snapshot = None
-        self._last_batch = codec.SampleBatch.empty()
         self._per_request = request_memo.RequestMemo()
         self._start_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
@@ -146,29 +152,53 @@ class SnapshotProvider(object):
         The store verifies and decodes the refresh in bulk; a node whose
         sample vanished or was refused keeps its last good one for
         ``forget_after`` seconds (at least ``stale_after``), so a dead host
-        stays stale instead of passing as a node with no sample.
+        stays stale instead of passing as a node with no sample. With
+        ``refresh_worker`` on, a child process does the reading and
+        scoring and this process only keeps the result; if the child
+        fails, this refresh runs here.
         """
-        try:
-            store = self._current_store()
-            store.retain_vanished(max(self._options.forget_after,
-                                      self._options.stale_after))
-            batch = store.read_batch(now, pace=_pace)
-            self._last_batch = batch
-        except Exception as err:  # never let the store break scheduling
-            self._warn.warning(
-                'store', 'Latency stats unavailable, scheduling with the '
-                'last samples read (%(count)d hosts), which age into the '
-                'stale policy, until the store answers: %(err)s',
-                {'count': len(self._last_batch), 'err': err})
-            batch = self._last_batch
-        return snapshot_mod.LatencySnapshot(batch, self._policy(), now,
-                                            pace=_pace)
+        policy = self._policy()
+        retain_s = max(self._options.forget_after, self._options.stale_after)
+        if (self._options.refresh_worker and not self._store_fixed
+                and not self._closed):
+            try:
+                arrays = self._worker().compute(now, policy, retain_s)
+                return snapshot_mod.LatencySnapshot(arrays, policy, now,
+                                                    pace=_pace)
+            except refresh_worker.WorkerFailed as err:
+                self._warn.warning(
+                    'worker', 'Latency refresh worker failed, reading the '
+                    'store in nova-scheduler this time: %(err)s',
+                    {'err': err})
+        batch = self._reader.read(now, retain_s, pace=_pace)
+        return snapshot_mod.LatencySnapshot(batch, policy, now, pace=_pace)
+
+    def _worker(self):
+        """The refresh worker for the current store options.
+
+        :raises WorkerFailed: once the provider is closed.
+        """
+        options = store_reader.store_options(self.conf)
+        with self._worker_lock:
+            if self._closed:
+                raise refresh_worker.WorkerFailed('the provider is closed')
+            worker = self._refresh_worker
+            if worker is None or worker.store_options != options:
+                if worker is not None:
+                    worker.close()
+                worker = refresh_worker.RefreshWorker(
+                    options, self._options.refresh_timeout)
+                self._refresh_worker = worker
+            worker.timeout = self._options.refresh_timeout
+            return worker
 
     def start(self):
         """Start the background refresher (idempotent)."""
         with self._start_lock:
             if self._wakeup is not None:
                 return
+            with self._worker_lock:
+                self._closed = False
             self._wakeup = threading.Event()
             thread = threading.Thread(
                 target=_refresh_loop, args=(weakref.ref(self), self._wakeup),
@@ -179,23 +209,15 @@ class SnapshotProvider(object):
             thread.start()
 
     def close(self):
-        """Stop the refresher (it ends at its next wake-up)."""
+        """Stop the refresher (it ends at its next wake-up) and the worker."""
         wakeup, self._wakeup = self._wakeup, None
         if wakeup is not None:
             wakeup.set()
-
-    def _current_store(self):
-        """The configured store, reloaded when its options change."""
-        if self._store_fixed:
-            return self._store
-        options = self.conf.multimodal_virt_store
-        key = tuple((name, repr(options[name])) for name in sorted(options))
-        if self._store is None or key != self._store_key:
-            if self._store is not None:
-                self._store.close()
-            self._store = loader.get_store(self.conf)
-            self._store_key = key
-        return self._store
+        with self._worker_lock:
+            self._closed = True
+            worker, self._refresh_worker = self._refresh_worker, None
+        if worker is not None:
+            worker.close()
 
 
 def _pace():

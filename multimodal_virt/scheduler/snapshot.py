@@ -134,6 +134,96 @@ def _clip_outliers(scores, fresh):
     return np.minimum(scores, fence)
 
 
+@dataclasses.dataclass
+class SnapshotArrays:
+    """Everything a refresh computes, as arrays (row per compute node).
+
+    What :func:`compute` returns and a refresh worker process sends back
+    (:mod:`~multimodal_virt.scheduler.refresh_worker`); a
+    :class:`LatencySnapshot` is built from it.
+
+    :ivar keys: store keys, one per row.
+    :ivar timestamps: float64, end of each sample's window.
+    :ivar stale: bool, judged at the refresh time.
+    :ivar scores: float64 blended scores, stale rows already replaced.
+    :ivar values: ``{(metric, percentile): float64}``, NaN where not
+        measured.
+    :ivar observable: ``{metric: bool}`` for the GPU metrics.
+    """
+
+    keys: list
+    timestamps: np.ndarray
+    stale: np.ndarray
+    scores: np.ndarray
+    values: dict
+    observable: dict
+    neutral_score: float = 0.0
+    worst_score: float = 0.0
+    rejected: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, rejected=None):
+        nothing = np.zeros(0)
+        return cls([], nothing, nothing.astype(bool), nothing, {}, {},
+                   rejected=rejected or {})
+
+
+def compute(batch, policy, now, pace=None):
+    """Score a :class:`~multimodal_virt.metrics.codec.SampleBatch`.
+
+    One vectorised pass over every vocabulary metric: percentiles, the
+    insufficient and unobservable rules, the blend, outlier clipping and
+    the stale policy.
+
+    :param pace: called between the per-metric steps.
+    :returns: a :class:`SnapshotArrays`.
+    """
+    if not len(batch):
+        return SnapshotArrays.empty(batch.rejected)
+    pace = pace or _no_pace
+    timestamps = batch.timestamps
+    stale = vocabulary.is_stale(timestamps, now, policy.stale_after)
+    weights = policy.weights()
+    chosen = policy.percentile
+    values = {}
+    blended = np.zeros(len(batch))
+    for metric in vocabulary.LATENCY_METRICS:
+        columns = hist.percentiles_of_matrix(
+            batch.buckets[metric],
+            [fraction for _, fraction in hist.PERCENTILES])
+        blind = ~batch.observable[metric]
+        counts = batch.buckets[metric].sum(axis=1, dtype=np.uint64)
+        least = batch.min_events[metric]
+        for index, ((name, _), column) in enumerate(
+                zip(hist.PERCENTILES, columns)):
+            column[blind] = np.nan
+            # Fewer events than the publisher's minimum: insufficient,
+            # read as not measured (neutral in the blend, no SLO check).
+            column[counts < least[:, index]] = np.nan
+            values[(metric, name)] = column
+        if weights[metric]:
+            blended += weights[metric] * _fill_missing(
+                values[(metric, chosen)])
+        pace()
+    blended = _clip_outliers(blended, ~stale)
+
+    neutral = worst = 0.0
+    fresh = blended[~stale]
+    if fresh.size:
+        neutral = float(np.median(fresh))
+        worst = float(np.max(fresh))
+    if policy.stale_policy == 'neutral':
+        stale_score = neutral
+    else:  # penalize, and reject when the filter is not enabled
+        stale_score = worst
+    return SnapshotArrays(
+        keys=list(batch.keys), timestamps=timestamps, stale=stale,
+        scores=np.where(stale, stale_score, blended), values=values,
+        observable={metric: batch.observable[metric]
+                    for metric in vocabulary.GPU_METRICS},
+        neutral_score=neutral, worst_score=worst, rejected=batch.rejected)
+
+
 class LatencySnapshot(object):
     """Immutable scores of every reporting compute node at one refresh.
 
@@ -142,80 +232,42 @@ class LatencySnapshot(object):
     unlike its host.
 
     :param samples: a :class:`~multimodal_virt.metrics.codec.SampleBatch`
-        (the scheduler's bulk-decoded refresh) or ``{key: HostSample}``
-        (CLI, demo, tests).
+        (the scheduler's bulk-decoded refresh), ``{key: HostSample}``
+        (CLI, demo, tests) or the :class:`SnapshotArrays` a refresh
+        worker computed.
     :param policy: a :class:`ScoringPolicy`.
     :param now: the refresh time (seconds since the epoch).
-    :param pace: called between the per-metric steps of the build (the
-        background refresher lets request threads run).
+    :param pace: called between the steps of the build (the background
+        refresher lets request threads run).
     """
 
     def __init__(self, samples, policy, now, pace=None):
         self.policy = policy
         self.taken_at = now
-        self.neutral_score = 0.0
-        self.worst_score = 0.0
-        self.index = {}
-        self.timestamps = []
-        self.stale = []
-        self.scores = []
-        self.values = {}
-        self.observable_rows = {}
-        if not isinstance(samples, codec.SampleBatch):
-            samples = codec.SampleBatch.from_samples(samples or {})
+        if isinstance(samples, SnapshotArrays):
+            arrays = samples
+        else:
+            if not isinstance(samples, codec.SampleBatch):
+                samples = codec.SampleBatch.from_samples(samples or {})
+            arrays = compute(samples, policy, now, pace)
+        self._freeze(arrays, pace or _no_pace)
+
+    def _freeze(self, arrays, pace):
+        """Keep the arrays as flat lists: a request indexes, never numpy."""
+        self.neutral_score = arrays.neutral_score
+        self.worst_score = arrays.worst_score
         #: ``{key: reason}`` of the payloads the refresh refused.
-        self.rejected = samples.rejected
-        if len(samples):
-            self._compute(samples, pace or _no_pace)
-
-    def _compute(self, batch, pace):
-        policy = self.policy
-        timestamps = batch.timestamps
-        stale = vocabulary.is_stale(timestamps, self.taken_at,
-                                    policy.stale_after)
-        weights = policy.weights()
-        chosen = policy.percentile
-        values = {}
-        blended = np.zeros(len(batch))
-        for metric in vocabulary.LATENCY_METRICS:
-            columns = hist.percentiles_of_matrix(
-                batch.buckets[metric],
-                [fraction for _, fraction in hist.PERCENTILES])
-            blind = ~batch.observable[metric]
-            counts = batch.buckets[metric].sum(axis=1, dtype=np.uint64)
-            least = batch.min_events[metric]
-            for index, ((name, _), column) in enumerate(
-                    zip(hist.PERCENTILES, columns)):
-                column[blind] = np.nan
-                # Fewer events than the publisher's minimum: insufficient,
-                # read as not measured (neutral in the blend, no SLO check).
-                column[counts < least[:, index]] = np.nan
-                values[(metric, name)] = column
-            if weights[metric]:
-                blended += weights[metric] * _fill_missing(
-                    values[(metric, chosen)])
-            pace()
-        blended = _clip_outliers(blended, ~stale)
-
-        fresh = blended[~stale]
-        if fresh.size:
-            self.neutral_score = float(np.median(fresh))
-            self.worst_score = float(np.max(fresh))
-        if policy.stale_policy == 'neutral':
-            stale_score = self.neutral_score
-        else:  # penalize, and reject when the filter is not enabled
-            stale_score = self.worst_score
-
+        self.rejected = arrays.rejected
+        self.index = {key: row for row, key in enumerate(arrays.keys)}
+        self.timestamps = arrays.timestamps.tolist()
+        self.stale = arrays.stale.tolist()
+        self.scores = arrays.scores.tolist()
         pace()
-        self.index = batch.index
-        self.timestamps = timestamps.tolist()
-        self.stale = stale.tolist()
-        self.scores = np.where(stale, stale_score, blended).tolist()
         # NaN (no events) stays NaN here; value() and get() say None.
-        self.values = {key: array.tolist() for key, array in values.items()}
-        self.observable_rows = {
-            metric: batch.observable[metric].tolist()
-            for metric in vocabulary.GPU_METRICS}
+        self.values = {key: array.tolist()
+                       for key, array in arrays.values.items()}
+        self.observable_rows = {metric: array.tolist()
+                                for metric, array in arrays.observable.items()}
 
     def __len__(self):
         return len(self.index)

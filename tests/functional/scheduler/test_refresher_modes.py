@@ -38,7 +38,9 @@ class RefresherModesTest(base.TestCase):
                           'kept_while_down': True,
                           'stale_after_horizon': True,
                           'paced_refresh_rows': True,
-                          'requests_served_during_refresh': True},
+                          'requests_served_during_refresh': True,
+                          'worker_refresh_rows': True,
+                          'requests_served_during_worker_refresh': True},
                          result, paced)
 
     def test_native_threads(self):

@@ -26,7 +26,6 @@ import dataclasses
 import json
 import logging as std_logging
 import os
-import select
 import struct
 import subprocess
 import sys
@@ -38,7 +37,24 @@ from oslo_log import log as logging
 
 from multimodal_virt.metrics import vocabulary
 
+try:  # nova-scheduler may run under eventlet's monkey patching
+    from eventlet import patcher as _patcher
+    from eventlet import tpool as _tpool
+except ImportError:  # pragma: no cover - eventlet comes with Nova
+    _patcher = _tpool = None
+
 LOG = logging.getLogger(__name__)
+
+# The pipe is read and written with the unpatched calls, in a native
+# thread under eventlet (see _call): eventlet's hub never sees its fds.
+if _patcher is not None:
+    _os = _patcher.original('os')
+    _select = _patcher.original('select')
+    _thread = _patcher.original('_thread')
+else:  # pragma: no cover
+    import _thread
+    import select as _select
+    _os = os
 
 _FRAME = struct.Struct('<QI')
 #: Largest frame either side accepts (a 100,000-node answer is ~20 MB).
@@ -58,7 +74,7 @@ def _send(fd, header, arrays=()):
                                  len(head)), head] + blobs)
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[_os.write(fd, view):]
 
 
 def _read_exact(fd, size, deadline):
@@ -67,10 +83,10 @@ def _read_exact(fd, size, deadline):
     while left:
         if deadline is not None:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([fd], [], [],
-                                                   remaining)[0]:
+            if remaining <= 0 or not _select.select([fd], [], [],
+                                                    remaining)[0]:
                 raise WorkerFailed('no answer within the refresh timeout')
-        chunk = os.read(fd, min(left, _READ_CHUNK))
+        chunk = _os.read(fd, min(left, _READ_CHUNK))
         if not chunk:
             raise EOFError('pipe closed')
         chunks.append(chunk)
@@ -153,6 +169,18 @@ def _decode_arrays(header, body):
         raise WorkerFailed('answer lacks %s' % err)
 
 
+def _call(func, *args):
+    """Run a blocking pipe exchange without stalling nova-scheduler.
+
+    Under eventlet it runs in a native thread (``eventlet.tpool``) and the
+    calling green thread waits cooperatively; in native threading mode it
+    runs here (the pipe calls release the GIL).
+    """
+    if _patcher is not None and _patcher.is_monkey_patched('thread'):
+        return _tpool.execute(func, *args)
+    return func(*args)
+
+
 class RefreshWorker(object):
     """nova-scheduler's side: starts the child and asks it for refreshes.
 
@@ -165,7 +193,7 @@ class RefreshWorker(object):
     def __init__(self, store_options, timeout):
         self.store_options = store_options
         self.timeout = timeout
-        self._process = None
+        self._child = None
 
     def compute(self, now, policy, retain_s):
         """One refresh in the child: read, verify, decode and score.
@@ -175,13 +203,11 @@ class RefreshWorker(object):
         :raises WorkerFailed: the child did not answer; it is stopped and
             the next call starts a new one.
         """
+        request = {'now': now, 'retain_s': retain_s,
+                   'policy': dataclasses.asdict(policy)}
         try:
-            process = self._started()
-            _send(process.stdin.fileno(),
-                  {'now': now, 'retain_s': retain_s,
-                   'policy': dataclasses.asdict(policy)})
-            header, body = _receive(process.stdout.fileno(),
-                                    time.monotonic() + self.timeout)
+            child = self._started()
+            header, body = _call(child.exchange, request, self.timeout)
         except (OSError, EOFError, ValueError, WorkerFailed) as err:
             self.close()
             raise WorkerFailed(str(err) or type(err).__name__)
@@ -192,51 +218,107 @@ class RefreshWorker(object):
         return _decode_arrays(header, body)
 
     def _started(self):
-        if self._process is not None and self._process.poll() is None:
-            return self._process
+        if self._child is not None and self._child.alive():
+            return self._child
         self.close()
-        process = subprocess.Popen(
-            [sys.executable, '-m', __name__], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, close_fds=True)
+        self._child = _Child()
         # The child exits when its pipe closes: close it when this object
         # goes (without waiting: a finaliser may run in any thread).
-        weakref.finalize(self, _stop, process, False)
-        self._process = process
-        try:
-            _send(process.stdin.fileno(), {'store': self.store_options})
-        except OSError as err:
-            self.close()
-            raise WorkerFailed('cannot start the refresh worker: %s' % err)
-        LOG.info('Started the latency refresh worker (pid %d)', process.pid)
-        return process
+        weakref.finalize(self, self._child.stop, False)
+        _call(self._child.send, {'store': self.store_options})
+        LOG.info('Started the latency refresh worker (pid %d)',
+                 self._child.pid)
+        return self._child
 
     @property
     def pid(self):
         """The child's process id, ``None`` when none runs."""
-        return None if self._process is None else self._process.pid
+        return None if self._child is None else self._child.pid
 
     def close(self):
         """Stop the child (the next refresh starts another)."""
-        process, self._process = self._process, None
-        if process is not None:
-            _stop(process)
+        child, self._child = self._child, None
+        if child is not None:
+            child.stop()
 
 
-def _stop(process, wait=True):
-    """Close the child's pipe; with ``wait``, reap it (killed if it
-    lingers)."""
-    for pipe in (process.stdin, process.stdout):
+class _Child(object):
+    """One child process and the two pipes to it (raw, blocking fds)."""
+
+    def __init__(self):
+        request_r, self._request_w = os.pipe()
+        self._answer_r, answer_w = os.pipe()
         try:
-            pipe.close()
-        except OSError:
-            pass
-    if not wait:
-        return
-    try:
-        process.wait(timeout=1.0)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+            self._process = subprocess.Popen(
+                [sys.executable, '-m', __name__], stdin=request_r,
+                stdout=answer_w, close_fds=True)
+        except OSError as err:
+            for fd in (self._request_w, self._answer_r):
+                os.close(fd)
+            raise WorkerFailed('cannot start the refresh worker: %s' % err)
+        finally:
+            os.close(request_r)
+            os.close(answer_w)
+        self.pid = self._process.pid
+        self._closed = False
+        # Held while a thread uses the fds: they are closed only by a
+        # thread holding it, so a number is never reused under a reader.
+        # A native lock: taken by eventlet's native pool threads.
+        self._busy = _thread.allocate_lock()
+
+    def alive(self):
+        return not self._closed and self._process.poll() is None
+
+    def send(self, message):
+        with self._busy:
+            self._check_open()
+            _send(self._request_w, message)
+
+    def exchange(self, request, timeout):
+        """Send one request, read its answer within ``timeout`` seconds."""
+        with self._busy:
+            self._check_open()
+            try:
+                _send(self._request_w, request)
+                return _receive(self._answer_r, time.monotonic() + timeout)
+            finally:
+                if self._closed:  # stopped meanwhile (killed): our turn
+                    self._close_fds()
+
+    def _check_open(self):
+        if self._closed:
+            self._close_fds()
+            raise WorkerFailed('the refresh worker was stopped')
+
+    def _close_fds(self):
+        for fd in (self._request_w, self._answer_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._request_w = self._answer_r = -1
+
+    def stop(self, wait=True):
+        """Close the pipes; with ``wait``, reap the child (killed if it
+        lingers). While another thread is in an exchange the child is
+        killed instead, and that thread closes the pipes when it sees it.
+        """
+        self._closed = True
+        if self._busy.acquire(blocking=False):
+            try:
+                if self._request_w >= 0:
+                    self._close_fds()
+            finally:
+                self._busy.release()
+        else:
+            self._process.kill()
+        if not wait:
+            return
+        try:
+            self._process.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
 
 
 class _Forward(std_logging.Handler):

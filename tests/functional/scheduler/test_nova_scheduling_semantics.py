@@ -5,6 +5,7 @@ and LatencyWeigher, fed by the background refresher) and fake computes with
 real Placement, as a user would.
 """
 
+import os
 import shutil
 import time
 
@@ -114,6 +115,13 @@ class MemcachedSchedulingTest(base.SchedulingTestBase):
         self._publish(host1=(1000, None, 0), host2=(60, None, 0),
                       host3=(4000, None, 0), host4=(250, None, 0))
         self.assertEqual('host2', self._boot_slo())
+        # The refreshes run in the refresh worker, a child of this
+        # nova-scheduler; what it logs below reaches the scheduler's log.
+        worker = self.provider._refresh_worker
+        self.assertNotIn(worker.pid, (None, os.getpid()))
+        with open('/proc/%d/cmdline' % worker.pid, 'rb') as cmdline:
+            self.assertIn(b'multimodal_virt.scheduler.refresh_worker',
+                          cmdline.read())
         self.memcached.stop()  # the store goes down mid-run
         self.assertEqual('host2', self._boot_slo())
         self.assertEqual('host2', self._boot())

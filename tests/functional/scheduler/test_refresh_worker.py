@@ -130,9 +130,9 @@ class RefreshWorkerTest(base.TestCase):
         self.assertNotEqual(pid, self.provider._refresh_worker.pid)
 
     def test_hung_worker_is_killed_and_the_refresh_runs_here(self):
-        self.flags('multimodal_virt_scheduler', refresh_timeout=1.0)
         self.provider.refresh()
         pid = self.provider._refresh_worker.pid
+        self.flags('multimodal_virt_scheduler', refresh_timeout=1.0)
         os.kill(pid, signal.SIGSTOP)
         self.addCleanup(lambda: _alive(pid) and os.kill(pid, signal.SIGKILL))
         self.store.put(samples.host_sample('new', io_us=70))

@@ -245,14 +245,17 @@ class HostileStoreBase(object):
         for host, io_us in HONEST:
             self.store.put(samples.host_sample(host, io_us=io_us))
         objects.register_all()
-        self.provider = provider_mod.SnapshotProvider(self.conf,
-                                                      store=self.store)
+        self.provider = self._provider()
         self.filter = latency_filter.LatencyFilter(self.conf, self.provider)
         self.weigher = latency_weigher.LatencyWeigher(self.conf,
                                                       self.provider)
         self.before = self._judge()
         self.assertEqual(['fast', 'mid', 'mid2', 'evil'], self.before[0])
         self.logger = self.useFixture(fixtures.FakeLogger())
+
+    def _provider(self):
+        """The scheduler's provider over this store (refreshed here)."""
+        return provider_mod.SnapshotProvider(self.conf, store=self.store)
 
     def _judge(self):
         """One refresh, then one scheduling request (its own snapshot)."""
@@ -372,6 +375,25 @@ class FileStoreHostileTest(HostileStoreBase, base.TestCase):
     def test_hidden_and_temporary_files_ignored(self):
         self.raw_write('.slow', _signed('slow', io_us=10))
         self.assertNothingGained(0, '')
+
+
+class FileStoreHostileWorkerTest(FileStoreHostileTest):
+    """Every file store case again, read by the refresh worker process.
+
+    nova-scheduler's default (``refresh_worker``): the store is read and
+    every entry judged in a child process; its warnings are logged by the
+    scheduler process, once per rejection as in-process.
+    """
+
+    def _provider(self):
+        self.flags('multimodal_virt_scheduler', refresh_worker=True)
+        provider = provider_mod.SnapshotProvider(self.conf)
+        self.addCleanup(provider.close)
+        return provider
+
+    def assertNothingGained(self, rejections, marker):
+        super().assertNothingGained(rejections, marker)
+        self.assertIsNotNone(self.provider._refresh_worker.pid)
 
 
 def _file_name_trick(name):

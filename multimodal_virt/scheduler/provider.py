@@ -166,6 +166,8 @@ class SnapshotProvider(object):
                 return snapshot_mod.LatencySnapshot(arrays, policy, now,
                                                     pace=_pace)
             except refresh_worker.WorkerFailed as err:
+                if self._closed:  # stopped with its provider meanwhile
+                    return self.snapshot()
                 self._warn.warning(
                     'worker', 'Latency refresh worker failed, reading the '
                     'store in nova-scheduler this time: %(err)s',

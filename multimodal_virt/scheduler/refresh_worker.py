@@ -23,6 +23,7 @@ pipe, never on a command line.
 """
 
 import dataclasses
+import importlib
 import json
 import logging as std_logging
 import os
@@ -37,29 +38,37 @@ from oslo_log import log as logging
 
 from multimodal_virt.metrics import vocabulary
 
-try:  # nova-scheduler may run under eventlet's monkey patching
-    from eventlet import patcher as _patcher
-    from eventlet import tpool as _tpool
-except ImportError:  # pragma: no cover - eventlet comes with Nova
-    _patcher = _tpool = None
-
 LOG = logging.getLogger(__name__)
-
-# The pipe is read and written with the unpatched calls, in a native
-# thread under eventlet (see _call): eventlet's hub never sees its fds.
-if _patcher is not None:
-    _os = _patcher.original('os')
-    _select = _patcher.original('select')
-    _thread = _patcher.original('_thread')
-else:  # pragma: no cover
-    import _thread
-    import select as _select
-    _os = os
 
 _FRAME = struct.Struct('<QI')
 #: Largest frame either side accepts (a 100,000-node answer is ~20 MB).
 MAX_FRAME_BYTES = 1 << 30
 _READ_CHUNK = 1 << 20
+
+
+def _green_patcher():
+    """eventlet's patcher when this process is monkey patched, else None.
+
+    Only a process that imported eventlet can be patched by it, so this
+    never imports eventlet itself.
+    """
+    patcher = sys.modules.get('eventlet.patcher')
+    if patcher is not None and patcher.is_monkey_patched('thread'):
+        return patcher
+    return None
+
+
+def _original(name):
+    """The module ``name`` without eventlet's patches.
+
+    The pipe is read and written with the unpatched calls, in a native
+    thread under eventlet (see :func:`_call`): eventlet's hub never sees
+    its fds, so a recycled fd number cannot confuse it.
+    """
+    patcher = _green_patcher()
+    if patcher is None:
+        return importlib.import_module(name)
+    return patcher.original(name)
 
 
 class WorkerFailed(Exception):
@@ -72,21 +81,22 @@ def _send(fd, header, arrays=()):
     head = json.dumps(header, separators=(',', ':')).encode('utf-8')
     data = b''.join([_FRAME.pack(len(head) + sum(map(len, blobs)),
                                  len(head)), head] + blobs)
+    write = _original('os').write
     view = memoryview(data)
     while view:
-        view = view[_os.write(fd, view):]
+        view = view[write(fd, view):]
 
 
 def _read_exact(fd, size, deadline):
     """Read ``size`` bytes; ``deadline`` (monotonic) or None for no limit."""
+    read, wait = _original('os').read, _original('select').select
     chunks, left = [], size
     while left:
         if deadline is not None:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not _select.select([fd], [], [],
-                                                    remaining)[0]:
+            if remaining <= 0 or not wait([fd], [], [], remaining)[0]:
                 raise WorkerFailed('no answer within the refresh timeout')
-        chunk = _os.read(fd, min(left, _READ_CHUNK))
+        chunk = read(fd, min(left, _READ_CHUNK))
         if not chunk:
             raise EOFError('pipe closed')
         chunks.append(chunk)
@@ -176,8 +186,8 @@ def _call(func, *args):
     calling green thread waits cooperatively; in native threading mode it
     runs here (the pipe calls release the GIL).
     """
-    if _patcher is not None and _patcher.is_monkey_patched('thread'):
-        return _tpool.execute(func, *args)
+    if _green_patcher() is not None:
+        return importlib.import_module('eventlet.tpool').execute(func, *args)
     return func(*args)
 
 
@@ -264,7 +274,7 @@ class _Child(object):
         # Held while a thread uses the fds: they are closed only by a
         # thread holding it, so a number is never reused under a reader.
         # A native lock: taken by eventlet's native pool threads.
-        self._busy = _thread.allocate_lock()
+        self._busy = _original('_thread').allocate_lock()
 
     def alive(self):
         return not self._closed and self._process.poll() is None

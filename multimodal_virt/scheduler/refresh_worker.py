@@ -27,6 +27,7 @@ import importlib
 import json
 import logging as std_logging
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -89,19 +90,19 @@ def _send(fd, header, arrays=()):
 
 def _read_exact(fd, size, deadline):
     """Read ``size`` bytes; ``deadline`` (monotonic) or None for no limit."""
-    read, wait = _original('os').read, _original('select').select
-    chunks, left = [], size
-    while left:
+    readv, wait = _original('os').readv, _original('select').select
+    buffer = bytearray(size)
+    view, done = memoryview(buffer), 0
+    while done < size:
         if deadline is not None:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not wait([fd], [], [], remaining)[0]:
                 raise WorkerFailed('no answer within the refresh timeout')
-        chunk = read(fd, min(left, _READ_CHUNK))
-        if not chunk:
+        count = readv(fd, [view[done:done + _READ_CHUNK]])
+        if not count:
             raise EOFError('pipe closed')
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b''.join(chunks)
+        done += count
+    return buffer
 
 
 def _receive(fd, deadline=None):
@@ -110,8 +111,8 @@ def _receive(fd, deadline=None):
     if total > MAX_FRAME_BYTES or head_len > total:
         raise WorkerFailed('malformed frame (%d bytes, header %d)'
                            % (total, head_len))
-    body = _read_exact(fd, total, deadline)
-    return json.loads(body[:head_len].decode('utf-8')), body[head_len:]
+    body = memoryview(_read_exact(fd, total, deadline))
+    return json.loads(bytes(body[:head_len])), body[head_len:]
 
 
 def _array_specs(arrays):
@@ -142,9 +143,9 @@ def _decode_arrays(header, body):
     """The :class:`SnapshotArrays` of one answer (checked against ours)."""
     from multimodal_virt.scheduler import snapshot
 
-    keys = header['keys']
-    if not all(isinstance(key, str) for key in keys):
-        raise WorkerFailed('answer has keys that are not strings')
+    keys = header['keys']  # JSON strings: the child sends store keys
+    if not isinstance(keys, list):
+        raise WorkerFailed('answer has no list of keys')
     rows = len(keys)
     percentiles = set(vocabulary.PERCENTILE_NAMES)
     columns, offset = {}, 0
@@ -386,6 +387,9 @@ def _serve(in_fd, out_fd):
 
 def main():
     """Entry point of the child: frames on stdin, answers on stdout."""
+    # Ctrl-C on a foreground nova-scheduler reaches its whole process
+    # group: the child ends when its parent does (its pipe closes).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     out_fd = os.dup(1)
     os.dup2(2, 1)  # a stray print can never corrupt the answers
     _serve(0, out_fd)

@@ -160,6 +160,41 @@ Related options:
 * ``fence_inflight_max_entries``
 """),
     cfg.IntOpt(
+        'sched_inflight_max_entries',
+        default=8192, min=128,
+        help="""
+Jobs of the DRM GPU scheduler the gpu_sched probe follows at once, from
+queued to done (24 bytes each). A job queued when the table is full is not
+measured and counted as dropped (``gpu_sched.inflight``, logged once). A
+job left in the table more than 300 s (its done event never came: an
+entity killed with jobs queued) is deleted at the next collection.
+
+Possible values:
+
+* an integer >= 128
+
+Related options:
+
+* ``max_gpu_sched_keys``
+"""),
+    cfg.IntOpt(
+        'max_gpu_sched_keys',
+        default=1024, min=16,
+        help="""
+Most (driver, process, queue or execution) histograms the gpu_sched probe
+keeps per collection window (emptied at every collection). A job of a
+further key is not measured and counted as dropped (``gpu_sched.hist``,
+logged once).
+
+Possible values:
+
+* an integer >= 16
+
+Related options:
+
+* ``sched_inflight_max_entries``
+"""),
+    cfg.IntOpt(
         'max_block_devices',
         default=64, min=1,
         help="""

@@ -11,6 +11,7 @@ import collections
 import ctypes
 import errno
 import functools
+import glob
 import os
 
 from oslo_log import log as logging
@@ -23,7 +24,10 @@ LOG = logging.getLogger(__name__)
 LIBBPF = 'libbpf.so.1'
 #: libbpf_print_level -> logging level.
 LIBBPF_LOG_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}
+BTF_KIND_STRUCT = 4
 BTF_KIND_TYPEDEF = 8
+#: Kernel BTF files: vmlinux and one per loaded module with BTF.
+KERNEL_BTF_DIR = '/sys/kernel/btf'
 BTF_KIND_DATASEC = 15
 _LOG_LINES = 200
 _P = ctypes.c_void_p
@@ -32,6 +36,11 @@ _P = ctypes.c_void_p
 class _BtfType(ctypes.Structure):
     _fields_ = [('name_off', ctypes.c_uint32), ('info', ctypes.c_uint32),
                 ('size', ctypes.c_uint32)]
+
+
+class _BtfMember(ctypes.Structure):
+    _fields_ = [('name_off', ctypes.c_uint32), ('type', ctypes.c_uint32),
+                ('offset', ctypes.c_uint32)]
 
 
 class _VarSecinfo(ctypes.Structure):
@@ -79,6 +88,7 @@ _SIGNATURES = {
     'btf__type_by_id': (_P, [_P, ctypes.c_uint32]),
     'btf__name_by_offset': (ctypes.c_char_p, [_P, ctypes.c_uint32]),
     'btf__load_vmlinux_btf': (_P, []),
+    'btf__parse_split': (_P, [ctypes.c_char_p, _P]),
     'btf__free': (None, [_P]),
     'libbpf_set_print': (_P, [_PRINT_FN]),
 }
@@ -176,17 +186,79 @@ def _check(ret, what):
         raise exception.ProbeError('%s: %s' % (what, os.strerror(code)))
 
 
-def btf_has_typedef(name):
-    """True if the kernel BTF has typedef ``name`` (e.g. btf_trace_X)."""
+def _search_kernel_btf(visit, btf_dir=KERNEL_BTF_DIR):
+    """First non-None ``visit(btf)`` over the kernel's BTF: vmlinux, then
+    each module's file (split on vmlinux).
+
+    Module BTF is read from its file (world-readable), not through the BPF
+    syscall, which enumerates BTF objects only with CAP_SYS_ADMIN.
+    """
     lib = library()
-    btf = lib.btf__load_vmlinux_btf()
-    if not btf:
-        return False
+    base = lib.btf__load_vmlinux_btf()
+    if not base:
+        return None
     try:
-        return lib.btf__find_by_name_kind(btf, name.encode(),
-                                          BTF_KIND_TYPEDEF) > 0
+        found = visit(base)
+        if found is not None:
+            return found
+        for path in sorted(glob.glob(os.path.join(btf_dir, '*'))):
+            if os.path.basename(path) == 'vmlinux':
+                continue
+            btf = lib.btf__parse_split(path.encode(), base)
+            if not btf:
+                continue
+            try:
+                found = visit(btf)
+            finally:
+                lib.btf__free(btf)
+            if found is not None:
+                return found
+        return None
     finally:
-        lib.btf__free(btf)
+        lib.btf__free(base)
+
+
+def btf_has_typedef(name):
+    """True if the kernel's or a loaded module's BTF has typedef ``name``
+    (e.g. ``btf_trace_X``: the kernel offers tracepoint X)."""
+    lib = library()
+    return bool(_search_kernel_btf(
+        lambda btf: True if lib.btf__find_by_name_kind(
+            btf, name.encode(), BTF_KIND_TYPEDEF) > 0 else None))
+
+
+def btf_member_offset(struct, member):
+    """Byte offset of ``struct.member`` in the kernel's or a module's BTF.
+
+    For the loader to set the offsets of module types as settings, where a
+    CO-RE relocation would need CAP_SYS_ADMIN to find the module's BTF.
+
+    :returns: the offset, or ``None`` if no BTF has that struct and member
+        (or the member is a bitfield).
+    """
+    lib = library()
+
+    def visit(btf):
+        type_id = lib.btf__find_by_name_kind(btf, struct.encode(),
+                                             BTF_KIND_STRUCT)
+        if type_id <= 0:
+            return None
+        address = lib.btf__type_by_id(btf, type_id)
+        header = _BtfType.from_address(address)
+        members = (_BtfMember * (header.info & 0xffff)).from_address(
+            address + ctypes.sizeof(_BtfType))
+        kind_flag = header.info >> 31
+        for item in members:
+            name = lib.btf__name_by_offset(btf, item.name_off)
+            if name is None or name.decode() != member:
+                continue
+            bits = item.offset & 0xffffff if kind_flag else item.offset
+            if kind_flag and item.offset >> 24:
+                return None  # a bitfield
+            return bits // 8 if bits % 8 == 0 else None
+        return None
+
+    return _search_kernel_btf(visit)
 
 
 def _prog_info(fd):

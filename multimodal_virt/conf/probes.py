@@ -129,11 +129,13 @@ Possible values:
         help="""
 Slots of the gpu_fence probe's lock-free table of emitted, not yet
 signaled GPU fences, rounded up to a power of two. Each fence hashes to a
-group of four neighbouring slots; it leaves its slot when it signals or is
-destroyed. An emit that finds its four slots taken is not measured and
-counted as dropped (``gpu_fence.inflight``, logged once): keep the table a
-few times larger than the fences in flight at once (32 bytes per slot; with
-a quarter of the slots taken, about 0.4 % of emits are lost).
+group of four neighbouring slots; it leaves its slot when it signals (the
+slot of a fence released without signaling is taken over by the next fence
+at its address, or freed 120 s after its emit). An emit that finds its
+four slots taken is not measured and counted as dropped
+(``gpu_fence.inflight``, logged once): keep the table a few times larger
+than the fences in flight at once (32 bytes per slot; with a quarter of
+the slots taken, about 0.4 % of emits are lost).
 
 Possible values:
 

@@ -34,9 +34,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_WORKDIR = '/var/tmp/mmv-guest-proof'
-# MMV-DROPPED index 0-1: the drops map; 2-3: the anomalies map.
-DROP_NAMES = ('inflight_full', 'hist_full', 'unmatched_signal',
-              'destroyed_unsignaled')
+# MMV-DROPPED index 0-1: the drops map; 2: the anomalies map.
+DROP_NAMES = ('inflight_full', 'hist_full', 'unmatched_signal')
 _FENCE = re.compile(r'MMV-FENCE driver=(\S+) tgid=(\d+) self=(\d) '
                     r'slots=([\d,]+)')
 _SUBMIT = re.compile(r'MMV-SUBMIT count=(\d+) min_ns=(\d+) max_ns=(\d+) '
@@ -149,8 +148,7 @@ def check_sched(sched):
 def check(result, count):
     """List of failed checks (empty: the proof holds)."""
     failures = []
-    if sorted(result['attached']) != ['mmv_fence_destroy', 'mmv_fence_emit',
-                                      'mmv_fence_signaled']:
+    if sorted(result['attached']) != ['mmv_fence_emit', 'mmv_fence_signaled']:
         failures.append('fence programs attached: %s' % result['attached'])
     submit = result['submit'] or {}
     if submit.get('count') != count:

@@ -68,6 +68,12 @@ _SIGNATURES = {
     'bpf_map__fd': (ctypes.c_int, [_P]),
     'bpf_map__key_size': (ctypes.c_uint32, [_P]),
     'bpf_map__value_size': (ctypes.c_uint32, [_P]),
+    'bpf_map__max_entries': (ctypes.c_uint32, [_P]),
+    'bpf_map_lookup_batch': (ctypes.c_int, [ctypes.c_int, _P, _P, _P, _P,
+                                            ctypes.POINTER(ctypes.c_uint32),
+                                            _P]),
+    'bpf_map_update_elem': (ctypes.c_int, [ctypes.c_int, _P, _P,
+                                           ctypes.c_uint64]),
     'bpf_program__set_autoload': (ctypes.c_int, [_P, ctypes.c_bool]),
     'bpf_object__next_program': (_P, [_P, _P]),
     'bpf_program__name': (ctypes.c_char_p, [_P]),
@@ -534,6 +540,39 @@ class LoadedObject(loaded.LoadedPrograms):
                 result[spec_map.unpack_key(raw)] = spec_map.unpack_value(
                     value.raw)
         return result
+
+    def read_array(self, name):
+        """The values of ARRAY map ``name``, concatenated in index order.
+
+        One ``BPF_MAP_LOOKUP_BATCH`` per call for the whole table, where
+        :meth:`read` makes two system calls per entry.
+        """
+        handle = self._map(name)
+        fd = self._lib.bpf_map__fd(handle)
+        entries = self._lib.bpf_map__max_entries(handle)
+        value_size = self._lib.bpf_map__value_size(handle)
+        keys = (ctypes.c_uint32 * entries)()
+        values = ctypes.create_string_buffer(entries * value_size)
+        out_batch = ctypes.c_uint32()
+        count = ctypes.c_uint32(entries)
+        ret = self._lib.bpf_map_lookup_batch(fd, None,
+                                             ctypes.byref(out_batch), keys,
+                                             values, ctypes.byref(count),
+                                             None)
+        if ret < 0 and ret != -errno.ENOENT:
+            raise exception.ProbeError('batch read of map %s: %s'
+                                       % (name, os.strerror(-ret)))
+        return values.raw[:count.value * value_size]
+
+    def clear_slot(self, name, index):
+        """Zero the value at ``index`` of ARRAY map ``name``."""
+        handle = self._map(name)
+        key = ctypes.c_uint32(index)
+        zeros = ctypes.create_string_buffer(
+            self._lib.bpf_map__value_size(handle))
+        _check(self._lib.bpf_map_update_elem(
+            self._lib.bpf_map__fd(handle), ctypes.byref(key), zeros, 0),
+            'clearing slot %d of map %s' % (index, name))
 
     def _delete(self, name, raw_key):
         fd = self._lib.bpf_map__fd(self._map(name))

@@ -110,6 +110,12 @@ int BPF_PROG(mmv_block_rq_complete, struct request *rq, int error,
 		return 0;
 	tsp = bpf_map_lookup_elem(&start, &key);
 	if (!tsp) {
+		/* A zero-byte completion never issued is the end of a flush
+		 * sequence: the request that asked for a flush is completed
+		 * when the flush request, issued and timed in its place, is
+		 * done. Not a lost measurement. */
+		if (!nr_bytes)
+			return 0;
 		/* Evicted from the LRU table (or issued before attach). */
 		mmv_count_drop(&drops, MMV_DROP_START);
 		return 0;

@@ -111,9 +111,10 @@ Related options:
         default=10240, min=128,
         help="""
 Size of the tables that hold start timestamps of in-flight block requests
-and of listed ioctl calls. Block requests: an LRU table; when full, the
-oldest entry is evicted, so memory stays bounded whatever the event rate,
-and a completion whose start was evicted is counted (``block_io.start``).
+and of listed ioctl calls. Block requests: a lock-free table of this many
+slots rounded up to a power of two (16 bytes each), each request hashed to
+four of them; a request whose four slots are taken is not timed, and its
+completion is counted (``block_io.start``).
 Ioctl calls: one entry per thread inside a listed ioctl, freed when the
 call returns; a call that finds the table full is not timed and counted
 (``gpu_ioctl.start``). Both are published in every sample's ``dropped``

@@ -111,7 +111,7 @@ class BpfProbe(base.Probe):
             LOG.warning(
                 'Probe %(probe)s: %(count)d event(s) were not counted: ' +
                 ('%(count)d completion(s) found no start time in BPF map '
-                 '%(map)s (evicted from the full table, or no start event '
+                 '%(map)s (not recorded in the full table, or no start event '
                  'was seen for them)' if spec_map.evicts else
                  'BPF map %(map)s was full') +
                 '; losses are published with every sample '

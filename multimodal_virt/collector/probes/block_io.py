@@ -21,12 +21,19 @@ SPEC = spec.ProbeSpec(
                      'tp_btf'),
     ),
     maps=(
-        spec.Map('start', 'Q', 'Q', 'inflight_max_entries', evicts=True),
+        # Slots (struct request *, issue ns); 0: free.
+        spec.Map('start', 'I', 'QQ', 'inflight_max_entries', evicts=True),
         spec.Map('hists', 'I', '32Q', 'max_block_devices'),
     ),
-    rodata={'targ_dev': 'I', 'targ_nskip': 'I', 'targ_skip_majors': 'I'},
+    rodata={'targ_dev': 'I', 'targ_nskip': 'I', 'targ_skip_majors': 'I',
+            'targ_start_mask': 'Q'},
     drops=('start', 'hists'),
 )
+
+
+def start_slots(size):
+    """Slots of the issue-time table: ``size`` rounded up to a power of 2."""
+    return 1 << max(0, int(size) - 1).bit_length()
 
 
 class BlockIOProbe(probe.BpfProbe):
@@ -59,7 +66,14 @@ class BlockIOProbe(probe.BpfProbe):
                         {'n': len(majors), 'max': MAX_SKIP_MAJORS})
             majors = majors[:MAX_SKIP_MAJORS]
         return {'targ_dev': 0, 'targ_nskip': len(majors),
-                'targ_skip_majors': majors}
+                'targ_skip_majors': majors,
+                'targ_start_mask': start_slots(
+                    self.group.inflight_max_entries) - 1}
+
+    def max_entries(self):
+        sizes = super().max_entries()
+        sizes['start'] = start_slots(sizes['start'])
+        return sizes
 
     def _prune(self, devs):
         """Delete the entries of idle and vanished devices; return the rest.

@@ -101,11 +101,15 @@ class TestBlockIO(ProbeTestCase):
         loaded = FakeLoaded({'hists': {(vda,): (0, 0, 4) + (0,) * 29}})
         probe = self._probe({(254, 0): 'vda'})
         fake = self.start(probe, loaded)
-        self.assertEqual({'start': 10240, 'hists': 64}, fake.calls[0][2])
+        # The issue-time table: inflight_max_entries (10240) rounded up to
+        # a power of two, its index mask a setting.
+        self.assertEqual({'start': 16384, 'hists': 64}, fake.calls[0][2])
+        self.assertEqual(16383, probe.settings()['targ_start_mask'])
         # loop, md and device-mapper by major (this kernel has no zram or
         # ramdisk driver registered: nothing to exclude for them).
         self.assertEqual({'targ_dev': 0, 'targ_nskip': 3,
-                          'targ_skip_majors': [7, 9, 253]},
+                          'targ_skip_majors': [7, 9, 253],
+                          'targ_start_mask': 16383},
                          fake.calls[0][1])
         # start() took the baseline: nothing new yet, and the idle entry
         # is deleted; vda's next requests create it again from zero.
@@ -125,7 +129,8 @@ class TestBlockIO(ProbeTestCase):
         self.flags('multimodal_virt_probes', exclude_block_drivers=[])
         probe = self._probe({})
         self.assertEqual({'targ_dev': 0, 'targ_nskip': 0,
-                          'targ_skip_majors': []}, probe.settings())
+                          'targ_skip_majors': [],
+                          'targ_start_mask': 16383}, probe.settings())
         self.flags('multimodal_virt_probes',
                    exclude_block_drivers=['loop', 'nbd'])
         self.assertEqual([7], probe.settings()['targ_skip_majors'])

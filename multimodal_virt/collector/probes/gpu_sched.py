@@ -28,6 +28,7 @@ from multimodal_virt.collector.bpf import probe
 from multimodal_virt.collector.bpf import spec
 from multimodal_virt.collector.probes import base
 from multimodal_virt.collector.probes import gpu_fence
+from multimodal_virt import exception
 
 LOG = logging.getLogger(__name__)
 
@@ -132,8 +133,13 @@ class GpuSchedProbe(probe.BpfProbe):
 
     def settings(self):
         if self._offsets is None:
-            from multimodal_virt.collector.bpf import libbpf
-            self._offsets = module_offsets(libbpf.btf_member_offset)
+            try:
+                from multimodal_virt.collector.bpf import libbpf
+                self._offsets = module_offsets(libbpf.btf_member_offset)
+            except exception.BPFUnavailable as err:
+                # No libbpf: nothing will load (dump mode describes).
+                LOG.debug('gpu_sched: no BTF lookup: %s', err)
+                return {}
         return dict(self._offsets)
 
     def start(self):

@@ -113,9 +113,11 @@ class _TestRunOpts(ctypes.Structure):
                 ('cpu', ctypes.c_uint32), ('batch_size', ctypes.c_uint32)]
 
 
-# struct bpf_prog_info (uapi linux/bpf.h): offsets of run_time_ns, run_cnt.
+# struct bpf_prog_info (uapi linux/bpf.h): offsets of run_time_ns, run_cnt,
+# recursion_misses.
 _PROG_INFO_RUN_TIME_NS = 192
 _PROG_INFO_RUN_CNT = 200
+_PROG_INFO_RECURSION_MISSES = 208
 _PROG_INFO_SIZE = 256
 _NR_BPF = 321              # x86-64
 _BPF_ENABLE_STATS = 32
@@ -290,6 +292,15 @@ def prog_run_stats(fd):
                                 _PROG_INFO_RUN_TIME_NS + 8], 'little'),
             int.from_bytes(info[_PROG_INFO_RUN_CNT:_PROG_INFO_RUN_CNT + 8],
                            'little'))
+
+
+def prog_recursion_misses(fd):
+    """Times the kernel skipped the program behind ``fd`` because a BPF
+    program was already running on that CPU (an event nested in an
+    interrupt): counted whether or not statistics are on."""
+    info = _prog_info(fd)
+    return int.from_bytes(info[_PROG_INFO_RECURSION_MISSES:
+                               _PROG_INFO_RECURSION_MISSES + 8], 'little')
 
 
 def test_run(fd, args):
@@ -492,6 +503,17 @@ class LoadedObject(loaded.LoadedPrograms):
             if fd >= 0:
                 ids.append(prog_id(fd))
         return ids
+
+    def recursion_misses(self):
+        """Sum of the attached programs' recursion misses."""
+        total = 0
+        for program in self.spec.programs:
+            if program.event in self.skipped or not program.attach:
+                continue
+            fd = self._lib.bpf_program__fd(self._program(program.name))
+            if fd >= 0:
+                total += prog_recursion_misses(fd)
+        return total
 
     def program_fd(self, name):
         """fd of the loaded program ``name`` (a program of the spec)."""

@@ -109,8 +109,8 @@ class TestOnThisKernel(SchedTestCase):
         self.assertIsNone(reading.gpu_queue)
         self.assertEqual({}, reading.gpu_sched_exec)
         self.assertEqual((), reading.gpu_observed)
-        self.assertEqual({'gpu_sched.inflight': 0, 'gpu_sched.hist': 0},
-                         reading.dropped)
+        self.assertEqual({'gpu_sched.inflight': 0, 'gpu_sched.hist': 0,
+                          'gpu_sched.nested': 0}, reading.dropped)
         sample = sample_builder.build_sample('h', [reading], 1.0,
                                              timestamp=time.time())
         self.assertIsNone(sample.gpu_queue)
@@ -303,8 +303,8 @@ class TestSyntheticJobs(SchedTestCase):
         self.assertEqual(16, len(loaded.read('hist')))
         self.assertEqual(5, self.dropped(loaded)['hist'])
         reading = self.probe_over(loaded).collect()
-        self.assertEqual({'gpu_sched.inflight': 0, 'gpu_sched.hist': 5},
-                         reading.dropped)
+        self.assertEqual({'gpu_sched.inflight': 0, 'gpu_sched.hist': 5,
+                          'gpu_sched.nested': 0}, reading.dropped)
         self.assertEqual(20, reading.gpu_queue.count)
         self.assertEqual(15, sum(h.count for h in
                                  reading.gpu_sched_exec.values()))
@@ -327,7 +327,8 @@ class TestSyntheticJobs(SchedTestCase):
             measured = reading.gpu_queue.count
             self.assertEqual(min(jobs, 128), measured)
             self.assertEqual({'gpu_sched.inflight': jobs - measured,
-                              'gpu_sched.hist': 0}, reading.dropped)
+                              'gpu_sched.hist': 0, 'gpu_sched.nested': 0},
+                             reading.dropped)
             sample = sample_builder.build_sample('h', [reading], 1.0,
                                                  timestamp=time.time())
             published = codec.decode_one(codec.encode(sample, keyring), 'h',

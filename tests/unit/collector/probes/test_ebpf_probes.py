@@ -200,6 +200,24 @@ class TestBlockIO(ProbeTestCase):
         self.assertEqual(1, logs.output.count('no start time in BPF map start'))
         self.assertIn('max_block_devices', logs.output)
 
+    def test_events_the_kernel_skipped_are_published_logged_once(self):
+        logs = self.useFixture(fixtures.FakeLogger(
+            name='multimodal_virt.collector.bpf.probe'))
+        loaded = FakeLoaded({'hists': {}})
+        misses = [0]
+        loaded.recursion_misses = lambda: misses[0]
+        probe = self._probe({})
+        self.start(probe, loaded)
+        self.assertEqual(0, probe.collect().dropped['block_io.nested'])
+        misses[0] = 3
+        self.assertEqual(3, probe.collect().dropped['block_io.nested'])
+        misses[0] = 4
+        self.assertEqual(1, probe.collect().dropped['block_io.nested'])
+        self.assertEqual(1, logs.output.count('already running on that CPU'))
+        # A loader that cannot tell publishes no such counter.
+        del loaded.recursion_misses
+        self.assertNotIn('block_io.nested', probe.collect().dropped)
+
     def test_map_sizes_from_config(self):
         self.flags('multimodal_virt_probes', max_block_devices=4,
                    inflight_max_entries=256)

@@ -6,9 +6,9 @@ kernel monotonic time, one event per fence. Vendor-agnostic: every DRM
 driver emits these tracepoints. The emitting process is the one that
 submitted the job for drivers that emit in the ioctl (virtio-gpu, i915
 execlists); drivers behind the DRM GPU scheduler emit from its kernel
-thread, whose pid maps to no instance. Where the gpu_scheduler tracepoints
-exist (``drm_sched_job``, ``drm_run_job``) queue wait could be split from
-execution; this probe does not attach them yet.
+thread, whose pid maps to no instance. Queue wait and execution of DRM GPU
+scheduler jobs, attributed to the submitting process, come from the
+gpu_sched probe (:mod:`~multimodal_virt.collector.probes.gpu_sched`).
 """
 
 import glob

@@ -2,7 +2,8 @@
 
 Each path's *pressure* is its measured value over its configured threshold
 (``[multimodal_virt_analysis]``): a latency percentile for storage I/O, GPU
-job execution (``gpu_exec``) and GPU command submission (``gpu_submit``), a
+job execution (``gpu_exec``), GPU queue wait (``gpu_queue``) and GPU command
+submission (``gpu_submit``), a
 rate for VM exits and interrupts. The path with the highest pressure
 dominates; a pressure above 1 makes it a bottleneck. Pure logic: a sample
 in, a :class:`Finding` out.
@@ -47,6 +48,7 @@ class Thresholds:
     :param percentile: latency percentile compared (``p50``/``p95``/``p99``).
     :param gpu_exec_us: GPU job latency threshold (µs).
     :param gpu_submit_us: GPU command-submission latency threshold (µs).
+    :param gpu_queue_us: GPU queue-wait latency threshold (µs).
     :param io_us: I/O latency threshold (µs).
     :param vm_exit_rate: VM exits per second threshold.
     :param irq_rate: interrupts per second threshold.
@@ -62,12 +64,13 @@ class Thresholds:
     irq_rate: float = 100000.0
     slo_headroom: float = 1.0
     top_instances: int = 3
+    gpu_queue_us: float = 10000.0
 
     def __post_init__(self):
         if self.percentile not in _FRACTIONS:
             raise ValueError('percentile must be one of %s, got %r'
                              % (', '.join(_FRACTIONS), self.percentile))
-        for name in ('gpu_exec_us', 'gpu_submit_us', 'io_us',
+        for name in ('gpu_exec_us', 'gpu_submit_us', 'gpu_queue_us', 'io_us',
                      'vm_exit_rate', 'irq_rate'):
             if not getattr(self, name) > 0:
                 raise ValueError('threshold %s must be > 0, got %r'
@@ -83,7 +86,8 @@ class Thresholds:
                    vm_exit_rate=group.vm_exit_rate_threshold,
                    irq_rate=group.irq_rate_threshold,
                    slo_headroom=group.slo_headroom,
-                   top_instances=group.top_instances)
+                   top_instances=group.top_instances,
+                   gpu_queue_us=group.gpu_queue_threshold_us)
 
     def limit(self, path):
         """Threshold of ``path`` (µs for latencies, per second for rates).
@@ -91,7 +95,8 @@ class Thresholds:
         A deprecated alias (``gpu_cmd``) has its metric's threshold.
         """
         return {'gpu_exec': self.gpu_exec_us,
-                'gpu_submit': self.gpu_submit_us, 'io': self.io_us,
+                'gpu_submit': self.gpu_submit_us,
+                'gpu_queue': self.gpu_queue_us, 'io': self.io_us,
                 'vm_exit': self.vm_exit_rate,
                 'irq': self.irq_rate}[vocabulary.canonical_metric(path)]
 

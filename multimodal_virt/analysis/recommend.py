@@ -71,6 +71,7 @@ _LOCAL_MEMORY = (('hw:numa_nodes', '1'), ('hw:mem_page_size', 'large'))
 _GPU_ACTIONS = {
     'gpu_exec': 'GPU jobs wait for a shared GPU',
     'gpu_submit': 'GPU command submission is congested',
+    'gpu_queue': "GPU jobs queue behind other tenants' jobs",
 }
 
 

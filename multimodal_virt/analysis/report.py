@@ -14,6 +14,7 @@ COLUMNS = (
     ('host', 'HOST'), ('source', 'SRC'), ('age', 'AGE'),
     ('gpu_exec_p50', 'EXEC p50'), ('gpu_exec_p99', 'EXEC p99'),
     ('gpu_submit_p50', 'SUBMIT p50'), ('gpu_submit_p99', 'SUBMIT p99'),
+    ('gpu_queue_p99', 'QUEUE p99'),
     ('io_p50', 'IO p50'), ('io_p99', 'IO p99'),
     ('vm_exit_rate', 'EXITS/s'), ('irq_rate', 'IRQ/s'),
     ('score', 'SCORE'), ('rank', 'RANK'),
@@ -24,9 +25,10 @@ COLUMNS = (
 class HostRow:
     """One line of ``multimodal-virt status`` (latencies in µs).
 
-    GPU columns are ``gpu_exec`` (GPU job, dma_fence emit to signaled) and
-    ``gpu_submit`` (command-submission ioctls); the deprecated ``gpu_cmd``
-    carries gpu_submit's histogram and is not shown twice.
+    GPU columns are ``gpu_exec`` (GPU job, dma_fence emit to signaled),
+    ``gpu_submit`` (command-submission ioctls) and ``gpu_queue`` (DRM GPU
+    scheduler queue wait, p99 only); the deprecated ``gpu_cmd`` carries
+    gpu_submit's histogram and is not shown twice.
     """
 
     host: str
@@ -47,6 +49,8 @@ class HostRow:
     score_us: float
     rank: object
     events: tuple
+    gpu_queue_p99: object = None
+    gpu_queue_events: int = 0
 
     def to_dict(self):
         data = dataclasses.asdict(self)
@@ -89,7 +93,9 @@ def host_rows(samples, snapshot, now):
             io_events=_count(sample.io),
             vm_exit_rate=sample.vm_exit_rate, irq_rate=sample.irq_rate,
             score_us=snapshot.base_score(host), rank=ranks.get(host),
-            events=sample.events))
+            events=sample.events,
+            gpu_queue_p99=snapshot.value(row, 'gpu_queue', 'p99'),
+            gpu_queue_events=_count(sample.gpu_queue)))
     return sorted(rows, key=lambda r: (r.rank is None, r.rank or 0, r.host))
 
 
@@ -121,6 +127,7 @@ def format_table(rows, percentile='p99'):
             row.host, row.source, _age(row),
             _number(row.gpu_exec_p50), _number(row.gpu_exec_p99),
             _number(row.gpu_submit_p50), _number(row.gpu_submit_p99),
+            _number(row.gpu_queue_p99),
             _number(row.io_p50), _number(row.io_p99),
             _number(row.vm_exit_rate), _number(row.irq_rate),
             _number(row.score_us),
@@ -132,7 +139,8 @@ def format_table(rows, percentile='p99'):
             cell.ljust(width) if i < 3 else cell.rjust(width)
             for i, (cell, width) in enumerate(zip(line, widths))).rstrip())
     lines.append('latencies in us; EXEC = GPU job (fence emit to signaled), '
-                 'SUBMIT = GPU command submission; SCORE = weighted %s GPU + '
+                 'SUBMIT = GPU command submission, QUEUE = GPU queue wait '
+                 '(DRM scheduler, queued to run); SCORE = weighted %s GPU + '
                  'I/O latency the LatencyWeigher ranks by (lower is better); '
                  'STALE samples are scored by stale_policy' % percentile)
     return '\n'.join(lines) + '\n'

@@ -17,6 +17,9 @@ Pure logic: no BPF, no libvirt, no I/O. The rules:
   deprecated alias) carries ``gpu_submit``'s histogram unless a reading set
   ``gpu_cmd`` itself. Fence histograms per emitting pid become per instance
   UUID through the attribution map; per device they are summed by label.
+  DRM GPU scheduler execution (run to done, ``gpu_sched_exec``) joins
+  ``gpu_exec`` only for drivers no fence reading measured in the window
+  (:func:`sched_exec_readings`), so a job is never counted twice.
   A GPU signal no reading declares (``gpu_observed``) and without events
   is marked ``observable: false`` in the sample.
 * ``sources`` says, per metric, whether eBPF or procfs measured it, or
@@ -33,6 +36,7 @@ import time
 
 from oslo_log import log as logging
 
+from multimodal_virt.collector.probes import base as probe_base
 from multimodal_virt import exception
 from multimodal_virt.metrics import histogram as hist
 from multimodal_virt.metrics import sample as sample_mod
@@ -218,6 +222,43 @@ def _merge_histogram_maps(readings, field):
     return merged
 
 
+def sched_exec_readings(readings):
+    """DRM scheduler execution as a reading of ``gpu_exec``, or ``[]``.
+
+    A driver that emits dma_fence events (virtio-gpu, msm, nouveau) has its
+    jobs timed by the fence reading already; those of the other drivers'
+    jobs (``gpu_sched_exec`` keys ``(driver label, tgid)``) are added, per
+    device and per submitting process.
+    """
+    fenced = {str(label) for label, item in _merge_histogram_maps(
+        readings, 'gpu_exec_by_device').items() if item.count}
+    total, by_device, by_pid = None, {}, {}
+    for reading in readings:
+        executed = getattr(reading, 'gpu_sched_exec', None) or {}
+        if not isinstance(executed, dict):
+            continue
+        for key, item in executed.items():
+            if not (isinstance(key, tuple) and len(key) == 2
+                    and isinstance(item, hist.LatencyHistogram)):
+                LOG.warning('Dropping gpu_sched_exec[%(key)r] from a '
+                            '%(source)s reading: expected (driver, tgid): '
+                            'LatencyHistogram',
+                            {'key': key, 'source': reading.source})
+                continue
+            label, tgid = key
+            if str(label) in fenced or not item.count:
+                continue
+            for table, name in ((by_device, str(label)), (by_pid, tgid)):
+                before = table.get(name)
+                table[name] = item if before is None else before.merged(item)
+            total = item if total is None else total.merged(item)
+    if total is None:
+        return []
+    return [probe_base.ProbeReading(source=EBPF, gpu_exec=total,
+                                    gpu_exec_by_device=by_device,
+                                    gpu_exec_by_pid=by_pid)]
+
+
 def _busiest(histograms, limit):
     """At most ``limit`` entries, those with the most events."""
     if len(histograms) <= limit:
@@ -354,6 +395,7 @@ def build_sample(host, readings, window_s, attribution=None, timestamp=None,
         raise exception.InvalidSample('window_s must be > 0, got %r'
                                       % (window_s,))
     readings = list(readings)
+    readings += sched_exec_readings(readings)
     exits_total, exits_by_pid = _sum_counts(readings, 'vm_exits_by_pid',
                                             VM_EXIT_EVENT_MARKERS)
     if not exits_by_pid:

@@ -64,6 +64,25 @@ Related options:
 
 * ``percentile``, ``slo_headroom``, ``gpu_exec_threshold_us``
 """),
+    cfg.FloatOpt('gpu_queue_threshold_us',
+                 default=10000.0,
+                 min=1.0,
+                 help="""
+GPU queue wait (``gpu_queue``: a DRM GPU scheduler job queued on its entity
+to handed to the hardware ring, microseconds, at ``percentile``) above which
+GPU queueing is a bottleneck: jobs wait behind other tenants' jobs. The
+analysis then recommends an SR-IOV GPU VF with a scheduling profile and a
+flavor ``gpu_queue`` SLO at this value. Measured only where the gpu-sched
+module is loaded (probe ``gpu_sched``).
+
+Possible values:
+
+* a latency in microseconds >= 1
+
+Related options:
+
+* ``percentile``, ``slo_headroom``, ``gpu_exec_threshold_us``
+"""),
     cfg.FloatOpt('io_threshold_us',
                  default=10000.0,
                  min=1.0,

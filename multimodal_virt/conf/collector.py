@@ -29,7 +29,7 @@ Related options:
 """),
     cfg.ListOpt('probes',
                 default=['block_io', 'gpu_ioctl', 'kvm_exit', 'irq',
-                         'gpu_fence', 'gpu_vf_busy'],
+                         'gpu_fence', 'gpu_vf_busy', 'gpu_sched'],
                 help="""
 Probes to load, by name in the ``multimodal_virt.probes`` entry point
 namespace. A probe that fails to load or start is reported and skipped; the
@@ -39,6 +39,8 @@ Possible values:
 
 * ``block_io``, ``gpu_ioctl``, ``kvm_exit``, ``irq``, ``gpu_fence`` (eBPF,
   need CAP_BPF and CAP_PERFMON or root, and kernel BTF)
+* ``gpu_sched`` (eBPF, the DRM GPU scheduler's tracepoints: GPU queue
+  wait; says "not observable" where the gpu-sched module is not loaded)
 * ``gpu_vf_busy`` (xe PMU engine activity per SR-IOV VF, CAP_PERFMON; says
   "not observable" where no PF exposes it)
 * ``procfs`` (no privileges: /proc/diskstats and /proc/interrupts)

@@ -111,9 +111,10 @@ Related options:
         default=10240, min=128,
         help="""
 Size of the tables that hold start timestamps of in-flight block requests
-and of listed ioctl calls. Block requests: an LRU table; when full, the
-oldest entry is evicted, so memory stays bounded whatever the event rate,
-and a completion whose start was evicted is counted (``block_io.start``).
+and of listed ioctl calls. Block requests: a lock-free table of this many
+slots rounded up to a power of two (16 bytes each), each request hashed to
+four of them; a request whose four slots are taken is not timed, and its
+completion is counted (``block_io.start``).
 Ioctl calls: one entry per thread inside a listed ioctl, freed when the
 call returns; a call that finds the table full is not timed and counted
 (``gpu_ioctl.start``). Both are published in every sample's ``dropped``
@@ -129,11 +130,13 @@ Possible values:
         help="""
 Slots of the gpu_fence probe's lock-free table of emitted, not yet
 signaled GPU fences, rounded up to a power of two. Each fence hashes to a
-group of four neighbouring slots; it leaves its slot when it signals or is
-destroyed. An emit that finds its four slots taken is not measured and
-counted as dropped (``gpu_fence.inflight``, logged once): keep the table a
-few times larger than the fences in flight at once (32 bytes per slot; with
-a quarter of the slots taken, about 0.4 % of emits are lost).
+group of four neighbouring slots; it leaves its slot when it signals (the
+slot of a fence released without signaling is taken over by the next fence
+at its address, or freed 120 s after its emit). An emit that finds its
+four slots taken is not measured and counted as dropped
+(``gpu_fence.inflight``, logged once): keep the table a few times larger
+than the fences in flight at once (32 bytes per slot; with a quarter of
+the slots taken, about 0.4 % of emits are lost).
 
 Possible values:
 
@@ -158,6 +161,41 @@ Possible values:
 Related options:
 
 * ``fence_inflight_max_entries``
+"""),
+    cfg.IntOpt(
+        'sched_inflight_max_entries',
+        default=8192, min=128,
+        help="""
+Jobs of the DRM GPU scheduler the gpu_sched probe follows at once, from
+queued to done (24 bytes each). A job queued when the table is full is not
+measured and counted as dropped (``gpu_sched.inflight``, logged once). A
+job left in the table more than 300 s (its done event never came: an
+entity killed with jobs queued) is deleted at the next collection.
+
+Possible values:
+
+* an integer >= 128
+
+Related options:
+
+* ``max_gpu_sched_keys``
+"""),
+    cfg.IntOpt(
+        'max_gpu_sched_keys',
+        default=1024, min=16,
+        help="""
+Most (driver, process, queue or execution) histograms the gpu_sched probe
+keeps per collection window (emptied at every collection). A job of a
+further key is not measured and counted as dropped (``gpu_sched.hist``,
+logged once).
+
+Possible values:
+
+* an integer >= 16
+
+Related options:
+
+* ``sched_inflight_max_entries``
 """),
     cfg.IntOpt(
         'max_block_devices',

@@ -221,6 +221,7 @@ class HostSample:
     :param gpu_exec: GPU job latency, dma_fence emit to signaled.
     :param gpu_submit: command-submission ioctl latency (exact numbers).
     :param gpu_wait: wait ioctl latency (exact numbers).
+    :param gpu_queue: GPU queue wait, DRM scheduler job queued to run.
     :param gpu_nvidia_rm: NVIDIA resource-manager escape latency
         (setup and control calls; informational, not an SLO metric).
     :param gpu_exec_by_device: ``{fence driver label: histogram}``.
@@ -259,6 +260,7 @@ class HostSample:
     gpu_exec_by_instance: dict = dataclasses.field(default_factory=dict)
     min_events: dict = dataclasses.field(default_factory=dict)
     effective_window_s: dict = dataclasses.field(default_factory=dict)
+    gpu_queue: hist.LatencyHistogram = None
 
     def __post_init__(self):
         set_ = object.__setattr__

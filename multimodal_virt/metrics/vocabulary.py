@@ -17,13 +17,16 @@ NAMESPACE = 'multimodal_virt'
 #: ``gpu_cmd`` is a deprecated alias of ``gpu_submit``: the sample builder
 #: fills it with the same histogram, so existing flavors and weights keep
 #: working; new flavors should use ``gpu_submit`` or ``gpu_exec``.
-LATENCY_METRICS = ('gpu_cmd', 'io', 'gpu_exec', 'gpu_submit', 'gpu_wait')
+LATENCY_METRICS = ('gpu_cmd', 'io', 'gpu_exec', 'gpu_submit', 'gpu_wait',
+                   'gpu_queue')
 METRIC_DESCRIPTIONS = {
     'gpu_cmd': 'deprecated alias of gpu_submit (same histogram)',
     'io': 'storage I/O: block request issue to completion',
     'gpu_exec': 'GPU job: dma_fence emitted (tracepoint dma_fence_emit, '
                 'work handed to the GPU or host renderer) to signaled '
-                '(dma_fence_signaled), kernel monotonic clock, per fence',
+                '(dma_fence_signaled), kernel monotonic clock, per fence; '
+                'for DRM GPU scheduler jobs of drivers that emit no fence '
+                'event: run (drm_run_job) to done (drm_sched_process_job)',
     'gpu_submit': 'GPU command submission: entry to return of the '
                   'command-submission ioctls listed by exact number '
                   '(i915/xe exec, amdgpu CS, nouveau pushbuf/exec, '
@@ -33,6 +36,12 @@ METRIC_DESCRIPTIONS = {
                 'exact number (syncobj waits, i915 GEM_WAIT, xe '
                 'WAIT_USER_FENCE, amdgpu WAIT_CS/WAIT_FENCES, virtio-gpu '
                 'WAIT, msm WAIT_FENCE); blocks until GPU work completes',
+    'gpu_queue': 'GPU queue wait: a job of the DRM GPU scheduler queued on '
+                 'its entity (tracepoint drm_sched_job, 6.17+ '
+                 'drm_sched_job_queue, in the submitting process) to handed '
+                 'to the hardware ring (drm_run_job / drm_sched_job_run), '
+                 'kernel monotonic clock, per job; observable only where '
+                 'the gpu-sched module is loaded',
 }
 METRIC_LABELS = {
     'gpu_cmd': 'GPU command submission (deprecated: gpu_submit)',
@@ -40,12 +49,13 @@ METRIC_LABELS = {
     'gpu_exec': 'GPU job execution',
     'gpu_submit': 'GPU command submission',
     'gpu_wait': 'GPU wait',
+    'gpu_queue': 'GPU queue wait',
 }
 
 #: Latency metrics measured on the GPU path: a flavor SLO on one of them
 #: needs a host where that signal is observable (see
 #: ``[multimodal_virt_scheduler] gpu_slo_requires_measurement``).
-GPU_METRICS = ('gpu_cmd', 'gpu_exec', 'gpu_submit', 'gpu_wait')
+GPU_METRICS = ('gpu_cmd', 'gpu_exec', 'gpu_submit', 'gpu_wait', 'gpu_queue')
 
 #: GPU signals a collector may declare observable on its host: the GPU
 #: latency metrics and ``gpu_busy`` (engine busy per passthrough VF).
@@ -58,8 +68,12 @@ METRIC_ALIASES = {'gpu_cmd': 'gpu_submit'}
 #: carries gpu_submit's histogram, so it weighs 0 to avoid counting that
 #: twice; ``gpu_wait`` measures how a program synchronises more than the
 #: host, so it is informational unless an operator weighs it.
+#: ``gpu_queue`` weighs 1.0: time a job waits behind other tenants' jobs
+#: on a shared GPU is the contention placement can avoid, and it does not
+#: overlap ``gpu_exec`` (queue wait ends where execution starts), so the
+#: blend of the two is a job's latency from submission to completion.
 DEFAULT_WEIGHTS = {'gpu_cmd': 0.0, 'io': 1.0, 'gpu_exec': 1.0,
-                   'gpu_submit': 1.0, 'gpu_wait': 0.0}
+                   'gpu_submit': 1.0, 'gpu_wait': 0.0, 'gpu_queue': 1.0}
 
 
 def canonical_metric(metric):

@@ -4,6 +4,9 @@
 # collector's gpu_fence.bpf.o and the static in-guest program
 # (mmv-guest-fence.c), which attaches the fence programs, submits
 # virtio-gpu work with fences and prints the histograms on the serial port.
+# Where the kernel package has the DRM GPU scheduler module (gpu-sched), it
+# is added with the collector's gpu_sched.bpf.o and mmv-guest-sched.c, which
+# attaches the gpu_sched programs after the fence proof.
 #
 # Usage: tools/guest/build-initramfs.sh OUTDIR
 #   OUTDIR/vmlinuz and OUTDIR/initramfs.cpio.gz are written; downloaded
@@ -21,6 +24,8 @@ PYTHON=${PYTHON:-$REPO/.venv/bin/python}
 KERNEL_META=${MMV_GUEST_KERNEL_PACKAGE:-linux-image-amd64}
 # The DRM driver and what it needs, loaded in this order.
 MODULES=(virtio_pci virtio-gpu)
+# Optional: the DRM GPU scheduler (its tracepoints; virtio-gpu does not use it).
+SCHED_MODULE=gpu-sched
 
 mkdir -p "$OUT/cache"
 OUT=$(cd "$OUT" && pwd)
@@ -66,6 +71,13 @@ for name in "${MODULES[@]}"; do
     [ -n "$path" ] || { say "module $name not in $kernel_pkg"; exit 1; }
     queue+=("${path#"$moddir/"}")
 done
+sched_path=$(find "$moddir/kernel" -name "$SCHED_MODULE.ko" | head -n 1)
+if [ -n "$sched_path" ]; then
+    queue+=("${sched_path#"$moddir/"}")
+else
+    say "no $SCHED_MODULE.ko in $kernel_pkg: gpu_sched is not checked"
+    SCHED_MODULE=
+fi
 while [ ${#queue[@]} -gt 0 ]; do
     rel=${queue[0]}
     queue=("${queue[@]:1}")
@@ -88,9 +100,15 @@ object=$("$PYTHON" -c 'import sys
 from multimodal_virt.collector.bpf import build
 print(build.object_path("gpu_fence", sys.argv[1]))' "$OUT/bpf")
 cp "$object" "$ROOT/gpu_fence.bpf.o"
+object=$("$PYTHON" -c 'import sys
+from multimodal_virt.collector.bpf import build
+print(build.object_path("gpu_sched", sys.argv[1]))' "$OUT/bpf")
+cp "$object" "$ROOT/gpu_sched.bpf.o"
 
 cc -O2 -static -Wall -I/usr/include/libdrm -o "$ROOT/mmv-guest-fence" \
     "$HERE/mmv-guest-fence.c" -lbpf -lelf -lz
+cc -O2 -static -Wall -o "$ROOT/mmv-guest-sched" "$HERE/mmv-guest-sched.c" \
+    -lbpf -lelf -lz
 
 cat > "$ROOT/init" <<'INIT'
 #!/bin/busybox sh
@@ -111,9 +129,14 @@ done
 ls /dev/dri >/dev/null 2>&1 && echo "MMV-DRI $(ls /dev/dri | tr '\n' ' ')"
 /mmv-guest-fence /gpu_fence.bpf.o "${count:-50}"
 echo "MMV-EXIT rc=$?"
+if [ -n "@SCHED@" ]; then
+    modprobe @SCHED@ || echo "MMV-SCHED-ERROR modprobe @SCHED@"
+    /mmv-guest-sched /gpu_sched.bpf.o
+    echo "MMV-SCHED-EXIT rc=$?"
+fi
 poweroff -f
 INIT
-sed -i "s/@MODULES@/${MODULES[*]}/" "$ROOT/init"
+sed -i "s/@MODULES@/${MODULES[*]}/; s/@SCHED@/$SCHED_MODULE/g" "$ROOT/init"
 chmod 755 "$ROOT/init"
 
 # busybox's cpio: no host cpio needed.

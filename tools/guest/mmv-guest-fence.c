@@ -5,7 +5,7 @@
  * build-initramfs.sh) on a kernel with a real DRM driver (virtio-gpu):
  *
  * 1. loads the collector's own gpu_fence.bpf.o with libbpf and attaches
- *    its tp_btf programs (dma_fence_emit/signaled/destroy), exactly the
+ *    its tp_btf programs (dma_fence_emit/signaled), exactly the
  *    programs the collector attaches on a compute host;
  * 2. submits virtio-gpu work with fences: DRM_IOCTL_VIRTGPU_RESOURCE_CREATE
  *    (the driver emits a fence with the create command, QEMU answers and
@@ -161,8 +161,8 @@ static int submit(const char *device, int count)
 static void print_maps(struct bpf_object *obj)
 {
 	int hist = bpf_object__find_map_fd_by_name(obj, "hist");
-	/* Counters print as index 0-1 (drops: inflight, hist full) and 2-3
-	 * (anomalies: unmatched signal, destroyed unsignaled). */
+	/* Counters print as index 0-1 (drops: inflight, hist full) and 2
+	 * (anomalies: unmatched signal). */
 	int counters[2] = {bpf_object__find_map_fd_by_name(obj, "drops"),
 			   bpf_object__find_map_fd_by_name(obj, "anomalies")};
 	struct fence_key key, next, *prev = NULL;
@@ -184,7 +184,7 @@ static void print_maps(struct bpf_object *obj)
 			       (unsigned long long)slots[s]);
 		printf("\n");
 	}
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 3; i++) {
 		uint32_t slot = i % 2;
 
 		if (bpf_map_lookup_elem(counters[i / 2], &slot, &value) == 0)

@@ -90,9 +90,19 @@ class LibbpfBackend(object):
 
     @staticmethod
     def offered(program):
-        if program.kind == 'tp_btf':
+        """Does the kernel offer the program's event?
+
+        BTF-typed and raw tracepoints are attached by name: the kernel (or a
+        loaded module) offers one when its BTF has ``btf_trace_<name>``; a
+        raw tracepoint is also known by tracefs. Classic tracepoints need
+        tracefs.
+        """
+        if program.kind in ('tp_btf', 'raw_tp'):
             from multimodal_virt.collector.bpf import libbpf
-            return libbpf.btf_has_typedef('btf_trace_' + program.tracepoint)
+            if libbpf.btf_has_typedef('btf_trace_' + program.tracepoint):
+                return True
+            if program.kind == 'tp_btf':
+                return False
         return features.tracepoint_exists(program.category,
                                           program.tracepoint)
 

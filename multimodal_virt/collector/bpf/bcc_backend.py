@@ -156,6 +156,16 @@ class LoadedBcc(loaded.LoadedPrograms):
         """bcc keeps no program ids we can read cheaply: empty."""
         return []
 
+    def recursion_misses(self):
+        """Sum of the loaded programs' recursion misses (read through
+        libbpf's prog info; ``None`` without libbpf)."""
+        try:
+            from multimodal_virt.collector.bpf import libbpf
+            return sum(libbpf.prog_recursion_misses(function.fd)
+                       for function in self._bpf.funcs.values())
+        except (exception.BPFUnavailable, exception.ProbeError):
+            return None
+
     def _entries(self, name, delete):
         spec_map = self.spec.map(name)
         table = self._bpf.get_table(name)

@@ -6,21 +6,24 @@
  *
  * In-flight fences live in a lock-free table: an ARRAY of slots (a power
  * of two), each fence hashed to a group of four neighbouring slots (128
- * bytes). emit claims a free
- * slot with one compare-and-swap of the fence pointer; signaled finds it,
- * reads it and frees it with plain stores; dma_fence_destroy frees the slot
- * of a fence that never signaled and returns at once for a signaled fence
- * (its flags say so). No program takes a map lock: a hash map's update and
- * delete take a bucket spinlock with interrupts off, three times per fence,
- * which was most of the per-fence cost. The driver is the address of
+ * bytes). emit claims a free slot with one compare-and-swap of the fence
+ * pointer; signaled finds it, reads it and frees it with plain stores. No
+ * program takes a map lock: a hash map's update and delete take a bucket
+ * spinlock with interrupts off, several times per fence, which was most of
+ * the per-fence cost. No program runs when a fence is destroyed (that was
+ * one more program run for every fence of every driver): the slot of a
+ * fence destroyed without signaling (rare: drivers signal fences, with an
+ * error if need be, before releasing them) is taken over by the next fence
+ * emitted at its address, or freed by user space once it is older than
+ * gpu_fence.FENCE_MAX_AGE_S. The driver is the address of
  * fence->ops->get_driver_name, which user space names through
  * /proc/kallsyms (a kernel address is never published).
  *
  * Every bounded map has a counter of what it could not hold (map "drops",
- * slots in ProbeSpec.drops order: an emit that found both of its slots
+ * slots in ProbeSpec.drops order: an emit that found its four slots
  * taken, a latency with no histogram left), published in every sample;
- * signals without an emit and fences destroyed unsignaled are counted apart
- * (map "anomalies"): they lose no measurement of ours.
+ * signals without an emit are counted apart (map "anomalies"): they lose
+ * no measurement of ours.
  *
  * Production programs are tp_btf; signaled takes the time the kernel
  * stamped on the fence. The raw_tp "synth" programs run the same code with
@@ -41,8 +44,7 @@
 #define MMV_DROP_HIST 1		/* latency not recorded: hist full */
 /* Slots of the anomalies map (gpu_fence.ANOMALIES). */
 #define MMV_FENCE_UNMATCHED 0	/* signaled with no emit seen */
-#define MMV_FENCE_UNSIGNALED 1	/* destroyed, never signaled */
-#define MMV_FENCE_NANOMALIES 2
+#define MMV_FENCE_NANOMALIES 1
 
 /* fence->flags bits of a signaled fence and of a stamped one; the enum's
  * values moved between kernels, so CO-RE relocates them. */
@@ -141,34 +143,25 @@ static __always_inline struct mmv_fence_start *fence_find(__u64 fence)
 static __always_inline void fence_emit(__u64 fence, __u64 driver, __u64 now)
 {
 	struct mmv_fence_start *sp;
+	__u64 held;
 	__u32 way;
-
-	struct mmv_fence_start *free = NULL;
 
 	if (!fence)
 		return;
-	/* One pass: a slot left by a freed fence at the same address is
-	 * taken over, else the first free slot is claimed. */
+	/* The first slot, in way order, that holds this fence (left by a
+	 * freed fence at the same address: taken over) or is free (claimed;
+	 * a compare-and-swap lost to another CPU's emit moves on). The scan
+	 * stops there, and fence_find() looks in the same order, so it finds
+	 * this emit before any older slot of the same address, which user
+	 * space frees when it expires. Most emits touch one slot. */
 	for (way = 0; way < MMV_FENCE_WAYS; way++) {
 		sp = fence_slot(fence, way);
 		if (!sp)
 			continue;
-		if (sp->fence == fence) {
-			fill(sp, driver, now);
-			return;
-		}
-		if (!free && !sp->fence)
-			free = sp;
-	}
-	if (free && __sync_val_compare_and_swap(&free->fence, 0, fence) == 0) {
-		fill(free, driver, now);
-		return;
-	}
-	/* Raced with another CPU's emit for that slot: try the others. */
-	for (way = 0; way < MMV_FENCE_WAYS; way++) {
-		sp = fence_slot(fence, way);
-		if (sp && !sp->fence &&
-		    __sync_val_compare_and_swap(&sp->fence, 0, fence) == 0) {
+		held = sp->fence;
+		if (held == fence ||
+		    (!held &&
+		     __sync_val_compare_and_swap(&sp->fence, 0, fence) == 0)) {
 			fill(sp, driver, now);
 			return;
 		}
@@ -224,20 +217,6 @@ static __always_inline void fence_signaled(__u64 fence, __u64 now)
 	__sync_fetch_and_add(&h->slots[mmv_slot(delta)], 1);
 }
 
-static __always_inline void fence_destroy(__u64 fence, bool signaled)
-{
-	struct mmv_fence_start *sp;
-
-	/* A signaled fence's slot was freed by fence_signaled. */
-	if (signaled)
-		return;
-	sp = fence ? fence_find(fence) : NULL;
-	if (!sp)
-		return;
-	release(sp);
-	mmv_count_drop(&anomalies, MMV_FENCE_UNSIGNALED);
-}
-
 /* tp_btf arguments are BTF-typed: plain loads of their fields, relocated
  * by CO-RE, are cheaper than bpf_probe_read_kernel() calls. The pointer
  * itself is the slot key, but the verifier allows no arithmetic on (and no
@@ -283,17 +262,8 @@ int BPF_PROG(mmv_fence_signaled, struct dma_fence *fence)
 	return 0;
 }
 
-SEC("tp_btf/dma_fence_destroy")
-int BPF_PROG(mmv_fence_destroy, struct dma_fence *fence)
-{
-	if (fence->flags & signaled_mask())
-		return 0;	/* its slot was freed by fence_signaled */
-	fence_destroy(fence_key(ctx), false);
-	return 0;
-}
-
 /* Synthetic events: ctx[0] fence, ctx[1] clock in ns (0: now), ctx[2]
- * driver (emit) or whether the fence was signaled (destroy). */
+ * driver (emit). */
 static __always_inline __u64 synth_now(__u64 *ctx)
 {
 	return ctx[1] ? ctx[1] : bpf_ktime_get_ns();
@@ -310,13 +280,6 @@ SEC("raw_tp/dma_fence_signaled")
 int mmv_fence_signaled_synth(__u64 *ctx)
 {
 	fence_signaled(ctx[0], synth_now(ctx));
-	return 0;
-}
-
-SEC("raw_tp/dma_fence_destroy")
-int mmv_fence_destroy_synth(__u64 *ctx)
-{
-	fence_destroy(ctx[0], ctx[2] != 0);
 	return 0;
 }
 

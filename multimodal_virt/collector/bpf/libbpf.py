@@ -11,6 +11,7 @@ import collections
 import ctypes
 import errno
 import functools
+import glob
 import os
 
 from oslo_log import log as logging
@@ -23,7 +24,10 @@ LOG = logging.getLogger(__name__)
 LIBBPF = 'libbpf.so.1'
 #: libbpf_print_level -> logging level.
 LIBBPF_LOG_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}
+BTF_KIND_STRUCT = 4
 BTF_KIND_TYPEDEF = 8
+#: Kernel BTF files: vmlinux and one per loaded module with BTF.
+KERNEL_BTF_DIR = '/sys/kernel/btf'
 BTF_KIND_DATASEC = 15
 _LOG_LINES = 200
 _P = ctypes.c_void_p
@@ -32,6 +36,11 @@ _P = ctypes.c_void_p
 class _BtfType(ctypes.Structure):
     _fields_ = [('name_off', ctypes.c_uint32), ('info', ctypes.c_uint32),
                 ('size', ctypes.c_uint32)]
+
+
+class _BtfMember(ctypes.Structure):
+    _fields_ = [('name_off', ctypes.c_uint32), ('type', ctypes.c_uint32),
+                ('offset', ctypes.c_uint32)]
 
 
 class _VarSecinfo(ctypes.Structure):
@@ -59,6 +68,12 @@ _SIGNATURES = {
     'bpf_map__fd': (ctypes.c_int, [_P]),
     'bpf_map__key_size': (ctypes.c_uint32, [_P]),
     'bpf_map__value_size': (ctypes.c_uint32, [_P]),
+    'bpf_map__max_entries': (ctypes.c_uint32, [_P]),
+    'bpf_map_lookup_batch': (ctypes.c_int, [ctypes.c_int, _P, _P, _P, _P,
+                                            ctypes.POINTER(ctypes.c_uint32),
+                                            _P]),
+    'bpf_map_update_elem': (ctypes.c_int, [ctypes.c_int, _P, _P,
+                                           ctypes.c_uint64]),
     'bpf_program__set_autoload': (ctypes.c_int, [_P, ctypes.c_bool]),
     'bpf_object__next_program': (_P, [_P, _P]),
     'bpf_program__name': (ctypes.c_char_p, [_P]),
@@ -79,6 +94,7 @@ _SIGNATURES = {
     'btf__type_by_id': (_P, [_P, ctypes.c_uint32]),
     'btf__name_by_offset': (ctypes.c_char_p, [_P, ctypes.c_uint32]),
     'btf__load_vmlinux_btf': (_P, []),
+    'btf__parse_split': (_P, [ctypes.c_char_p, _P]),
     'btf__free': (None, [_P]),
     'libbpf_set_print': (_P, [_PRINT_FN]),
 }
@@ -97,9 +113,11 @@ class _TestRunOpts(ctypes.Structure):
                 ('cpu', ctypes.c_uint32), ('batch_size', ctypes.c_uint32)]
 
 
-# struct bpf_prog_info (uapi linux/bpf.h): offsets of run_time_ns, run_cnt.
+# struct bpf_prog_info (uapi linux/bpf.h): offsets of run_time_ns, run_cnt,
+# recursion_misses.
 _PROG_INFO_RUN_TIME_NS = 192
 _PROG_INFO_RUN_CNT = 200
+_PROG_INFO_RECURSION_MISSES = 208
 _PROG_INFO_SIZE = 256
 _NR_BPF = 321              # x86-64
 _BPF_ENABLE_STATS = 32
@@ -176,17 +194,79 @@ def _check(ret, what):
         raise exception.ProbeError('%s: %s' % (what, os.strerror(code)))
 
 
-def btf_has_typedef(name):
-    """True if the kernel BTF has typedef ``name`` (e.g. btf_trace_X)."""
+def _search_kernel_btf(visit, btf_dir=KERNEL_BTF_DIR):
+    """First non-None ``visit(btf)`` over the kernel's BTF: vmlinux, then
+    each module's file (split on vmlinux).
+
+    Module BTF is read from its file (world-readable), not through the BPF
+    syscall, which enumerates BTF objects only with CAP_SYS_ADMIN.
+    """
     lib = library()
-    btf = lib.btf__load_vmlinux_btf()
-    if not btf:
-        return False
+    base = lib.btf__load_vmlinux_btf()
+    if not base:
+        return None
     try:
-        return lib.btf__find_by_name_kind(btf, name.encode(),
-                                          BTF_KIND_TYPEDEF) > 0
+        found = visit(base)
+        if found is not None:
+            return found
+        for path in sorted(glob.glob(os.path.join(btf_dir, '*'))):
+            if os.path.basename(path) == 'vmlinux':
+                continue
+            btf = lib.btf__parse_split(path.encode(), base)
+            if not btf:
+                continue
+            try:
+                found = visit(btf)
+            finally:
+                lib.btf__free(btf)
+            if found is not None:
+                return found
+        return None
     finally:
-        lib.btf__free(btf)
+        lib.btf__free(base)
+
+
+def btf_has_typedef(name):
+    """True if the kernel's or a loaded module's BTF has typedef ``name``
+    (e.g. ``btf_trace_X``: the kernel offers tracepoint X)."""
+    lib = library()
+    return bool(_search_kernel_btf(
+        lambda btf: True if lib.btf__find_by_name_kind(
+            btf, name.encode(), BTF_KIND_TYPEDEF) > 0 else None))
+
+
+def btf_member_offset(struct, member):
+    """Byte offset of ``struct.member`` in the kernel's or a module's BTF.
+
+    For the loader to set the offsets of module types as settings, where a
+    CO-RE relocation would need CAP_SYS_ADMIN to find the module's BTF.
+
+    :returns: the offset, or ``None`` if no BTF has that struct and member
+        (or the member is a bitfield).
+    """
+    lib = library()
+
+    def visit(btf):
+        type_id = lib.btf__find_by_name_kind(btf, struct.encode(),
+                                             BTF_KIND_STRUCT)
+        if type_id <= 0:
+            return None
+        address = lib.btf__type_by_id(btf, type_id)
+        header = _BtfType.from_address(address)
+        members = (_BtfMember * (header.info & 0xffff)).from_address(
+            address + ctypes.sizeof(_BtfType))
+        kind_flag = header.info >> 31
+        for item in members:
+            name = lib.btf__name_by_offset(btf, item.name_off)
+            if name is None or name.decode() != member:
+                continue
+            bits = item.offset & 0xffffff if kind_flag else item.offset
+            if kind_flag and item.offset >> 24:
+                return None  # a bitfield
+            return bits // 8 if bits % 8 == 0 else None
+        return None
+
+    return _search_kernel_btf(visit)
 
 
 def _prog_info(fd):
@@ -212,6 +292,15 @@ def prog_run_stats(fd):
                                 _PROG_INFO_RUN_TIME_NS + 8], 'little'),
             int.from_bytes(info[_PROG_INFO_RUN_CNT:_PROG_INFO_RUN_CNT + 8],
                            'little'))
+
+
+def prog_recursion_misses(fd):
+    """Times the kernel skipped the program behind ``fd`` because a BPF
+    program was already running on that CPU (an event nested in an
+    interrupt): counted whether or not statistics are on."""
+    info = _prog_info(fd)
+    return int.from_bytes(info[_PROG_INFO_RECURSION_MISSES:
+                               _PROG_INFO_RECURSION_MISSES + 8], 'little')
 
 
 def test_run(fd, args):
@@ -415,6 +504,17 @@ class LoadedObject(loaded.LoadedPrograms):
                 ids.append(prog_id(fd))
         return ids
 
+    def recursion_misses(self):
+        """Sum of the attached programs' recursion misses."""
+        total = 0
+        for program in self.spec.programs:
+            if program.event in self.skipped or not program.attach:
+                continue
+            fd = self._lib.bpf_program__fd(self._program(program.name))
+            if fd >= 0:
+                total += prog_recursion_misses(fd)
+        return total
+
     def program_fd(self, name):
         """fd of the loaded program ``name`` (a program of the spec)."""
         fd = self._lib.bpf_program__fd(self._program(name))
@@ -462,6 +562,39 @@ class LoadedObject(loaded.LoadedPrograms):
                 result[spec_map.unpack_key(raw)] = spec_map.unpack_value(
                     value.raw)
         return result
+
+    def read_array(self, name):
+        """The values of ARRAY map ``name``, concatenated in index order.
+
+        One ``BPF_MAP_LOOKUP_BATCH`` per call for the whole table, where
+        :meth:`read` makes two system calls per entry.
+        """
+        handle = self._map(name)
+        fd = self._lib.bpf_map__fd(handle)
+        entries = self._lib.bpf_map__max_entries(handle)
+        value_size = self._lib.bpf_map__value_size(handle)
+        keys = (ctypes.c_uint32 * entries)()
+        values = ctypes.create_string_buffer(entries * value_size)
+        out_batch = ctypes.c_uint32()
+        count = ctypes.c_uint32(entries)
+        ret = self._lib.bpf_map_lookup_batch(fd, None,
+                                             ctypes.byref(out_batch), keys,
+                                             values, ctypes.byref(count),
+                                             None)
+        if ret < 0 and ret != -errno.ENOENT:
+            raise exception.ProbeError('batch read of map %s: %s'
+                                       % (name, os.strerror(-ret)))
+        return values.raw[:count.value * value_size]
+
+    def clear_slot(self, name, index):
+        """Zero the value at ``index`` of ARRAY map ``name``."""
+        handle = self._map(name)
+        key = ctypes.c_uint32(index)
+        zeros = ctypes.create_string_buffer(
+            self._lib.bpf_map__value_size(handle))
+        _check(self._lib.bpf_map_update_elem(
+            self._lib.bpf_map__fd(handle), ctypes.byref(key), zeros, 0),
+            'clearing slot %d of map %s' % (index, name))
 
     def _delete(self, name, raw_key):
         fd = self._lib.bpf_map__fd(self._map(name))

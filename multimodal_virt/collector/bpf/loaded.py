@@ -25,6 +25,11 @@ class LoadedPrograms(metaclass=abc.ABCMeta):
     def close(self):
         """Detach and free everything; safe to call twice."""
 
+    def recursion_misses(self):
+        """Events the kernel did not run our programs for, because a BPF
+        program was already running on that CPU (``None``: not known)."""
+        return None
+
     def read(self, name):
         """Return ``{key tuple: value tuple}`` of map ``name``."""
         return self._entries(name, delete=False)

@@ -35,6 +35,7 @@ class BpfProbe(base.Probe):
         self.backend_name = None
         self._drops_before = None
         self._drops_logged = set()
+        self._misses_before = 0
 
     def settings(self):
         """``{const volatile global: value}`` written before load."""
@@ -68,6 +69,7 @@ class BpfProbe(base.Probe):
                   'events': ', '.join(self._loaded.events)})
         self.read()  # baseline: the first collect() covers only its window
         self._drops_before = None
+        self._misses_before = 0
 
     def collect(self):
         """Read and reset; return a :class:`ProbeReading` (source ebpf).
@@ -88,10 +90,11 @@ class BpfProbe(base.Probe):
         option that sizes it); after that only the published counters say
         how many more were lost.
 
-        :returns: ``{"<probe>.<map>": count}`` with every bounded map.
+        :returns: ``{"<probe>.<map>": count}`` with every bounded map, and
+            ``"<probe>.nested"`` (see :meth:`_read_misses`).
         """
         if not self.spec.drops:
-            return {}
+            return self._read_misses()
         slots = self._loaded.read('drops')
         current = {}
         for index, map_name in enumerate(self.spec.drops):
@@ -111,7 +114,7 @@ class BpfProbe(base.Probe):
             LOG.warning(
                 'Probe %(probe)s: %(count)d event(s) were not counted: ' +
                 ('%(count)d completion(s) found no start time in BPF map '
-                 '%(map)s (evicted from the full table, or no start event '
+                 '%(map)s (not recorded in the full table, or no start event '
                  'was seen for them)' if spec_map.evicts else
                  'BPF map %(map)s was full') +
                 '; losses are published with every sample '
@@ -121,7 +124,32 @@ class BpfProbe(base.Probe):
                           % spec_map.size_option)
                  if spec_map.size_option else ''})
         self._drops_before = current
+        deltas.update(self._read_misses())
         return deltas
+
+    def _read_misses(self):
+        """``{"<probe>.nested": count}``: events the kernel skipped our
+        programs for in the window because a BPF program was already
+        running on that CPU (one of ours interrupted by an event it also
+        traces, or, for classic tracepoints (bcc), any program of the
+        host), logged once; ``{}`` where the loader cannot tell."""
+        counter = getattr(self._loaded, 'recursion_misses', None)
+        misses = counter() if counter else None
+        if misses is None:
+            return {}
+        delta = (misses - self._misses_before
+                 if misses >= self._misses_before else misses)
+        self._misses_before = misses
+        if delta and 'nested' not in self._drops_logged:
+            self._drops_logged.add('nested')
+            LOG.warning(
+                'Probe %(probe)s: %(count)d event(s) were not counted: the '
+                'kernel did not run its programs because a BPF program was '
+                'already running on that CPU (the event came in an '
+                'interrupt); losses are published with every sample '
+                '(dropped, %(probe)s.nested) and not logged again',
+                {'probe': self.name, 'count': delta})
+        return {'%s.nested' % self.name: delta}
 
     def read(self):
         """Decode the maps into a ProbeReading."""

@@ -28,6 +28,11 @@ class ProbeReading:
     :param gpu_exec: GPU job latency, dma_fence emit to signaled.
     :param gpu_exec_by_device: ``{device label: LatencyHistogram}``.
     :param gpu_exec_by_pid: ``{emitting tgid: LatencyHistogram}``.
+    :param gpu_queue: GPU queue wait, DRM scheduler job queued to run.
+    :param gpu_sched_exec: ``{(driver label, submitting tgid):
+        LatencyHistogram}`` of DRM scheduler jobs, run to done; the sample
+        builder adds to ``gpu_exec`` those of drivers no fence reading
+        measured.
     :param gpu_busy_by_vf: ``{VF PCI address: engine busy %}``.
     :param gpu_observed: GPU signals this probe can measure on this host
         (``vocabulary.GPU_SIGNALS``), whether or not events came.
@@ -51,6 +56,8 @@ class ProbeReading:
     gpu_exec_by_device: dict = dataclasses.field(default_factory=dict)
     gpu_exec_by_pid: dict = dataclasses.field(default_factory=dict)
     gpu_busy_by_vf: dict = dataclasses.field(default_factory=dict)
+    gpu_queue: object = None
+    gpu_sched_exec: dict = dataclasses.field(default_factory=dict)
     gpu_observed: tuple = ()
     dropped: dict = dataclasses.field(default_factory=dict)
 

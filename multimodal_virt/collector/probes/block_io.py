@@ -21,12 +21,19 @@ SPEC = spec.ProbeSpec(
                      'tp_btf'),
     ),
     maps=(
-        spec.Map('start', 'Q', 'Q', 'inflight_max_entries', evicts=True),
+        # Slots (struct request *, issue ns); 0: free.
+        spec.Map('start', 'I', 'QQ', 'inflight_max_entries', evicts=True),
         spec.Map('hists', 'I', '32Q', 'max_block_devices'),
     ),
-    rodata={'targ_dev': 'I', 'targ_nskip': 'I', 'targ_skip_majors': 'I'},
+    rodata={'targ_dev': 'I', 'targ_nskip': 'I', 'targ_skip_majors': 'I',
+            'targ_start_mask': 'Q'},
     drops=('start', 'hists'),
 )
+
+
+def start_slots(size):
+    """Slots of the issue-time table: ``size`` rounded up to a power of 2."""
+    return 1 << max(0, int(size) - 1).bit_length()
 
 
 class BlockIOProbe(probe.BpfProbe):
@@ -34,9 +41,10 @@ class BlockIOProbe(probe.BpfProbe):
 
     Devices of the drivers in ``[multimodal_virt_probes]
     exclude_block_drivers`` are not timed (filtered in the kernel by
-    major number). Histogram entries of devices that disappeared or had
-    no I/O in the window are deleted at every collection, so device churn
-    never fills the table.
+    major number). Histogram entries of devices that disappeared are
+    deleted at every collection, and of devices that had no I/O in the
+    window when the table is more than half full, so device churn never
+    fills the table.
     Enable with ``[multimodal_virt_probes] enabled = block_io,...``.
     """
 
@@ -59,21 +67,33 @@ class BlockIOProbe(probe.BpfProbe):
                         {'n': len(majors), 'max': MAX_SKIP_MAJORS})
             majors = majors[:MAX_SKIP_MAJORS]
         return {'targ_dev': 0, 'targ_nskip': len(majors),
-                'targ_skip_majors': majors}
+                'targ_skip_majors': majors,
+                'targ_start_mask': start_slots(
+                    self.group.inflight_max_entries) - 1}
+
+    def max_entries(self):
+        sizes = super().max_entries()
+        sizes['start'] = start_slots(sizes['start'])
+        return sizes
 
     def _prune(self, devs):
-        """Delete the entries of idle and vanished devices; return the rest.
+        """Delete the entries of vanished devices, and of idle ones when the
+        table is more than half full; return the rest.
 
-        An entry whose counts did not move since the previous collection
-        (a detached loop device, an idle disk) or whose device is gone is
-        deleted, so the table only ever holds the devices active in one
-        window; an idle disk's next request simply creates its entry again.
-        (An event racing with the delete of an idle entry can be lost.)
+        An entry whose device is gone is deleted at once. An entry whose
+        counts did not move since the previous collection (a detached loop
+        device, an idle disk) is deleted only when the table holds more than
+        half of ``max_block_devices`` entries, so device churn never fills
+        it; an idle disk's next request creates its entry again. Deleting an
+        idle entry races with a completion that lands between the read and
+        the delete (that one I/O is lost): with room left, idle entries are
+        kept, so a disk that turns busy right at a collection loses nothing.
         """
+        crowded = len(devs) > self.group.max_block_devices // 2
         kept = {}
         for dev, slots in devs.items():
             major, minor = decode.split_kernel_dev(dev)
-            idle = self._previous.get(dev) == slots
+            idle = crowded and self._previous.get(dev) == slots
             if not idle and block_devices.device_exists(major, minor,
                                                         self._sysfs):
                 kept[dev] = slots

@@ -6,13 +6,16 @@ kernel monotonic time, one event per fence. Vendor-agnostic: every DRM
 driver emits these tracepoints. The emitting process is the one that
 submitted the job for drivers that emit in the ioctl (virtio-gpu, i915
 execlists); drivers behind the DRM GPU scheduler emit from its kernel
-thread, whose pid maps to no instance. Where the gpu_scheduler tracepoints
-exist (``drm_sched_job``, ``drm_run_job``) queue wait could be split from
-execution; this probe does not attach them yet.
+thread, whose pid maps to no instance. Queue wait and execution of DRM GPU
+scheduler jobs, attributed to the submitting process, come from the
+gpu_sched probe (:mod:`~multimodal_virt.collector.probes.gpu_sched`).
 """
 
 import glob
 import os
+import time
+
+import struct
 
 from oslo_log import log as logging
 
@@ -25,8 +28,16 @@ LOG = logging.getLogger(__name__)
 
 #: Slots of the ``anomalies`` map (gpu_fence.bpf.c): events that lose no
 #: measurement of ours (a fence emitted before the probe attached, or one
-#: whose emit was already counted as a drop; a fence destroyed unsignaled).
-ANOMALIES = ('unmatched_signal', 'destroyed_unsignaled')
+#: whose emit was already counted as a drop).
+ANOMALIES = ('unmatched_signal',)
+#: A slot still held this long after its emit belongs to a fence released
+#: without signaling (no program runs on dma_fence_destroy): user space
+#: frees it (counted as ``expired``). Far above any GPU job timeout.
+FENCE_MAX_AGE_S = 120.0
+#: Expired slots are looked for at most this often (one batched read of
+#: the in-flight table).
+SWEEP_INTERVAL_S = 30.0
+_SLOT = struct.Struct('=QQQII')
 
 _MAPS = (
     # Slots (fence, emit ns, driver, tgid, pad); fence 0 is a free slot.
@@ -45,8 +56,6 @@ SPEC = spec.ProbeSpec(
         spec.Program('mmv_fence_emit', 'dma_fence:dma_fence_emit', 'tp_btf'),
         spec.Program('mmv_fence_signaled', 'dma_fence:dma_fence_signaled',
                      'tp_btf'),
-        spec.Program('mmv_fence_destroy', 'dma_fence:dma_fence_destroy',
-                     'tp_btf', required=False),
     ),
     maps=_MAPS,
     rodata=_RODATA,
@@ -62,8 +71,6 @@ SYNTH_SPEC = spec.ProbeSpec(
                      'raw_tp', attach=False),
         spec.Program('mmv_fence_signaled_synth',
                      'dma_fence:dma_fence_signaled', 'raw_tp', attach=False),
-        spec.Program('mmv_fence_destroy_synth', 'dma_fence:dma_fence_destroy',
-                     'raw_tp', attach=False),
     ),
     maps=_MAPS,
     rodata=_RODATA,
@@ -176,8 +183,10 @@ class GpuFenceProbe(probe.BpfProbe):
         super().__init__(conf, host)
         self._names = names or DriverNames()
         self._anomalies_before = {}
-        #: Totals of :data:`ANOMALIES` since start (debug figures).
-        self.anomalies = dict.fromkeys(ANOMALIES, 0)
+        self._swept = None
+        #: Totals of :data:`ANOMALIES` and of expired slots since start
+        #: (debug figures).
+        self.anomalies = dict.fromkeys(ANOMALIES + ('expired',), 0)
 
     def settings(self):
         slots = inflight_slots(self.group.fence_inflight_max_entries)
@@ -205,6 +214,7 @@ class GpuFenceProbe(probe.BpfProbe):
                               else before.merged(histogram))
             total = histogram if total is None else total.merged(histogram)
         self._count_anomalies()
+        self._sweep()
         if total is None:
             total = decode.histogram_from_slots(())
         observed = (('gpu_exec',) if gpu_nodes(self.group.gpu_device_globs)
@@ -213,6 +223,33 @@ class GpuFenceProbe(probe.BpfProbe):
                                  gpu_exec_by_device=by_device,
                                  gpu_exec_by_pid=by_pid,
                                  gpu_observed=observed, events=self.events)
+
+    def _sweep(self, now_ns=None):
+        """Free the slots of fences emitted more than
+        :data:`FENCE_MAX_AGE_S` ago (released without signaling), at most
+        every :data:`SWEEP_INTERVAL_S`.
+
+        A fence signaled in the microseconds between the read and the
+        write, whose slot another emit took at once, would lose that emit
+        (its signal counted unmatched): a fence 120 s in flight is not
+        expected to signal at all.
+        """
+        now_ns = time.monotonic_ns() if now_ns is None else now_ns
+        if (self._swept is not None
+                and now_ns - self._swept < SWEEP_INTERVAL_S * 1e9):
+            return
+        self._swept = now_ns
+        oldest = now_ns - int(FENCE_MAX_AGE_S * 1e9)
+        raw = self.loaded.read_array('inflight')
+        expired = [index for index, (fence, emitted, _d, _t, _p)
+                   in enumerate(_SLOT.iter_unpack(raw))
+                   if fence and emitted and emitted < oldest]
+        for index in expired:
+            self.loaded.clear_slot('inflight', index)
+        self.anomalies['expired'] += len(expired)
+        if expired:
+            LOG.debug('gpu_fence: freed %d slot(s) of fences released '
+                      'without signaling', len(expired))
 
     def _count_anomalies(self):
         """Add the window's anomalies to :attr:`anomalies` (debug log).

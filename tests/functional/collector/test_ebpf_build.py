@@ -30,7 +30,7 @@ class TestBuild(base.TestCase):
         built = build.build_all(self.build_dir)
         self.assertEqual(set(build.sources()), set(built))
         self.assertEqual({'block_io', 'gpu_fence', 'gpu_ioctl', 'kvm_exit',
-                          'irq'}, set(built))
+                          'irq', 'gpu_sched'}, set(built))
         for path in built.values():
             with open(path, 'rb') as handle:
                 self.assertEqual(b'\x7fELF', handle.read(4))
@@ -91,7 +91,7 @@ class TestBuild(base.TestCase):
     def test_build_bpf_command_line(self):
         result = self._cli('--build-bpf')
         self.assertEqual(0, result.returncode, result.stderr)
-        self.assertEqual(5, len([n for n in os.listdir(self.build_dir)
+        self.assertEqual(6, len([n for n in os.listdir(self.build_dir)
                                  if n.endswith('.bpf.o')]))
         self.assertIn('block_io: ', result.stdout)
         self.assertEqual(0o700, os.stat(self.build_dir).st_mode & 0o777)

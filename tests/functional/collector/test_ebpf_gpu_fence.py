@@ -24,7 +24,6 @@ from tests.functional.collector import ebpf_base
 
 EMIT = 'mmv_fence_emit_synth'
 SIGNAL = 'mmv_fence_signaled_synth'
-DESTROY = 'mmv_fence_destroy_synth'
 DRIVER = 0xffffffffc0de0000       # any value: user space only names it
 T0 = 10 ** 12                    # synthetic clock, ns
 UUID_A = 'aaaaaaaa-0000-4000-8000-000000000001'
@@ -75,10 +74,10 @@ class TestProductionPrograms(FenceTestCase):
 
     def test_attaches_to_the_dma_fence_tracepoints(self):
         probe = self.started(gpu_fence.GpuFenceProbe)
+        # Nothing runs on dma_fence_destroy (expired slots are swept).
         self.assertEqual(('dma_fence:dma_fence_emit',
-                          'dma_fence:dma_fence_signaled',
-                          'dma_fence:dma_fence_destroy'), probe.events)
-        self.assertEqual(3, len(probe.loaded.prog_ids()))
+                          'dma_fence:dma_fence_signaled'), probe.events)
+        self.assertEqual(2, len(probe.loaded.prog_ids()))
         reading = probe.collect()
         self.assertEqual('ebpf', reading.source)
         # Nothing emits fences on this host (no DRM driver).
@@ -193,8 +192,8 @@ class TestSyntheticFences(FenceTestCase):
 
     def test_a_slot_left_by_a_freed_fence_is_reused(self):
         loaded = self.synth()
-        # A fence freed without its destroy event (probe detached in
-        # between): a new fence at the same address takes the slot over.
+        # A fence released without signaling (no program sees that): a new
+        # fence at the same address takes its slot over.
         loaded.test_run(EMIT, [0x5000, T0, DRIVER])
         loaded.test_run(EMIT, [0x5000, T0 + 7000, DRIVER])
         self.assertEqual([0x5000], self.in_flight(loaded))
@@ -228,8 +227,10 @@ class TestSyntheticFences(FenceTestCase):
         for emits in (200, 160, 10):
             reading, published = window(emits)
             measured = reading.gpu_exec.count
+            # Test runs never nest: no event skipped by the kernel.
             self.assertEqual({'gpu_fence.inflight': emits - measured,
-                              'gpu_fence.hist': 0}, reading.dropped)
+                              'gpu_fence.hist': 0, 'gpu_fence.nested': 0},
+                             reading.dropped)
             self.assertEqual(emits - measured,
                              published.dropped['gpu_fence.inflight'])
             self.assertEqual(0, published.dropped['gpu_fence.hist'])
@@ -259,17 +260,39 @@ class TestSyntheticFences(FenceTestCase):
         self.assertEqual(4, reading.dropped['gpu_fence.hist'])
         self.assertEqual(16, reading.gpu_exec.count)
 
-    def test_destroy_frees_unsignaled_fences(self):
+    def test_slots_of_fences_never_signaled_expire(self):
         loaded = self.synth()
+        probe = self.probe_over(loaded)
+        probe._sweep(now_ns=T0)              # the first sweep: nothing old
+        self.assertEqual(0, probe.anomalies['expired'])
+        # Two fences released without signaling, one still in flight.
         loaded.test_run(EMIT, [0x3000, T0, DRIVER])
-        loaded.test_run(EMIT, [0x3040, T0, DRIVER])
-        # ctx[2]: whether the fence was signaled (its flags say so).
-        loaded.test_run(DESTROY, [0x3000, 0, 0])
-        loaded.test_run(SIGNAL, [0x3040, T0 + 2000, 0])
-        loaded.test_run(DESTROY, [0x3040, 0, 1])   # signaled: not counted
-        self.assertEqual([], self.in_flight(loaded))
-        dropped = self.dropped(loaded)
-        self.assertEqual(1, dropped['destroyed_unsignaled'])
-        self.assertEqual(0, dropped['unmatched_signal'])
+        loaded.test_run(EMIT, [0x3040, T0 + 1000, DRIVER])
+        young = T0 + int(gpu_fence.FENCE_MAX_AGE_S * 1e9)
+        loaded.test_run(EMIT, [0x3080, young, DRIVER])
+        self.assertEqual([0x3000, 0x3040, 0x3080], self.in_flight(loaded))
+        # Within the sweep interval nothing is read.
+        probe._sweep(now_ns=T0 + 10 ** 9)
+        self.assertEqual(3, len(self.in_flight(loaded)))
+        probe._sweep(now_ns=young + 2000)
+        self.assertEqual([0x3080], self.in_flight(loaded))
+        self.assertEqual(2, probe.anomalies['expired'])
+        # The one in flight is still measured.
+        loaded.test_run(SIGNAL, [0x3080, young + 5000, 0])
         self.assertEqual(1, sum(loaded.read('hist')[
             (DRIVER, os.getpid(), 0)]))
+        self.assertEqual(0, self.dropped(loaded)['unmatched_signal'])
+
+    def test_read_array_is_the_whole_table(self):
+        loaded = self.synth(inflight=256)
+        raw = loaded.read_array('inflight')
+        self.assertEqual(256 * 32, len(raw))
+        loaded.test_run(EMIT, [0x6000, T0, DRIVER])
+        slots = [gpu_fence._SLOT.unpack_from(raw, i * 32)
+                 for i in range(256)]
+        self.assertEqual([], [s for s in slots if s[0]])
+        raw = loaded.read_array('inflight')
+        held = [gpu_fence._SLOT.unpack_from(raw, i * 32)
+                for i in range(256)]
+        self.assertEqual([(0x6000, T0, DRIVER, os.getpid(), 0)],
+                         [s for s in held if s[0]])

@@ -6,7 +6,8 @@ gpu_fence.bpf.o is attached and virtio-gpu resources are created (each
 emits a fence QEMU signals). The guest prints the histograms on its serial
 port; they must hold every fence of the submitting process, named
 virtio_gpu, under the guest's independent CLOCK_MONOTONIC bound, with no
-measurement dropped.
+measurement dropped. In the same guest the gpu-sched module is loaded and
+the collector's gpu_sched programs attach to its tracepoints.
 """
 
 import importlib.util
@@ -58,6 +59,12 @@ class TestGuestFenceProof(base.TestCase):
         self.assertGreaterEqual(sum(f['count'] for f in own), COUNT)
         self.assertEqual(COUNT, result['submit']['count'])
         self.assertTrue(result['kernel'].startswith('6.1'))
+        # The collector's gpu_sched programs attach in the same guest to
+        # the scheduler's pre-6.17 tracepoints, offsets from module BTF.
+        self.assertEqual({'mmv_sched_queued': 'drm_sched_job',
+                          'mmv_sched_run': 'drm_run_job',
+                          'mmv_sched_done': 'drm_sched_process_job'},
+                         result['sched']['attached'])
 
 
 class TestParser(base.TestCase):
@@ -68,7 +75,6 @@ class TestParser(base.TestCase):
         'MMV-BOOT kernel=6.1.0-57-amd64',
         'MMV-ATTACHED mmv_fence_emit',
         'MMV-ATTACHED mmv_fence_signaled',
-        'MMV-ATTACHED mmv_fence_destroy',
         'MMV-PID 92',
         'MMV-SUBMIT count=3 min_ns=276619 max_ns=24523892 mean_ns=4578701',
         'MMV-FENCE driver=virtio_gpu tgid=92 self=1 slots=0,0,0,0,0,0,2,0,'
@@ -78,7 +84,6 @@ class TestParser(base.TestCase):
         'MMV-DROPPED index=0 count=0',
         'MMV-DROPPED index=1 count=0',
         'MMV-DROPPED index=2 count=5',
-        'MMV-DROPPED index=3 count=0',
         'MMV-EXIT rc=0',
     ])
 
@@ -100,6 +105,34 @@ class TestParser(base.TestCase):
                             for f in failures))
         self.assertTrue(any('hist_full dropped 2' in f for f in failures))
         self.assertTrue(any('submitted 3 of 4' in f for f in failures))
+
+    SCHED = '\n'.join([
+        'MMV-SCHED-OFFSET drm_sched_job.s_fence=48',
+        'MMV-SCHED-OFFSET drm_sched_fence.parent=160',
+        'MMV-SCHED-ATTACHED mmv_sched_queued drm_sched_job',
+        'MMV-SCHED-ABSENT mmv_sched_queued_v2 drm_sched_job_queue: '
+        'No such file or directory',
+        'MMV-SCHED-ATTACHED mmv_sched_run drm_run_job',
+        'MMV-SCHED-ATTACHED mmv_sched_done drm_sched_process_job',
+        'MMV-SCHED-EXIT rc=0',
+    ])
+
+    def test_sched_attach_parsed_and_checked(self):
+        tool = _load_tool()
+        result = tool.parse(self.SERIAL + '\n' + self.SCHED)
+        sched = result['sched']
+        self.assertEqual(48, sched['offsets']['drm_sched_job.s_fence'])
+        self.assertEqual('drm_run_job', sched['attached']['mmv_sched_run'])
+        self.assertEqual('drm_sched_job_queue',
+                         sched['absent']['mmv_sched_queued_v2'])
+        self.assertEqual([], tool.check(result, 3))
+        # Without the done event no generation is complete.
+        broken = tool.parse(self.SERIAL + '\n' + self.SCHED.replace(
+            'MMV-SCHED-ATTACHED mmv_sched_done', 'MMV-SCHED-ABSENT x'))
+        self.assertTrue(any('no generation fully attached' in f
+                            for f in tool.check(broken, 3)))
+        # A kernel package without gpu-sched: nothing to check.
+        self.assertIsNone(tool.parse(self.SERIAL)['sched'])
 
     def test_accel_choice(self):
         tool = _load_tool()

@@ -63,6 +63,9 @@ class AnalyzeTest(base.TestCase):
             'gpu_exec': helpers.host_sample('h', exec_us=40000, gpu_us=50,
                                             io_us=100, vm_exit_rate=100.0,
                                             irq_rate=100.0),
+            'gpu_queue': helpers.host_sample('h', queue_us=40000, gpu_us=50,
+                                             io_us=100, vm_exit_rate=100.0,
+                                             irq_rate=100.0),
             'io': helpers.host_sample('h', gpu_us=50, io_us=20000,
                                       vm_exit_rate=100.0, irq_rate=100.0),
             'vm_exit': helpers.host_sample('h', gpu_us=50, io_us=100,
@@ -92,7 +95,8 @@ class AnalyzeTest(base.TestCase):
         self.assertIsNone(by_path['vm_exit'].pressure)
         # Unmeasured paths sort last; the alias gpu_cmd and the
         # informational gpu_wait are not judged.
-        self.assertEqual(['gpu_submit', 'io', 'gpu_exec', 'vm_exit', 'irq'],
+        self.assertEqual(['gpu_submit', 'io', 'gpu_exec', 'gpu_queue', 'vm_exit',
+                          'irq'],
                          [p.path for p in finding.pressures])
 
     def test_two_paths_over_give_two_recommendations(self):

@@ -51,6 +51,16 @@ class RecommendTest(base.TestCase):
                       % min(8000, compute_specs.MAX_PREEMPT_TIMEOUT_US),
                       specs)
 
+    def test_gpu_queue_over_gives_the_gpu_recommendation(self):
+        sample = helpers.host_sample('gpu-3', queue_us=60000)
+        rec, = _recs(sample)
+        self.assertEqual('gpu_queue', rec.path)
+        self.assertIn("GPU jobs queue behind other tenants' jobs", rec.action)
+        self.assertIn('GPU queue wait p99', rec.why)
+        self.assertIn('multimodal_virt:gpu_queue_p99_us=%d'
+                      % THRESHOLDS.slo_us('gpu_queue'),
+                      _artefacts(rec, 'flavor_extra_spec'))
+
     def test_slo_spec_is_accepted_by_the_slo_parser(self):
         from multimodal_virt.scheduler import slo
         rec, = _recs(helpers.host_sample('h', io_us=50000))

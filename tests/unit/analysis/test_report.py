@@ -77,8 +77,21 @@ class HostRowsTest(base.TestCase):
                                         helpers.NOW)
         rows = report.host_rows(samples, snap, helpers.NOW)
         line = report.format_table(rows).splitlines()[1]
-        # GPU exec x2, GPU submit x2, exits, IRQs
-        self.assertEqual(6, line.split().count('-'))
+        # GPU exec x2, GPU submit x2, GPU queue, exits, IRQs
+        self.assertEqual(7, line.split().count('-'))
+
+    def test_gpu_queue_column(self):
+        samples = {'q': helpers.host_sample('q', io_us=100, queue_us=3000)}
+        snap = snapshot.LatencySnapshot(samples, snapshot.ScoringPolicy(),
+                                        helpers.NOW)
+        row, = report.host_rows(samples, snap, helpers.NOW)
+        self.assertEqual(200, row.gpu_queue_events)
+        self.assertEqual(snap.value(0, 'gpu_queue', 'p99'), row.gpu_queue_p99)
+        self.assertGreater(row.gpu_queue_p99, 2000)
+        table = report.format_table([row])
+        self.assertIn('QUEUE p99', table.splitlines()[0])
+        self.assertIn('%.0f' % row.gpu_queue_p99, table.splitlines()[1])
+        self.assertEqual(row.gpu_queue_p99, row.to_dict()['gpu_queue_p99'])
 
     def test_to_dict(self):
         _snap, rows = _rows()

@@ -154,9 +154,12 @@ class TestGpuSignals(base.TestCase):
                      gpu_nvidia_rm=_hist(5), gpu_observed=('gpu_submit',
                                                            'gpu_wait')),
             _reading(gpu_exec=_hist(300, 5000), gpu_observed=('gpu_exec',)),
+            _reading(gpu_queue=_hist(20, 30, 9000),
+                     gpu_observed=('gpu_queue',)),
         ]
         sample = sample_builder.build_sample('compute-1', readings, 2.0,
                                              timestamp=1000.0)
+        self.assertEqual(3, sample.gpu_queue.count)
         self.assertEqual(2, sample.gpu_submit.count)
         self.assertEqual(sample.gpu_submit, sample.gpu_cmd)
         self.assertEqual(1, sample.gpu_wait.count)
@@ -192,6 +195,31 @@ class TestGpuSignals(base.TestCase):
                          {k: v.count for k, v in
                           sample.gpu_exec_by_instance.items()})
 
+    def test_sched_execution_joins_gpu_exec_once_per_driver(self):
+        fences = _reading(gpu_exec=_hist(100, 200),
+                          gpu_exec_by_device={'virtio_gpu': _hist(100, 200)},
+                          gpu_exec_by_pid={10: _hist(100, 200)})
+        sched = _reading(gpu_queue=_hist(30, 40, 50),
+                         gpu_sched_exec={('virtio_gpu', 10): _hist(90),
+                                         ('amdgpu', 11): _hist(500, 700),
+                                         ('amdgpu', 12): _hist(900),
+                                         'bad': _hist(1)},
+                         gpu_observed=('gpu_queue',))
+        sample = sample_builder.build_sample(
+            'h', [fences, sched], 1.0, attribution={11: UUID_A, 10: UUID_B},
+            timestamp=1000.0)
+        # virtio_gpu's jobs are timed by its fences already: not twice.
+        self.assertEqual(5, sample.gpu_exec.count)
+        self.assertEqual({'virtio_gpu': 2, 'amdgpu': 3},
+                         {k: v.count for k, v in
+                          sample.gpu_exec_by_device.items()})
+        self.assertEqual({UUID_A: 2, UUID_B: 2},
+                         {k: v.count for k, v in
+                          sample.gpu_exec_by_instance.items()})
+        self.assertEqual(3, sample.gpu_queue.count)
+        self.assertNotIn('gpu_queue', sample.observable)
+        self.assertEqual([], sample_builder.sched_exec_readings([fences]))
+
     def test_bad_gpu_entries_dropped(self):
         readings = [_reading(gpu_exec_by_device={'x': 'nope'},
                              gpu_exec_by_pid=[1],
@@ -206,7 +234,7 @@ class TestGpuSignals(base.TestCase):
         self.assertEqual({'0000:3b:00.2': 0.125}, sample.gpu_busy)
         # Declared: gpu_exec only ('bogus' ignored); the rest not observable.
         self.assertEqual({'gpu_cmd': False, 'gpu_submit': False,
-                          'gpu_wait': False},
+                          'gpu_wait': False, 'gpu_queue': False},
                          sample.observable)
 
     def test_busy_vfs_make_gpu_busy_observable(self):

@@ -101,17 +101,21 @@ class TestBlockIO(ProbeTestCase):
         loaded = FakeLoaded({'hists': {(vda,): (0, 0, 4) + (0,) * 29}})
         probe = self._probe({(254, 0): 'vda'})
         fake = self.start(probe, loaded)
-        self.assertEqual({'start': 10240, 'hists': 64}, fake.calls[0][2])
+        # The issue-time table: inflight_max_entries (10240) rounded up to
+        # a power of two, its index mask a setting.
+        self.assertEqual({'start': 16384, 'hists': 64}, fake.calls[0][2])
+        self.assertEqual(16383, probe.settings()['targ_start_mask'])
         # loop, md and device-mapper by major (this kernel has no zram or
         # ramdisk driver registered: nothing to exclude for them).
         self.assertEqual({'targ_dev': 0, 'targ_nskip': 3,
-                          'targ_skip_majors': [7, 9, 253]},
+                          'targ_skip_majors': [7, 9, 253],
+                          'targ_start_mask': 16383},
                          fake.calls[0][1])
-        # start() took the baseline: nothing new yet, and the idle entry
-        # is deleted; vda's next requests create it again from zero.
+        # start() took the baseline: nothing new yet; the idle entry stays
+        # (the table has room) and vda's next requests add to it.
         self.assertEqual(0, probe.collect().io.count)
-        self.assertEqual({}, loaded.maps['hists'])
-        loaded.maps['hists'] = {(vda,): (0, 1, 2) + (0,) * 29}
+        self.assertEqual([(vda,)], list(loaded.maps['hists']))
+        loaded.maps['hists'] = {(vda,): (0, 1, 6) + (0,) * 29}
         loaded.maps['drops'] = {(0,): (0,), (1,): (3,)}
         reading = probe.collect()
         self.assertEqual('ebpf', reading.source)
@@ -125,12 +129,13 @@ class TestBlockIO(ProbeTestCase):
         self.flags('multimodal_virt_probes', exclude_block_drivers=[])
         probe = self._probe({})
         self.assertEqual({'targ_dev': 0, 'targ_nskip': 0,
-                          'targ_skip_majors': []}, probe.settings())
+                          'targ_skip_majors': [],
+                          'targ_start_mask': 16383}, probe.settings())
         self.flags('multimodal_virt_probes',
                    exclude_block_drivers=['loop', 'nbd'])
         self.assertEqual([7], probe.settings()['targ_skip_majors'])
 
-    def test_vanished_and_idle_devices_are_deleted_every_window(self):
+    def test_vanished_devices_are_deleted_every_window(self):
         vda = decode.kernel_dev(254, 0)
         gone = decode.kernel_dev(259, 7)
         loaded = FakeLoaded({'hists': {}})
@@ -142,12 +147,26 @@ class TestBlockIO(ProbeTestCase):
         self.assertEqual({'vda'}, set(reading.io_by_device))
         self.assertEqual(2, reading.io.count)
         self.assertEqual([(vda,)], list(loaded.maps['hists']))
-        # vda idle for a window: its entry goes too, and comes back with
-        # its next request (counted from zero).
+        # vda idle for a window, with room in the table: its entry stays,
+        # so an I/O landing while the collector reads is never deleted
+        # with it; its next requests count from where it was.
         self.assertEqual(0, probe.collect().io.count)
-        self.assertEqual({}, loaded.maps['hists'])
-        loaded.maps['hists'] = {(vda,): (0, 1) + (0,) * 30}
+        self.assertEqual([(vda,)], list(loaded.maps['hists']))
+        loaded.maps['hists'] = {(vda,): (0, 3) + (0,) * 30}
         self.assertEqual(1, probe.collect().io_by_device['vda'].count)
+
+    def test_idle_devices_are_deleted_when_the_table_is_half_full(self):
+        self.flags('multimodal_virt_probes', max_block_devices=4)
+        devs = [decode.kernel_dev(254, n) for n in range(3)]
+        loaded = FakeLoaded({'hists': {}})
+        probe = self._probe({(254, n): 'vd%d' % n for n in range(3)})
+        self.start(probe, loaded)
+        loaded.maps['hists'] = {(dev,): (0, 1) + (0,) * 30 for dev in devs}
+        self.assertEqual(3, probe.collect().io.count)
+        # Three of four slots taken, none moved: all idle, all deleted.
+        loaded.maps['hists'][(devs[0],)] = (0, 2) + (0,) * 30
+        self.assertEqual(1, probe.collect().io.count)
+        self.assertEqual([(devs[0],)], list(loaded.maps['hists']))
 
     def test_drivers_registered_later_are_excluded_by_name(self):
         loop = decode.kernel_dev(7, 3)
@@ -180,6 +199,24 @@ class TestBlockIO(ProbeTestCase):
         self.assertEqual(1, logs.output.count('map hists was full'))
         self.assertEqual(1, logs.output.count('no start time in BPF map start'))
         self.assertIn('max_block_devices', logs.output)
+
+    def test_events_the_kernel_skipped_are_published_logged_once(self):
+        logs = self.useFixture(fixtures.FakeLogger(
+            name='multimodal_virt.collector.bpf.probe'))
+        loaded = FakeLoaded({'hists': {}})
+        misses = [0]
+        loaded.recursion_misses = lambda: misses[0]
+        probe = self._probe({})
+        self.start(probe, loaded)
+        self.assertEqual(0, probe.collect().dropped['block_io.nested'])
+        misses[0] = 3
+        self.assertEqual(3, probe.collect().dropped['block_io.nested'])
+        misses[0] = 4
+        self.assertEqual(1, probe.collect().dropped['block_io.nested'])
+        self.assertEqual(1, logs.output.count('already running on that CPU'))
+        # A loader that cannot tell publishes no such counter.
+        del loaded.recursion_misses
+        self.assertNotIn('block_io.nested', probe.collect().dropped)
 
     def test_map_sizes_from_config(self):
         self.flags('multimodal_virt_probes', max_block_devices=4,

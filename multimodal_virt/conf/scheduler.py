@@ -152,9 +152,10 @@ makes the scheduler fail and never erases the ranking of the others.
 Share of each latency metric in the blended latency score, as
 ``metric:weight`` pairs. The blend is the sum over metrics of
 ``weight * metric_pXX`` (microseconds); 0 leaves a metric out. A metric not
-listed keeps its default: ``gpu_exec``, ``gpu_submit`` and ``io`` 1.0,
-``gpu_wait`` 0 (it measures how a program synchronises), ``gpu_cmd`` 0 (a
-deprecated alias: a weight given for it sets ``gpu_submit``'s).
+listed keeps its default: ``gpu_exec``, ``gpu_queue``, ``gpu_submit`` and
+``io`` 1.0, ``gpu_wait`` 0 (it measures how a program synchronises),
+``gpu_cmd`` 0 (a deprecated alias: a weight given for it sets
+``gpu_submit``'s).
 
 Possible values:
 

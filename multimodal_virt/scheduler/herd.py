@@ -133,12 +133,17 @@ class HerdGuard(object):
             self._penalty = (snapshot, value)
         return value
 
-    def weigh(self, request, nodes, penalty):
+    def weigh(self, request, states, keys, scores, since, penalty):
         """Weigh one request's nodes and record the decision, atomically.
+
+        The nodes come as parallel lists.
 
         :param request: the ``RequestSpec`` (its lifetime bounds the
             pending decision).
-        :param nodes: ``[(host_state, node key, score µs, sample time)]``.
+        :param states: the nodes' ``HostState`` objects.
+        :param keys: their node keys (hashable).
+        :param scores: their latency scores (µs).
+        :param since: the times their samples were taken.
         :param penalty: µs per boot since the sample.
         :returns: raw weights, ``-(score + boots * penalty)``.
         """
@@ -149,10 +154,11 @@ class HerdGuard(object):
                 d.predicted for d in self._decisions)
             weights = [
                 -(score + penalty * self._boots(
-                    key, since, getattr(state, 'num_instances', 0) or 0,
+                    key, taken, getattr(state, 'num_instances', 0) or 0,
                     pending[key]))
-                for state, key, score, since in nodes]
-            self._decide(request, nodes, weights, now)
+                for state, key, score, taken in zip(states, keys, scores,
+                                                    since)]
+            self._decide(request, states, keys, weights, now)
         return weights
 
     def _record_selections(self, now, request):
@@ -173,13 +179,12 @@ class HerdGuard(object):
                 kept.append(decision)
         self._decisions = kept
 
-    def _decide(self, request, nodes, weights, now):
+    def _decide(self, request, states, keys, weights, now):
         # Stable, best first, ties in Nova's order (its sort is stable too).
-        ranked = sorted(range(len(nodes)), key=weights.__getitem__,
+        ranked = sorted(range(len(states)), key=weights.__getitem__,
                         reverse=True)
         watched = tuple(
-            (nodes[i][0], nodes[i][1],
-             getattr(nodes[i][0], 'num_instances', 0) or 0)
+            (states[i], keys[i], getattr(states[i], 'num_instances', 0) or 0)
             for i in ranked[:WATCHED_PER_REQUEST])
         if watched:
             self._decisions.append(_Decision(

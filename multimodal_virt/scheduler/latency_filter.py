@@ -78,7 +78,9 @@ class LatencyFilter(filters.BaseHostFilter):
 
     @staticmethod
     def _meets(host_state, snapshot, slos):
-        (host, nodename), row = node_mod.locate(snapshot, host_state)
+        _, row = node_mod.locate(snapshot, host_state)
+        host = host_state.host
+        nodename = getattr(host_state, 'nodename', None) or host
         if row is None:
             LOG.debug('%(host)s (%(node)s) passes latency SLOs unchecked: '
                       'no sample', {'host': host, 'node': nodename})

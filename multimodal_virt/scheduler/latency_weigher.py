@@ -78,18 +78,24 @@ class LatencyWeigher(weights.BaseHostWeigher):
         # resets at every refresh.
         window = snapshot.policy.stale_after
         no_sample_since = math.floor(snapshot.taken_at / window) * window
-        nodes = []
+        # Parallel lists of floats, strings and existing states: no
+        # container per node for the garbage collector to count.
+        states, keys, base, since = [], [], [], []
         scores, timestamps = snapshot.scores, snapshot.timestamps
+        missing = snapshot.missing_score()
         locate = node_mod.locate
         for weighed in weighed_obj_list:
             state = weighed.obj
             key, row = locate(snapshot, state)
+            states.append(state)
+            keys.append(key)
             if row is None:
-                nodes.append((state, key, snapshot.base_score(*key),
-                              no_sample_since))
+                base.append(missing)
+                since.append(no_sample_since)
             else:
-                nodes.append((state, key, scores[row], timestamps[row]))
-        return self._herd.weigh(weight_properties, nodes,
+                base.append(scores[row])
+                since.append(timestamps[row])
+        return self._herd.weigh(weight_properties, states, keys, base, since,
                                 self._herd.penalty(snapshot, snapshot.policy))
 
     def _weigh_object(self, host_state, weight_properties):

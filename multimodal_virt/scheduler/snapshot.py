@@ -311,6 +311,10 @@ class LatencySnapshot(object):
         row = self.row(host, nodename)
         if row is not None:
             return self.scores[row]
+        return self.missing_score()
+
+    def missing_score(self):
+        """The score of a node without a sample (``missing_policy``)."""
         if self.policy.missing_policy == 'penalize':
             return self.worst_score
         return self.neutral_score

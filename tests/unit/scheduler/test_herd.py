@@ -95,9 +95,9 @@ class HerdGuardTest(base.TestCase):
     def _boots(self, request, states, since=900.0, scores=None):
         """Weigh ``states`` for ``request``; return boots per host."""
         scores = scores or [0.0] * len(states)
-        nodes = [(s, (s.host, s.host), score, since)
-                 for s, score in zip(states, scores)]
-        weights = self.guard.weigh(request, nodes, penalty=1.0)
+        weights = self.guard.weigh(request, states, [s.host for s in states],
+                                   scores, [since] * len(states),
+                                   penalty=1.0)
         return {s.host: -w - score
                 for s, w, score in zip(states, weights, scores)}
 
@@ -187,18 +187,18 @@ class HerdGuardTest(base.TestCase):
         guard = herd.HerdGuard(max_nodes=10)
         requests = [Request() for _ in range(herd.MAX_DECISIONS + 20)]
         for i, request in enumerate(requests):
-            guard.weigh(request, [(State('h%d' % i), ('h%d' % i, 'n'),
-                                   0.0, 1.0)], 1.0)
+            guard.weigh(request, [State('h%d' % i)], ['h%d+n' % i],
+                        [0.0], [1.0], 1.0)
         self.assertLessEqual(len(guard._decisions), herd.MAX_DECISIONS)
         self.assertLessEqual(len(guard._baselines), 10)
 
     def test_nodes_of_one_host_count_apart(self):
         one, two = State('h'), State('h')
         request = Request()
-        self.guard.weigh(request, [(one, ('h', 'n1'), 0.0, 900.0),
-                                   (two, ('h', 'n2'), 5.0, 900.0)], 1.0)
+        self.guard.weigh(request, [one, two], ['h+n1', 'h+n2'], [0.0, 5.0],
+                         [900.0, 900.0], 1.0)
         one.num_instances += 1
-        weights = self.guard.weigh(Request(), [
-            (State('h'), ('h', 'n1'), 0.0, 900.0),
-            (State('h'), ('h', 'n2'), 0.0, 900.0)], 1.0)
+        weights = self.guard.weigh(Request(), [State('h'), State('h')],
+                                   ['h+n1', 'h+n2'], [0.0, 0.0],
+                                   [900.0, 900.0], 1.0)
         self.assertEqual([-1.0, 0.0], weights)

@@ -102,8 +102,6 @@ struct {
 	__type(value, __u64);
 } anomalies SEC(".maps");
 
-static const struct mmv_hist mmv_zero_hist;
-
 /* Slots a fence may take: MMV_FENCE_WAYS neighbours (an aligned group of
  * 128 bytes), chosen by a multiplicative hash of the pointer (slab
  * objects are aligned, so the low bits carry little). With a quarter of the
@@ -200,20 +198,9 @@ static __always_inline void fence_signaled(__u64 fence, __u64 now)
 	delta = (__s64)(now - ts);
 	if (delta < 0)
 		return;
-	h = bpf_map_lookup_elem(&hist, &key);
-	if (!h) {
-		/* -EEXIST: another CPU created it; anything else: full. */
-		if (bpf_map_update_elem(&hist, &key, &mmv_zero_hist,
-					BPF_NOEXIST) == -7 /* -E2BIG */) {
-			mmv_count_drop(&drops, MMV_DROP_HIST);
-			return;
-		}
-		h = bpf_map_lookup_elem(&hist, &key);
-		if (!h) {
-			mmv_count_drop(&drops, MMV_DROP_HIST);
-			return;
-		}
-	}
+	h = mmv_hist_of(&hist, &key, &drops, MMV_DROP_HIST);
+	if (!h)
+		return;
 	__sync_fetch_and_add(&h->slots[mmv_slot(delta)], 1);
 }
 

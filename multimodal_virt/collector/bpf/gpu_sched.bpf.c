@@ -94,8 +94,6 @@ struct {
 	__type(value, __u64);
 } anomalies SEC(".maps");
 
-static const struct mmv_hist mmv_zero_hist;
-
 static __always_inline void record(__u64 driver, __u32 tgid, __u32 kind,
 				   __u64 start, __u64 now)
 {
@@ -107,20 +105,9 @@ static __always_inline void record(__u64 driver, __u32 tgid, __u32 kind,
 
 	if (delta < 0)
 		return;
-	h = bpf_map_lookup_elem(&hist, &key);
-	if (!h) {
-		/* -EEXIST: another CPU created it; anything else: full. */
-		if (bpf_map_update_elem(&hist, &key, &mmv_zero_hist,
-					BPF_NOEXIST) == -7 /* -E2BIG */) {
-			mmv_count_drop(&drops, MMV_DROP_HIST);
-			return;
-		}
-		h = bpf_map_lookup_elem(&hist, &key);
-		if (!h) {
-			mmv_count_drop(&drops, MMV_DROP_HIST);
-			return;
-		}
-	}
+	h = mmv_hist_of(&hist, &key, &drops, MMV_DROP_HIST);
+	if (!h)
+		return;
 	__sync_fetch_and_add(&h->slots[mmv_slot(delta)], 1);
 }
 

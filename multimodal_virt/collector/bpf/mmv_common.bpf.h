@@ -64,4 +64,22 @@ static __always_inline __u64 mmv_slot(__u64 delta_ns)
 			__sync_fetch_and_add(__mmv_value, 1);		\
 	})
 
+/* The histogram stored under key in hist_map, created empty when missing.
+ * NULL when the map is full, with slot drop of drops_map counted. */
+static const struct mmv_hist mmv_zero_hist;
+
+#define mmv_hist_of(hist_map, key, drops_map, drop)			\
+	({								\
+		struct mmv_hist *__mmv_h = bpf_map_lookup_elem(hist_map, key); \
+		if (!__mmv_h) {						\
+			/* -EEXIST: another CPU created it; -E2BIG: full. */ \
+			if (bpf_map_update_elem(hist_map, key, &mmv_zero_hist, \
+						BPF_NOEXIST) != -7)	\
+				__mmv_h = bpf_map_lookup_elem(hist_map, key); \
+			if (!__mmv_h)					\
+				mmv_count_drop(drops_map, drop);	\
+		}							\
+		__mmv_h;						\
+	})
+
 #endif /* MMV_COMMON_BPF_H */

@@ -3,6 +3,7 @@
 from oslo_log import log as logging
 
 from multimodal_virt.collector.bpf import backend as bpf_backend
+from multimodal_virt.collector.bpf import decode
 from multimodal_virt.collector.probes import base
 from multimodal_virt import exception
 
@@ -36,6 +37,10 @@ class BpfProbe(base.Probe):
         self._drops_before = None
         self._drops_logged = set()
         self._misses_before = 0
+        self._anomalies_before = {}
+        #: Totals of the ``anomalies`` map's reasons since start (probes
+        #: with such a map set their reasons here).
+        self.anomalies = {}
 
     def settings(self):
         """``{const volatile global: value}`` written before load."""
@@ -45,6 +50,26 @@ class BpfProbe(base.Probe):
         """``{map name: max_entries}`` from the map size options."""
         return {m.name: getattr(self.group, m.size_option)
                 for m in self.spec.maps if m.size_option}
+
+    def count_anomalies(self, names):
+        """Add the window's ``anomalies`` map to :attr:`anomalies`.
+
+        Losses (a full map) are not anomalies: :meth:`read_drops`
+        publishes them in every sample's ``dropped``.
+
+        :param names: the reason counted in each slot of the map.
+        """
+        current = {names[key[0]]: value[0]
+                   for key, value in self.loaded.read('anomalies').items()
+                   if key[0] < len(names)}
+        deltas = decode.counter_deltas(current, self._anomalies_before)
+        self._anomalies_before = current
+        for reason, delta in deltas.items():
+            self.anomalies[reason] = self.anomalies.get(reason, 0) + delta
+        if deltas:
+            LOG.debug('%(name)s: %(deltas)s', {
+                'name': self.name, 'deltas': ', '.join(
+                    '%s +%d' % item for item in sorted(deltas.items()))})
 
     @property
     def loaded(self):

@@ -182,7 +182,6 @@ class GpuFenceProbe(probe.BpfProbe):
     def __init__(self, conf, host=None, names=None):
         super().__init__(conf, host)
         self._names = names or DriverNames()
-        self._anomalies_before = {}
         self._swept = None
         #: Totals of :data:`ANOMALIES` and of expired slots since start
         #: (debug figures).
@@ -213,7 +212,7 @@ class GpuFenceProbe(probe.BpfProbe):
                 table[key] = (histogram if before is None
                               else before.merged(histogram))
             total = histogram if total is None else total.merged(histogram)
-        self._count_anomalies()
+        self.count_anomalies(ANOMALIES)
         self._sweep()
         if total is None:
             total = decode.histogram_from_slots(())
@@ -250,20 +249,3 @@ class GpuFenceProbe(probe.BpfProbe):
         if expired:
             LOG.debug('gpu_fence: freed %d slot(s) of fences released '
                       'without signaling', len(expired))
-
-    def _count_anomalies(self):
-        """Add the window's anomalies to :attr:`anomalies` (debug log).
-
-        Losses (a full ``inflight`` or ``hist`` map) are not counted here:
-        :meth:`read_drops` publishes them in every sample's ``dropped``.
-        """
-        current = {ANOMALIES[key[0]]: value[0]
-                   for key, value in self.loaded.read('anomalies').items()
-                   if key[0] < len(ANOMALIES)}
-        deltas = decode.counter_deltas(current, self._anomalies_before)
-        self._anomalies_before = current
-        for reason, delta in deltas.items():
-            self.anomalies[reason] += delta
-        if deltas:
-            LOG.debug('gpu_fence: %s', ', '.join(
-                '%s +%d' % item for item in sorted(deltas.items())))

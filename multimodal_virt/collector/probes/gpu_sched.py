@@ -127,7 +127,6 @@ class GpuSchedProbe(probe.BpfProbe):
         super().__init__(conf, host)
         self._names = names or gpu_fence.DriverNames()
         self._offsets = offsets
-        self._anomalies_before = {}
         #: Totals of :data:`ANOMALIES` and expired jobs since start.
         self.anomalies = dict.fromkeys(ANOMALIES + ('expired',), 0)
 
@@ -157,7 +156,7 @@ class GpuSchedProbe(probe.BpfProbe):
     def read(self):
         entries = self.loaded.pop('hist')
         self._expire()
-        self._count_anomalies()
+        self.count_anomalies(ANOMALIES)
         if not observed_split(self.events):
             return base.ProbeReading(source='ebpf', events=self.events)
         labels = self._names.labels({key[0] for key in entries
@@ -189,15 +188,3 @@ class GpuSchedProbe(probe.BpfProbe):
             if queued < limit:
                 self.loaded.delete('inflight', key)
                 self.anomalies['expired'] += 1
-
-    def _count_anomalies(self):
-        current = {ANOMALIES[key[0]]: value[0]
-                   for key, value in self.loaded.read('anomalies').items()
-                   if key[0] < len(ANOMALIES)}
-        deltas = decode.counter_deltas(current, self._anomalies_before)
-        self._anomalies_before = current
-        for reason, delta in deltas.items():
-            self.anomalies[reason] += delta
-        if deltas:
-            LOG.debug('gpu_sched: %s', ', '.join(
-                '%s +%d' % item for item in sorted(deltas.items())))

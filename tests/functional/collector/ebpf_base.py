@@ -77,6 +77,19 @@ def logger_enabled(testcase, name):
     logger.disabled = False
 
 
+def counters_by_name(loaded, spec, anomalies):
+    """A loaded object's drop counters and anomalies, by name.
+
+    :param spec: the probe's ``ProbeSpec`` (names of the ``drops`` slots).
+    :param anomalies: names of the ``anomalies`` map's slots.
+    """
+    counters = {spec.drops[key[0]]: value[0]
+                for key, value in loaded.read('drops').items()}
+    counters.update({anomalies[key[0]]: value[0]
+                     for key, value in loaded.read('anomalies').items()})
+    return counters
+
+
 class EbpfTestCase(base.TestCase):
     """Real eBPF: requires root and the chosen backend on this host."""
 

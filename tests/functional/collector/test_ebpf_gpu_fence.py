@@ -63,11 +63,8 @@ class FenceTestCase(ebpf_base.EbpfTestCase):
     @staticmethod
     def dropped(loaded):
         """Drop counters (``inflight``, ``hist``) and anomalies by name."""
-        counters = {gpu_fence.SPEC.drops[k[0]]: v[0]
-                    for k, v in loaded.read('drops').items()}
-        counters.update({gpu_fence.ANOMALIES[k[0]]: v[0]
-                         for k, v in loaded.read('anomalies').items()})
-        return counters
+        return ebpf_base.counters_by_name(loaded, gpu_fence.SPEC,
+                                          gpu_fence.ANOMALIES)
 
 
 class TestProductionPrograms(FenceTestCase):

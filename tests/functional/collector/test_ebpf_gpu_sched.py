@@ -81,11 +81,9 @@ class SchedTestCase(ebpf_base.EbpfTestCase):
 
     @staticmethod
     def dropped(loaded):
-        counters = {gpu_sched.SPEC.drops[k[0]]: v[0]
-                    for k, v in loaded.read('drops').items()}
-        counters.update({gpu_sched.ANOMALIES[k[0]]: v[0]
-                         for k, v in loaded.read('anomalies').items()})
-        return counters
+        """Drop counters (``inflight``, ``hist``) and anomalies by name."""
+        return ebpf_base.counters_by_name(loaded, gpu_sched.SPEC,
+                                          gpu_sched.ANOMALIES)
 
 
 class TestOnThisKernel(SchedTestCase):

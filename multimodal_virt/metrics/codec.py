@@ -28,6 +28,7 @@ and a few slices per payload in Python, then every header and histogram of
 the refresh validated at once with numpy over the joined bytes.
 """
 
+import functools
 import hmac
 import json
 import struct
@@ -250,7 +251,6 @@ class SampleBatch(object):
     def __init__(self, keys, timestamps, windows, buckets, sources,
                  observable, rejected=None, min_events=None):
         self.keys = keys
-        self.index = {key: row for row, key in enumerate(keys)}
         self.timestamps = timestamps
         self.windows = windows
         self.buckets = buckets
@@ -263,6 +263,12 @@ class SampleBatch(object):
 
     def __len__(self):
         return len(self.keys)
+
+    @functools.cached_property
+    def index(self):
+        """``{key: row}``, built when first asked (the scheduler's
+        snapshot keeps its own, from :attr:`keys`)."""
+        return {key: row for row, key in enumerate(self.keys)}
 
     @classmethod
     def empty(cls):

@@ -30,7 +30,7 @@ def locate(snapshot, host_state):
     index = snapshot.index
     if nodename == host:
         return host, index.get(host)
-    key = host + sample_mod.KEY_SEPARATOR + nodename
+    key = sample_mod.sample_key(host, nodename)
     found = index.get(key)
     if (found is None and
             getattr(host_state, 'hypervisor_type', None) != IRONIC):

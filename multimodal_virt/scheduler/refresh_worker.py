@@ -205,6 +205,7 @@ class RefreshWorker(object):
         self.store_options = store_options
         self.timeout = timeout
         self._child = None
+        self._finalizer = None
 
     def compute(self, now, policy, retain_s):
         """One refresh in the child: read, verify, decode and score.
@@ -235,7 +236,7 @@ class RefreshWorker(object):
         self._child = _Child()
         # The child exits when its pipe closes: close it when this object
         # goes (without waiting: a finaliser may run in any thread).
-        weakref.finalize(self, self._child.stop, False)
+        self._finalizer = weakref.finalize(self, self._child.stop, False)
         _call(self._child.send, {'store': self.store_options})
         LOG.info('Started the latency refresh worker (pid %d)',
                  self._child.pid)
@@ -249,6 +250,9 @@ class RefreshWorker(object):
     def close(self):
         """Stop the child (the next refresh starts another)."""
         child, self._child = self._child, None
+        if self._finalizer is not None:
+            self._finalizer.detach()  # it would keep the stopped child
+            self._finalizer = None
         if child is not None:
             child.stop()
 

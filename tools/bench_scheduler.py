@@ -258,8 +258,7 @@ class Refresher(object):
     thread as soon as the writer has changed every sample, like the
     provider's refresher with no pause."""
 
-    def __init__(self, store, provider):
-        self.store = store
+    def __init__(self, provider):
         self.provider = provider
         self.durations = []
         self.cpu = []
@@ -308,7 +307,7 @@ def bench(count, passes, load_seconds, rng, collect_first=True,
                 latency_weigher.LatencyWeigher(CONF))
         provider = provider_mod.SnapshotProvider.shared(CONF)
         store = file_store.FileStore(CONF)
-        refresher = Refresher(store, provider)
+        refresher = Refresher(provider)
         snap = refresher.refresh()
         assert len(snap) == count, (len(snap), count)
         best = run_pass(*ours, hosts, spec)[0].obj.host

@@ -7,6 +7,7 @@ config object or their own group instead of importing the global.
 
 from oslo_config import cfg
 
+from multimodal_virt.conf import aggregator
 from multimodal_virt.conf import analysis
 from multimodal_virt.conf import bcc
 from multimodal_virt.conf import collector
@@ -20,8 +21,8 @@ from multimodal_virt.conf import store
 
 CONF = cfg.CONF
 
-_MODULES = (store, scheduler, collector, probes, pci, libvirt, analysis,
-            compute)
+_MODULES = (store, scheduler, collector, aggregator, probes, pci, libvirt,
+            analysis, compute)
 # The eBPF backends' own groups.
 _MODULES += (libbpf, bcc)
 

@@ -3,6 +3,7 @@
 Imports only the option modules: no libvirt, BPF or Nova code.
 """
 
+from multimodal_virt.conf import aggregator
 from multimodal_virt.conf import analysis
 from multimodal_virt.conf import bcc
 from multimodal_virt.conf import collector
@@ -14,8 +15,8 @@ from multimodal_virt.conf import probes
 from multimodal_virt.conf import scheduler
 from multimodal_virt.conf import store
 
-_MODULES = (store, scheduler, collector, probes, pci, libvirt, analysis,
-            compute)
+_MODULES = (store, scheduler, collector, aggregator, probes, pci, libvirt,
+            analysis, compute)
 # The eBPF backends' own groups.
 _MODULES += (libbpf, bcc)
 

@@ -116,6 +116,27 @@ Related options:
     cfg.StrOpt('memcached_tls_allowed_ciphers',
                help='OpenSSL cipher list for memcached TLS (default: '
                     'OpenSSL\'s).'),
+    cfg.FloatOpt('aggregate_max_age',
+                 default=15.0,
+                 min=0.0,
+                 help="""
+Seconds for which a refresh uses the aggregate that
+``multimodal-virt-aggregator`` publishes in the store (every sample it
+verified, in one signed object) instead of reading and verifying every
+compute node's sample itself. An aggregate that is older, missing or
+refused is ignored and that refresh reads every sample, as without an
+aggregator. Each sample inside keeps its own timestamp, judged by
+``[multimodal_virt_scheduler] stale_after``.
+
+Possible values:
+
+* 0: never use an aggregate.
+* Seconds; a few ``[multimodal_virt_aggregator] interval``.
+
+Related options:
+
+* ``[multimodal_virt_aggregator] interval``
+"""),
     cfg.IntOpt('max_sample_bytes',
                default=65536,
                min=1024,

@@ -197,40 +197,64 @@ def _names(payload, nmetrics):
     return names
 
 
-def _validate(headers, records, now, max_skew):
-    """Vectorised checks; returns a bool array and a reason per bad row."""
-    ts = headers['timestamp']
-    window = headers['window']
-    checks = [
-        (headers['nbuckets'] == NBUCKETS, 'bucket count is not %d'
-         % NBUCKETS),
-        (headers['flags'] == 0, 'unknown flags'),
-        (np.isfinite(ts) & (ts >= 0), 'timestamp is not a finite time'),
-        (ts <= now + max_skew, 'timestamp is more than %.0f s in the future'
-         % max_skew),
-        (np.isfinite(window) & (window > 0) & (window <= MAX_WINDOW_S),
+def row_checks(timestamps, windows, now, max_skew):
+    """``[(bool array, reason)]`` on each row's timestamp and window."""
+    return [
+        (np.isfinite(timestamps) & (timestamps >= 0),
+         'timestamp is not a finite time'),
+        (timestamps <= now + max_skew,
+         'timestamp is more than %.0f s in the future' % max_skew),
+        (np.isfinite(windows) & (windows > 0) & (windows <= MAX_WINDOW_S),
          'window is not in (0, %.0f] s' % MAX_WINDOW_S),
     ]
-    if records.shape[1]:
-        buckets = records['buckets']
-        sums = buckets.sum(axis=2, dtype=np.uint64)
-        source = records['source']
-        observable = records['observable']
-        checks += [
-            ((source <= 2).all(axis=1), 'unknown metric source'),
-            ((observable <= 1).all(axis=1), 'observable flag is not 0 or 1'),
-            ((records['count'] == sums).all(axis=1),
-             'event count does not match its histogram'),
-            ((((source != 0) & (observable == 1)) | (sums == 0)).all(axis=1),
-             'events reported for a metric that is not measured'),
-        ]
-    ok = np.ones(len(headers), dtype=bool)
+
+
+def record_checks(source, observable, sums, counts=None):
+    """``[(bool array, reason)]`` on each row's metric records.
+
+    :param source: ``(rows, metrics)`` source codes.
+    :param observable: ``(rows, metrics)`` observable flags.
+    :param sums: ``(rows, metrics)`` events in each histogram.
+    :param counts: ``(rows, metrics)`` event counts the records state,
+        which must equal ``sums`` (formats that state them).
+    """
+    checks = [
+        ((source <= 2).all(axis=1), 'unknown metric source'),
+        ((observable <= 1).all(axis=1), 'observable flag is not 0 or 1'),
+    ]
+    if counts is not None:
+        checks.append(((counts == sums).all(axis=1),
+                       'event count does not match its histogram'))
+    checks.append(
+        ((((source != 0) & (observable == 1)) | (sums == 0)).all(axis=1),
+         'events reported for a metric that is not measured'))
+    return checks
+
+
+def failed_rows(checks, rows):
+    """Apply ``checks``; returns ``(bool array of good rows,
+    {row: reason of its first failed check})``."""
+    ok = np.ones(rows, dtype=bool)
     reasons = {}
     for passed, reason in checks:
         for row in np.flatnonzero(~passed & ok):
             reasons[int(row)] = reason
         ok &= passed
     return ok, reasons
+
+
+def _validate(headers, records, now, max_skew):
+    """Vectorised checks; returns a bool array and a reason per bad row."""
+    checks = [
+        (headers['nbuckets'] == NBUCKETS, 'bucket count is not %d'
+         % NBUCKETS),
+        (headers['flags'] == 0, 'unknown flags'),
+    ] + row_checks(headers['timestamp'], headers['window'], now, max_skew)
+    if records.shape[1]:
+        sums = records['buckets'].sum(axis=2, dtype=np.uint64)
+        checks += record_checks(records['source'], records['observable'],
+                                sums, records['count'])
+    return failed_rows(checks, len(headers))
 
 
 class SampleBatch(object):

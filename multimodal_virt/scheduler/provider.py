@@ -158,7 +158,7 @@ class SnapshotProvider(object):
         fails, this refresh runs here.
         """
         policy = self._policy()
-        retain_s = max(self._options.forget_after, self._options.stale_after)
+        retain_s = store_reader.retain_seconds(self.conf)
         if (self._options.refresh_worker and not self._store_fixed
                 and not self._closed):
             try:

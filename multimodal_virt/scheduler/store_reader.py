@@ -4,8 +4,11 @@ Used where a refresh runs: the scheduler's refresh worker process
 (:mod:`~multimodal_virt.scheduler.refresh_worker`) and, when that is off or
 failed, nova-scheduler's own refresher thread.
 
-When the store fails, the last samples read are returned again, so they
-age into the staleness policy instead of vanishing.
+A fresh aggregate from ``multimodal-virt-aggregator`` is read instead of
+every sample when the store holds one
+(``[multimodal_virt_store] aggregate_max_age``). When the store fails, the
+last samples read are returned again, so they age into the staleness
+policy instead of vanishing.
 """
 
 from oslo_log import log as logging
@@ -23,6 +26,13 @@ def store_options(conf):
     return {name: options[name] for name in sorted(options)}
 
 
+def retain_seconds(conf):
+    """How long a node whose sample vanished or was refused keeps its last
+    good one: ``forget_after``, at least ``stale_after``."""
+    options = conf.multimodal_virt_scheduler
+    return max(options.forget_after, options.stale_after)
+
+
 class StoreReader(object):
     """Reads every sample of the configured (or a given) store in bulk.
 
@@ -37,6 +47,8 @@ class StoreReader(object):
         self._store_fixed = store is not None
         self._store_key = None
         self._last_batch = codec.SampleBatch.empty()
+        #: Whether the last successful read used the aggregate.
+        self.from_aggregate = False
         self._warn = ratelimit.RateLimitedLog(LOG, interval=60.0)
 
     def read(self, now, retain_s, pace=None):
@@ -52,7 +64,17 @@ class StoreReader(object):
         try:
             store = self._current_store()
             store.retain_vanished(retain_s)
-            self._last_batch = store.read_batch(now, pace=pace)
+            max_age = self.conf.multimodal_virt_store.aggregate_max_age
+            batch = (store.read_aggregate_batch(now, max_age) if max_age
+                     else None)
+            if (batch is not None) != self.from_aggregate:
+                self.from_aggregate = batch is not None
+                LOG.info('Latency refreshes now read %s',
+                         'the aggregate of multimodal-virt-aggregator'
+                         if self.from_aggregate else 'every sample')
+            if batch is None:
+                batch = store.read_batch(now, pace=pace)
+            self._last_batch = batch
         except Exception as err:  # never let the store break scheduling
             self._warn.warning(
                 'store', 'Latency stats unavailable, scheduling with the '

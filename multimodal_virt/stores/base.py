@@ -13,6 +13,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from multimodal_virt import exception
+from multimodal_virt.metrics import aggregate
 from multimodal_virt.metrics import codec
 from multimodal_virt.metrics import sample as sample_mod
 from multimodal_virt.metrics import signing
@@ -39,6 +40,7 @@ class StatsStore(metaclass=abc.ABCMeta):
         self.options = conf.multimodal_virt_store
         self.max_bytes = self.options.max_sample_bytes
         self.max_hosts = self.options.max_hosts
+        self.max_aggregate_bytes = aggregate.max_bytes(self.max_hosts)
         self.keyring = signing.Keyring.from_conf(self.options)
         self._bad_payload_log = ratelimit.RateLimitedLog(LOG, interval=60.0)
         self._decoder = codec.BatchDecoder(
@@ -76,6 +78,21 @@ class StatsStore(metaclass=abc.ABCMeta):
     @abc.abstractmethod
     def delete_key(self, key: str) -> None:
         """Forget ``key`` (no error if there is none)."""
+
+    @abc.abstractmethod
+    def write_aggregate(self, payload: bytes) -> None:
+        """Store the aggregator's aggregate, replacing the previous one.
+
+        :raises StoreUnavailable: when the backend cannot be written.
+        """
+
+    @abc.abstractmethod
+    def read_aggregate(self) -> Optional[bytes]:
+        """The last aggregate stored, or ``None`` (none, or unreadable:
+        logged).
+
+        :raises StoreUnavailable: when the backend cannot be read at all.
+        """
 
     # Sample interface, the same for every driver.
 
@@ -120,6 +137,59 @@ class StatsStore(metaclass=abc.ABCMeta):
                                      pace=pace)
         for key, reason in batch.rejected.items():
             self._reject(key, reason)
+        return batch
+
+    def publish_aggregate(self, batch: codec.SampleBatch,
+                          created: float) -> int:
+        """Sign and store ``batch`` as the aggregate; returns its size.
+
+        :param created: when ``batch`` was read (epoch seconds).
+        :raises StoreUnavailable: when the backend cannot be written.
+        :raises InvalidSample: when it is over the size readers accept.
+        """
+        payload = aggregate.encode(batch, self.keyring, created)
+        if len(payload) > self.max_aggregate_bytes:
+            raise exception.InvalidSample(
+                'aggregate of %d nodes is %d bytes, over the %d byte limit'
+                % (len(batch), len(payload), self.max_aggregate_bytes))
+        self.write_aggregate(payload)
+        return len(payload)
+
+    def read_aggregate_batch(self, now: float, max_age: float
+                             ) -> Optional[codec.SampleBatch]:
+        """The aggregate's samples if one is stored, valid and fresh.
+
+        ``None`` means "read every sample instead": no aggregate, one
+        refused (logged, rate-limited) or created more than ``max_age``
+        seconds before ``now`` (logged). Rows the aggregate carries that
+        fail a sample's checks are left out and logged.
+
+        :raises StoreUnavailable: when the backend cannot be read at all.
+        """
+        payload = self.read_aggregate()
+        if payload is None:
+            return None
+        try:
+            created, batch = aggregate.decode(
+                payload, self.keyring, now, self.max_aggregate_bytes,
+                self.max_hosts)
+        except exception.InvalidSample as err:
+            self._bad_payload_log.warning(
+                'aggregate', 'Ignoring the aggregate in the %(store)s store, '
+                'reading every sample instead: %(reason)s',
+                {'store': type(self).__name__, 'reason': err})
+            return None
+        if now - created > max_age:
+            self._bad_payload_log.warning(
+                'aggregate', 'Ignoring the aggregate in the %(store)s store, '
+                'reading every sample instead: it was created %(age).0f s '
+                'ago, more than aggregate_max_age = %(max).0f s (is '
+                'multimodal-virt-aggregator running?)',
+                {'store': type(self).__name__, 'age': now - created,
+                 'max': max_age})
+            return None
+        for key, reason in batch.rejected.items():
+            self._reject(key, 'in the aggregate: %s' % reason)
         return batch
 
     def get_all(self) -> Dict[str, sample_mod.HostSample]:

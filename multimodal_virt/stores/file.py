@@ -26,6 +26,8 @@ from multimodal_virt.stores import base
 
 LOG = logging.getLogger(__name__)
 SUFFIX = '.sample'
+#: The aggregator's aggregate (not a sample: listing ignores it).
+AGGREGATE_NAME = 'aggregate.mmva'
 V1_SUFFIX = '.json'
 DIR_MODE = 0o755
 _OPEN_FLAGS = (os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK |
@@ -174,6 +176,57 @@ class FileStore(base.StatsStore):
                 close(fd)
             signatures[key] = signature
             payloads[key] = payload
+
+    def write_aggregate(self, payload):
+        self._ensure_directory()
+        target = os.path.join(self.path, AGGREGATE_NAME)
+        try:
+            fileutils.write_bytes(target, payload)
+        except OSError as err:
+            raise exception.StoreUnavailable(
+                'cannot write %s: %s' % (target, err))
+
+    def read_aggregate(self):
+        """The aggregate file, read with the same care as a sample."""
+        limit = self.max_aggregate_bytes
+        try:
+            directory = os.open(self.path, _DIR_FLAGS)
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            raise exception.StoreUnavailable(
+                'cannot open %s: %s' % (self.path, err))
+        try:
+            fd = os.open(AGGREGATE_NAME, _OPEN_FLAGS, dir_fd=directory)
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            self._skip(AGGREGATE_NAME, err.strerror or err)
+            return None
+        finally:
+            os.close(directory)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                self._skip(AGGREGATE_NAME, 'not a regular file')
+                return None
+            if st.st_size > limit:
+                self._skip(AGGREGATE_NAME, '%d bytes, over the %d byte '
+                           'limit' % (st.st_size, limit))
+                return None
+            chunks, size = [], 0
+            while size <= limit:
+                chunk = os.read(fd, limit + 1 - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            return b''.join(chunks)
+        except OSError as err:
+            self._skip(AGGREGATE_NAME, err.strerror or err)
+            return None
+        finally:
+            os.close(fd)
 
     def read(self, key):
         if not base.valid_key(key):

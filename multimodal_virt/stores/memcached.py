@@ -9,7 +9,13 @@ Keys (all ASCII, fixed length, whatever the host name):
 
 * ``<prefix>:v2:s:<blake2b(key)>``: a node's signed sample, with a TTL;
 * ``<prefix>:v2:i:<shard>``: one of :data:`SHARDS` index shards, each a
-  newline-separated list of the store keys that hash to it.
+  newline-separated list of the store keys that hash to it;
+* ``<prefix>:v2:a``: the aggregator's aggregate, as ``<generation> <chunks>
+  <bytes>``, and ``<prefix>:v2:a:<generation>:<n>``: its chunks (an
+  aggregate is larger than memcached's largest item). A new aggregate is
+  written under a new generation before the head names it, so a reader
+  never joins chunks of two; the aggregator deletes the chunks of the
+  generation before the previous one.
 
 Writers add their key to its shard with ``gets``/``cas`` (retrying on a
 concurrent update), so no update is lost. A shard is bounded: when full, a
@@ -19,7 +25,10 @@ names per shard, then read every sample in one more ``get_many``: a refresh
 costs two round trips per server and is bounded whatever the index holds.
 """
 
+import collections
 import hashlib
+import os
+import re
 import ssl
 
 from oslo_log import log as logging
@@ -35,6 +44,9 @@ CAS_ATTEMPTS = 8
 DEAD_RETRY_SECONDS = 2.0
 # memcached's default largest item is 1 MiB.
 MAX_INDEX_BYTES = 1024 * 1024 - 1024
+#: Bytes per aggregate chunk (under memcached's 1 MiB item limit).
+AGGREGATE_CHUNK_BYTES = 1000 * 1000
+_AGGREGATE_HEAD_RE = re.compile(rb'([0-9a-f]{16}) ([0-9]{1,6}) ([0-9]{1,12})')
 
 
 def _server(address):
@@ -68,6 +80,9 @@ class MemcachedStore(base.StatsStore):
                             for i in range(SHARDS)]
         self.shard_limit = max(1, -(-2 * self.max_hosts // SHARDS))
         self.ttl = self.options.sample_ttl
+        self._aggregate_key = '%s:v2:a' % prefix
+        # Generations this writer published, newest last.
+        self._generations = collections.deque()
         try:
             context = tls_context(self.options)
         except (OSError, ssl.SSLError, ValueError) as err:
@@ -215,6 +230,63 @@ class MemcachedStore(base.StatsStore):
         self._call('delete', self._client.delete, self.sample_key(key),
                    noreply=False)
         self._index_update(key, add=False)
+
+    def _chunk_keys(self, generation, count):
+        return ['%s:%s:%d' % (self._aggregate_key, generation, index)
+                for index in range(count)]
+
+    def write_aggregate(self, payload):
+        generation = os.urandom(8).hex()
+        chunks = [payload[start:start + AGGREGATE_CHUNK_BYTES]
+                  for start in range(0, len(payload), AGGREGATE_CHUNK_BYTES)]
+        keys = self._chunk_keys(generation, len(chunks))
+        failed = self._call('aggregate write', self._client.set_many,
+                            dict(zip(keys, chunks)), expire=self.ttl)
+        if failed:
+            raise exception.StoreUnavailable(
+                'memcached did not store %d aggregate chunks' % len(failed))
+        head = ('%s %d %d' % (generation, len(chunks), len(payload)))
+        self._call('aggregate write', self._client.set, self._aggregate_key,
+                   head.encode('ascii'), expire=self.ttl)
+        self._generations.append((generation, len(chunks)))
+        while len(self._generations) > 2:
+            old, count = self._generations.popleft()
+            try:
+                self._client.delete_many(self._chunk_keys(old, count),
+                                         noreply=True)
+            except Exception:  # they expire with their TTL anyway
+                LOG.debug('Deleting old aggregate chunks failed',
+                          exc_info=True)
+
+    def read_aggregate(self):
+        head = self._call('aggregate read', self._client.get,
+                          self._aggregate_key)
+        if head is None:
+            return None
+        match = (_AGGREGATE_HEAD_RE.fullmatch(head)
+                 if isinstance(head, bytes) else None)
+        count, size = ((int(match.group(2)), int(match.group(3)))
+                       if match else (0, -1))
+        if (not 0 < size <= self.max_aggregate_bytes or
+                count != -(-size // AGGREGATE_CHUNK_BYTES)):
+            self._bad_payload_log.warning(
+                self._aggregate_key, 'Ignoring the memcached aggregate '
+                'head %(key)s: %(head)r is not "<generation> <chunks> '
+                '<bytes>" within %(limit)d bytes',
+                {'key': self._aggregate_key, 'head': head[:80],
+                 'limit': self.max_aggregate_bytes})
+            return None
+        keys = self._chunk_keys(match.group(1).decode('ascii'), count)
+        chunks = self._call('aggregate read', self._client.get_many, keys)
+        parts = [chunks.get(key) for key in keys]
+        if not all(isinstance(part, bytes) for part in parts):
+            # Evicted, or replaced between the two reads: the next
+            # refresh sees a whole one.
+            LOG.debug('memcached aggregate %s is incomplete',
+                      match.group(1))
+            return None
+        payload = b''.join(parts)
+        return payload if len(payload) == size else None
 
     def close(self):
         try:

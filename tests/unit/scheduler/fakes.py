@@ -33,6 +33,9 @@ class MemoryStore(object):
     def retain_vanished(self, seconds):
         self._decoder.retain_s = float(seconds)
 
+    def read_aggregate_batch(self, now, max_age):
+        return None  # no aggregator
+
     def read_batch(self, now, pace=None):
         payloads = {key: codec.encode(sample, self._keyring)
                     for key, sample in self.get_all().items()}

@@ -16,6 +16,7 @@ import configparser
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import time
@@ -395,7 +396,28 @@ class AggregatorServiceTest(DevstackTestCase):
             time.sleep(0.05)
         return seen
 
-    def _check_runs_and_publishes(self, aio, host):
+    def _reload_interval(self, aio, process, seconds):
+        """``systemctl reload`` (devstack's units: ``kill -HUP``) after
+        changing the interval in the config file."""
+        subprocess.run([os.path.join(runner.BIN, 'dsconf'), 'iniset',
+                        aio.mmv_conf, 'multimodal_virt_aggregator',
+                        'interval', str(seconds)], check=True)
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while True:
+            with open(aio.log(AGGREGATOR)) as handle:
+                if 'SIGHUP: reloading the configuration' in handle.read():
+                    break
+            self.assertLess(time.monotonic(), deadline, 'no reload logged')
+            time.sleep(0.05)
+        # One aggregation right after the reload, then none for a while.
+        time.sleep(0.5)
+        first = read_aggregate(aio.nova_conf)[0]
+        time.sleep(1.5)
+        self.assertEqual(first, read_aggregate(aio.nova_conf)[0])
+        self.assertIsNone(process.poll())
+
+    def _check_runs_and_publishes(self, aio, host, reload_interval=None):
         process = aio.start(AGGREGATOR)
         self.addCleanup(aio.stop, process, 5)
         # Read through the scheduler's own store options (nova.conf):
@@ -408,7 +430,10 @@ class AggregatorServiceTest(DevstackTestCase):
             self.assertLess(abs(time.time() - created), 30)
         # A service, not a one-shot: the aggregate is renewed.
         self.assertLess(aggregates[0][0], aggregates[-1][0])
+        if reload_interval:
+            self._reload_interval(aio, process, reload_interval)
 
+        # Stopped within aio.stop's 30 s, whatever the interval.
         aio.phases('unstack')
         self.assertIn(['stop_process', AGGREGATOR], aio.recorded())
         self.assertEqual(0, aio.stop(process))
@@ -427,7 +452,9 @@ class AggregatorServiceTest(DevstackTestCase):
         for path in (aio.mmv_conf, aio.nova_conf):
             self.assertEqual('15', raw(path)['multimodal_virt_store']
                              ['aggregate_max_age'])
-        self._check_runs_and_publishes(aio, host)
+        # SIGHUP applies a new interval (60 s: the stop below must not
+        # wait for it).
+        self._check_runs_and_publishes(aio, host, reload_interval=60)
         stats = raw(aio.mmv_conf)['multimodal_virt_store']['file_path']
         self.assertTrue(os.path.isfile(os.path.join(
             stats, file_store.AGGREGATE_NAME)))

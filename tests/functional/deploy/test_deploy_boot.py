@@ -34,6 +34,7 @@ from multimodal_virt import conf as mmv_conf
 from multimodal_virt import exception
 from multimodal_virt.pci import nova_config
 from multimodal_virt.pci import sysfs
+from multimodal_virt.scheduler import provider as provider_mod
 from multimodal_virt.stores import loader
 from tests.fixtures import sysfs_builder as layouts
 from tests.functional.deploy import devstack_runner as runner
@@ -147,6 +148,15 @@ class _ConfigBootBase(test_pci_sriov_servers._PCIServersTestBase):
         self.start_compute(hostname=HOST,
                            pci_info=generated_boot.fake_libvirt_devices(
                                self.pfs))
+        # The first refresh runs in the refresh worker and may still be
+        # under way: until it ends the snapshot is empty and every host
+        # passes. Tests start once it holds the published sample.
+        provider = provider_mod.SnapshotProvider.shared(cfg.CONF)
+        deadline = time.monotonic() + 60
+        while provider.snapshot().row(HOST) is None:
+            if time.monotonic() > deadline:
+                self.fail('no refresh read the sample of %s' % HOST)
+            time.sleep(0.05)
 
     def test_configs_agree_and_scheduler_uses_them(self):
         # Every option both hosts set has one value.

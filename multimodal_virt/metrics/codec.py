@@ -260,7 +260,7 @@ def _validate(headers, records, now, max_skew):
 class SampleBatch(object):
     """Every accepted sample of one refresh, as arrays (row per key).
 
-    :ivar keys: store keys, sorted; ``index`` maps key to row.
+    :ivar keys: store keys, in read order; ``index`` maps key to row.
     :ivar timestamps: float64 array, end of each sample's window.
     :ivar windows: float64 array of window lengths (seconds).
     :ivar buckets: ``{metric: (rows, NBUCKETS) uint32 array}`` for every

@@ -6,17 +6,20 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import fixtures
 
 from multimodal_virt import exception
+from multimodal_virt.metrics import aggregate
 from multimodal_virt.stores import loader
 from multimodal_virt.stores import memcached
 from tests import base
 from tests.functional import fixtures as mmv_fixtures
 from tests.functional import requirements
 from tests.functional import samples
+from tests.unit.metrics import test_aggregate
 
 
 class _Evil(object):
@@ -188,6 +191,115 @@ class MemcachedStoreTest(base.TestCase):
                 self.assertLess(time.monotonic(), deadline)
                 time.sleep(0.2)
         self.assertEqual({'b'}, set(self.store.get_all()))
+
+
+class MemcachedAggregateTest(test_aggregate.BatchAssertions, base.TestCase):
+    """Aggregates larger than one memcached item, written and read."""
+
+    def setUp(self):
+        super().setUp()
+        requirements.require(self, shutil.which('memcached'),
+                             'memcached binary not installed')
+        # Room for several generations of multi-megabyte aggregates.
+        self.memcached = self.useFixture(mmv_fixtures.MemcachedFixture(
+            extra_args=['-m', '256']))
+        self.flags('multimodal_virt_store', driver='memcached',
+                   memcached_servers=[self.memcached.server],
+                   key_prefix='agg%d' % self.memcached.port,
+                   socket_timeout=5.0)
+        self.store = loader.get_store(self.conf)
+
+    def _head(self):
+        generation, chunks, size = self.store._client.get(
+            self.store._aggregate_key).split()
+        return generation.decode(), int(chunks), int(size)
+
+    def _chunks_present(self, generation, count):
+        keys = self.store._chunk_keys(generation, count)
+        return len(self.store._client.get_many(keys))
+
+    def test_round_trip_over_several_chunks(self):
+        batch = test_aggregate.valid_batch(test_aggregate.hosts(3500))
+        now = time.time()
+        size = self.store.publish_aggregate(batch, now)
+        self.assertGreater(size, memcached.AGGREGATE_CHUNK_BYTES)
+        generation, chunks, stated = self._head()
+        self.assertEqual((2, size), (chunks, stated))
+        self.assertEqual(2, self._chunks_present(generation, chunks))
+        # Another process's store (a scheduler) reads it back exactly.
+        reader = loader.get_store(self.conf)
+        self.assertEqual(aggregate.encode(batch, reader.keyring, now),
+                         reader.read_aggregate())
+        decoded = reader.read_aggregate_batch(now + 1, max_age=15)
+        self.assertBatchEqual(batch, decoded)
+        self.assertEqual({}, decoded.rejected)
+
+    def test_third_write_deletes_the_first_generation(self):
+        keys = test_aggregate.hosts(3000)
+        generations = []
+        for seed in range(4):
+            self.store.publish_aggregate(
+                test_aggregate.valid_batch(keys, seed=seed), time.time())
+            generations.append(self._head()[:2])
+            present = [self._chunks_present(*g) for g in generations]
+            # The newest two stay (a reader may be joining the older one).
+            self.assertEqual([0] * (len(present) - 2) +
+                             [g[1] for g in generations[-2:]], present)
+        self.assertEqual(4, len(set(g for g, _ in generations)))
+        self.assertEqual(2, generations[0][1])
+
+    def test_reader_racing_writers_never_joins_two_generations(self):
+        # Two aggregators (HA) publish A and B, alternately, while a
+        # scheduler reads: a read is A, B or nothing (chunks of a
+        # generation deleted meanwhile), never a mix.
+        keys = test_aggregate.hosts(5000)
+        now = time.time()
+        batches = [test_aggregate.valid_batch(keys, seed=s) for s in (1, 2)]
+        payloads = [aggregate.encode(b, self.store.keyring, now)
+                    for b in batches]
+        self.assertEqual(len(payloads[0]), len(payloads[1]))
+        self.assertNotEqual(payloads[0], payloads[1])
+        self.assertEqual(3, -(-len(payloads[0]) //
+                              memcached.AGGREGATE_CHUNK_BYTES))
+        errors = []
+
+        def write(first):
+            store = loader.get_store(self.conf)
+            try:
+                for i in range(40):
+                    store.write_aggregate(payloads[(first + i) % 2])
+            except Exception as err:
+                errors.append(err)
+            finally:
+                store.close()
+
+        writers = [threading.Thread(target=write, args=(n,))
+                   for n in (0, 1)]
+        seen = {'A': 0, 'B': 0, None: 0, 'mixed': 0}
+        reader = loader.get_store(self.conf)
+        for writer in writers:
+            writer.start()
+        try:
+            while any(w.is_alive() for w in writers) or not sum(
+                    seen.values()):
+                payload = reader.read_aggregate()
+                if payload is None:
+                    seen[None] += 1
+                elif payload == payloads[0]:
+                    seen['A'] += 1
+                elif payload == payloads[1]:
+                    seen['B'] += 1
+                else:  # (never compare megabytes in a failure message)
+                    seen['mixed'] += 1
+        finally:
+            for writer in writers:
+                writer.join(60)
+        self.assertEqual([], errors)
+        self.assertEqual(0, seen['mixed'], seen)
+        self.assertGreater(seen['A'] + seen['B'], 0, seen)
+        # The last write stays readable, whole.
+        self.assertTrue(reader.read_aggregate() in payloads,
+                        'the last aggregate is neither A nor B')
 
 
 class MemcachedTlsTest(base.TestCase):

@@ -31,7 +31,7 @@ def _keyring(*keys, unsigned=False):
     return signing.Keyring(list(keys) or [KEY], allow_unsigned=unsigned)
 
 
-def _batch(keys, seed=0, first=2, end=20, extra_metrics=()):
+def valid_batch(keys, seed=0, first=2, end=20, extra_metrics=()):
     """A valid batch with distinct values in every field of every row.
 
     Buckets of each metric fill columns ``first`` to ``end`` (exclusive);
@@ -60,7 +60,7 @@ def _batch(keys, seed=0, first=2, end=20, extra_metrics=()):
         min_events=minimums)
 
 
-def _hosts(count, prefix='compute'):
+def hosts(count, prefix='compute'):
     return ['%s-%04d' % (prefix, i) for i in range(count)]
 
 
@@ -112,7 +112,7 @@ class BatchAssertions(object):
 class RoundTripTest(BatchAssertions, base.TestCase):
 
     def test_round_trip_equals_the_batch(self):
-        batch = _batch(_hosts(50) + ['host-a+node-1', 'h:1.example_org'])
+        batch = valid_batch(hosts(50) + ['host-a+node-1', 'h:1.example_org'])
         created, decoded = _decode(aggregate.encode(batch, _keyring(), NOW))
         self.assertEqual(NOW, created)
         self.assertBatchEqual(batch, decoded)
@@ -122,7 +122,7 @@ class RoundTripTest(BatchAssertions, base.TestCase):
         # What the aggregator really publishes: a BatchDecoder's batch.
         keyring = _keyring()
         payloads = {}
-        for i, host in enumerate(_hosts(20)):
+        for i, host in enumerate(hosts(20)):
             s = dataclasses.replace(
                 samples.host_sample(host, io_us=10 * (i + 1), gpu_us=i * 30,
                                     gpu_exec_us=5 + i),
@@ -142,23 +142,23 @@ class RoundTripTest(BatchAssertions, base.TestCase):
         self.assertEqual({}, decoded.rejected)
 
     def test_spans_trimmed_to_the_buckets_used(self):
-        keys = _hosts(10)
-        narrow = aggregate.encode(_batch(keys, first=4, end=6), _keyring(),
+        keys = hosts(10)
+        narrow = aggregate.encode(valid_batch(keys, first=4, end=6), _keyring(),
                                   NOW)
-        wide = aggregate.encode(_batch(keys, first=4, end=32), _keyring(),
+        wide = aggregate.encode(valid_batch(keys, first=4, end=32), _keyring(),
                                 NOW)
         # 26 more u32 columns per row and metric, each section 8-aligned.
         self.assertEqual(len(METRICS) * 26 * 4 * len(keys),
                          len(wide) - len(narrow))
         spans = list(narrow[SPANS_AT:SPANS_AT + 2 * len(METRICS)])
         self.assertEqual([4, 6] * len(METRICS), spans)
-        self.assertBatchEqual(_batch(keys, first=4, end=6),
+        self.assertBatchEqual(valid_batch(keys, first=4, end=6),
                               _decode(narrow)[1])
-        self.assertBatchEqual(_batch(keys, first=4, end=32),
+        self.assertBatchEqual(valid_batch(keys, first=4, end=32),
                               _decode(wide)[1])
 
     def test_metric_without_events_carries_no_column(self):
-        batch = _batch(_hosts(5))
+        batch = valid_batch(hosts(5))
         for metric in METRICS:
             batch.buckets[metric][:] = 0
         payload = aggregate.encode(batch, _keyring(), NOW)
@@ -168,7 +168,7 @@ class RoundTripTest(BatchAssertions, base.TestCase):
 
     def test_metric_missing_reads_as_zeros_and_observable(self):
         # An older aggregator that only knew "io".
-        batch = _batch(_hosts(8))
+        batch = valid_batch(hosts(8))
         _, decoded = _decode(aggregate.encode(batch, _keyring(), NOW,
                                               metrics=('io',)))
         self.assertBatchEqual(batch, decoded, metrics=('io',))
@@ -180,7 +180,7 @@ class RoundTripTest(BatchAssertions, base.TestCase):
 
     def test_unknown_metric_names_ignored(self):
         # A newer aggregator with a metric this reader does not know.
-        batch = _batch(_hosts(8), extra_metrics=('gpu_future',))
+        batch = valid_batch(hosts(8), extra_metrics=('gpu_future',))
         payload = aggregate.encode(batch, _keyring(), NOW,
                                    metrics=METRICS + ('gpu_future',))
         _, decoded = _decode(payload)
@@ -194,13 +194,13 @@ class RoundTripTest(BatchAssertions, base.TestCase):
         longest = ['%03d' % i + 'h' * (sample_mod.MAX_HOST_LENGTH - 3) +
                    '+' + 'n' * sample_mod.MAX_HOST_LENGTH
                    for i in range(rows)]
-        batch = _batch(longest, first=0, end=codec.NBUCKETS)
+        batch = valid_batch(longest, first=0, end=codec.NBUCKETS)
         payload = aggregate.encode(batch, _keyring(), NOW)
         self.assertLessEqual(len(payload), aggregate.max_bytes(rows))
         self.assertBatchEqual(batch, _decode(payload, max_rows=rows)[1])
 
     def test_key_rotation(self):
-        batch = _batch(_hosts(3))
+        batch = valid_batch(hosts(3))
         old = aggregate.encode(batch, _keyring(OLD_KEY), NOW)
         # The old key is still listed after the new one: verifies.
         self.assertBatchEqual(batch,
@@ -213,7 +213,7 @@ class RoundTripTest(BatchAssertions, base.TestCase):
         self.assertBatchEqual(batch, _decode(new, _keyring(KEY))[1])
 
     def test_unsigned_accepted_only_when_allowed(self):
-        batch = _batch(_hosts(3))
+        batch = valid_batch(hosts(3))
         unsigned = aggregate.encode(batch, signing.Keyring(
             [], allow_unsigned=True), NOW)
         self.assertEqual(b'\0' * aggregate.TAG_BYTES,
@@ -229,11 +229,11 @@ class RefusalTest(BatchAssertions, base.TestCase):
 
     def setUp(self):
         super().setUp()
-        self.batch = _batch(_hosts(6))
+        self.batch = valid_batch(hosts(6))
         self.payload = aggregate.encode(self.batch, _keyring(), NOW)
 
     def _with_keys(self, keys):
-        return aggregate.encode(_batch(keys), _keyring(), NOW)
+        return aggregate.encode(valid_batch(keys), _keyring(), NOW)
 
     def test_the_reference_payload_is_accepted(self):
         self.assertBatchEqual(self.batch, _decode(self.payload)[1])
@@ -386,18 +386,18 @@ class RefusalTest(BatchAssertions, base.TestCase):
 class RowRejectionTest(BatchAssertions, base.TestCase):
     """A bad row is dropped into ``rejected``; every other row stays."""
 
-    KEYS = _hosts(5)
+    KEYS = hosts(5)
     BAD = 2
 
     def _check(self, reason, spoil):
-        batch = _batch(self.KEYS, seed=7)
+        batch = valid_batch(self.KEYS, seed=7)
         bad_key = self.KEYS[self.BAD]
         spoil(batch, self.BAD)
         _, decoded = _decode(aggregate.encode(batch, _keyring(), NOW))
         self.assertEqual([bad_key], list(decoded.rejected))
         self.assertIn(reason, decoded.rejected[bad_key])
         keep = [row for row in range(len(self.KEYS)) if row != self.BAD]
-        expected = _batch(self.KEYS, seed=7)
+        expected = valid_batch(self.KEYS, seed=7)
         expected = codec.SampleBatch(
             [self.KEYS[row] for row in keep], expected.timestamps[keep],
             expected.windows[keep],
@@ -450,7 +450,7 @@ class RowRejectionTest(BatchAssertions, base.TestCase):
                     spoil)
 
     def test_observable_flag_not_boolean(self):
-        payload = aggregate.encode(_batch(self.KEYS, seed=7), _keyring(), NOW)
+        payload = aggregate.encode(valid_batch(self.KEYS, seed=7), _keyring(), NOW)
         keys_len = struct.unpack_from('<I', payload, KEYS_LEN_AT)[0]
         rows = len(self.KEYS)
         observable_at = (SPANS_AT + 16 + keys_len + (-keys_len % 8) +
@@ -462,7 +462,7 @@ class RowRejectionTest(BatchAssertions, base.TestCase):
         self.assertEqual(len(self.KEYS) - 1, len(decoded))
 
     def test_every_row_bad(self):
-        batch = _batch(self.KEYS)
+        batch = valid_batch(self.KEYS)
         batch.timestamps[:] = float('nan')
         _, decoded = _decode(aggregate.encode(batch, _keyring(), NOW))
         self.assertEqual([], decoded.keys)

@@ -28,6 +28,8 @@ import shutil
 import socket
 import stat
 import struct
+import subprocess
+import sys
 import time
 import unittest
 
@@ -313,6 +315,30 @@ def _aggregate(io_us=None, keyring=None, age=0.0):
                             time.time() - age)
 
 
+#: A nova-scheduler refresh in a child process: argv is the signing key,
+#: the file store's path, aggregate_max_age, then the hosts to score.
+_REFRESH_SCRIPT = """
+import json, logging, sys
+from oslo_config import cfg
+from multimodal_virt import conf
+from multimodal_virt.scheduler import provider
+logging.basicConfig(level=logging.WARNING, format='%(message)s')
+c = cfg.ConfigOpts()
+conf.register_opts(c)
+c([], default_config_files=[])
+c.set_override('signing_keys', [sys.argv[1]], 'multimodal_virt_store')
+c.set_override('file_path', sys.argv[2], 'multimodal_virt_store')
+c.set_override('aggregate_max_age', float(sys.argv[3]),
+               'multimodal_virt_store')
+c.set_override('refresh_worker', False, 'multimodal_virt_scheduler')
+p = provider.SnapshotProvider(c)
+for _ in range(3):
+    snap = p.refresh()
+print(json.dumps({'from_aggregate': p._reader.from_aggregate,
+                  'scores': {h: snap.base_score(h) for h in sys.argv[4:]}}))
+"""
+
+
 class AggregateCases(object):
     """The aggregate of every store, planted by a hostile writer.
 
@@ -494,14 +520,50 @@ class FileStoreHostileTest(AggregateCases, HostileStoreBase, base.TestCase):
         self.assertIn('over the %d byte limit'
                       % self.store.max_aggregate_bytes, self.logger.output)
 
+    def _refresh_without_dac_override(self, max_age):
+        """Three refreshes of a nova-scheduler process that, like one run
+        as the nova user, cannot read a mode 000 file: this root test
+        process without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH.
+
+        :returns: ``({'from_aggregate', 'scores'}, stderr lines)``.
+        """
+        requirements.require(self, shutil.which('setpriv'),
+                             'setpriv (util-linux) not installed')
+        drop = '-dac_override,-dac_read_search'
+        child = subprocess.run(
+            ['setpriv', '--bounding-set', drop, '--inh-caps', drop,
+             sys.executable, '-c', _REFRESH_SCRIPT, base.TEST_SIGNING_KEY,
+             self.path, str(max_age)] + list(HOSTS),
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(0, child.returncode, child.stderr[-2000:])
+        return json.loads(child.stdout), child.stderr.splitlines()
+
     def test_aggregate_unreadable(self):
-        if os.geteuid() == 0:
-            self.skipTest('root reads a mode 000 file: EACCES cannot happen '
-                          'to this process (an unreadable entry is covered '
-                          'by the FIFO, symlink and directory cases)')
-        self.raw_write_aggregate(_aggregate())
+        self.raw_write_aggregate(_aggregate())  # genuine: would be used
+        if os.geteuid() != 0:
+            os.chmod(self._aggregate_file(), 0)
+            self.assertAggregateIgnored(1, 'aggregate.mmva')
+            return
+        # Root reads a mode 000 file; a process without the two
+        # capabilities gets EACCES as the nova user would.
+        readable, _ = self._refresh_without_dac_override(15)
+        self.assertTrue(readable['from_aggregate'])
         os.chmod(self._aggregate_file(), 0)
-        self.assertAggregateIgnored(1, 'aggregate.mmva')
+        unreadable, stderr = self._refresh_without_dac_override(15)
+        direct, _ = self._refresh_without_dac_override(0)
+        self.assertFalse(unreadable['from_aggregate'])
+        self.assertFalse(direct['from_aggregate'])
+        self.assertNotEqual(readable['scores']['slow'],
+                            unreadable['scores']['slow'])
+        before = self.provider.snapshot()
+        for host in HOSTS:
+            self.assertAlmostEqual(direct['scores'][host],
+                                   unreadable['scores'][host])
+            self.assertAlmostEqual(before.base_score(host),
+                                   unreadable['scores'][host])
+        lines = [line for line in stderr if 'aggregate.mmva' in line]
+        self.assertEqual(1, len(lines), stderr)
+        self.assertIn('Permission denied', lines[0])
 
 
 class FileStoreHostileWorkerTest(FileStoreHostileTest):

@@ -53,6 +53,7 @@ from tests import base
 from tests.functional import fixtures as mmv_fixtures
 from tests.functional import requirements
 from tests.functional import samples
+from tests.unit.metrics import test_aggregate
 
 SLO = {vocabulary.slo_key('io', 'p99'): '2000'}
 HONEST = (('fast', 100), ('mid', 400), ('mid2', 800), ('slow', 3000))
@@ -339,6 +340,27 @@ print(json.dumps({'from_aggregate': p._reader.from_aggregate,
 """
 
 
+#: An aggregator writing two aggregates alternately into a file store
+#: until killed: argv is the signing key, the store's path, the two files.
+_AGGREGATE_WRITER = """
+import sys
+from oslo_config import cfg
+from multimodal_virt import conf
+from multimodal_virt.stores import file
+c = cfg.ConfigOpts()
+conf.register_opts(c)
+c([], default_config_files=[])
+c.set_override('signing_keys', [sys.argv[1]], 'multimodal_virt_store')
+c.set_override('file_path', sys.argv[2], 'multimodal_virt_store')
+store = file.FileStore(c)
+payloads = [open(path, 'rb').read() for path in sys.argv[3:5]]
+written = 0
+while True:
+    store.write_aggregate(payloads[written % 2])
+    written += 1
+"""
+
+
 class AggregateCases(object):
     """The aggregate of every store, planted by a hostile writer.
 
@@ -519,6 +541,38 @@ class FileStoreHostileTest(AggregateCases, HostileStoreBase, base.TestCase):
         self.assertAggregateIgnored(1, 'aggregate.mmva')
         self.assertIn('over the %d byte limit'
                       % self.store.max_aggregate_bytes, self.logger.output)
+
+    def test_aggregate_replaced_while_read_is_never_torn(self):
+        # An aggregator process replaces the file (temporary file and
+        # rename) again and again while a refresh reads it: every read is
+        # one whole aggregate, A or B.
+        keys = test_aggregate.hosts(3000)
+        work = self.useFixture(fixtures.TempDir()).path
+        payloads, files = [], []
+        for seed in (1, 2):
+            payloads.append(aggregate.encode(
+                test_aggregate.valid_batch(keys, seed=seed),
+                self.store.keyring, time.time()))
+            files.append(os.path.join(work, '%d.mmva' % seed))
+            with open(files[-1], 'wb') as handle:
+                handle.write(payloads[-1])
+        self.assertEqual(len(payloads[0]), len(payloads[1]))
+        writer = subprocess.Popen(
+            [sys.executable, '-c', _AGGREGATE_WRITER, base.TEST_SIGNING_KEY,
+             self.path] + files)
+        self.addCleanup(writer.wait)
+        self.addCleanup(writer.kill)
+        seen = [0, 0]
+        torn = 0
+        deadline = time.monotonic() + 10
+        while min(seen) < 20 and time.monotonic() < deadline:
+            payload = self.store.read_aggregate()
+            if payload in payloads:
+                seen[payloads.index(payload)] += 1
+            elif payload is not None:  # None: not written yet
+                torn += 1
+        self.assertEqual(0, torn, 'reads torn (A, B: %s)' % seen)
+        self.assertGreaterEqual(min(seen), 20, 'A and B both read')
 
     def _refresh_without_dac_override(self, max_age):
         """Three refreshes of a nova-scheduler process that, like one run

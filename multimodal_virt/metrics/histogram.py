@@ -79,8 +79,14 @@ def percentiles_of_matrix(matrix, fractions):
     if counts.ndim != 2 or counts.shape[1] == 0:
         rows = counts.shape[0] if counts.ndim else 0
         return [np.full(rows, np.nan) for _ in fractions]
-    if not counts.any():  # nobody measured it: skip the arithmetic
+    used = np.flatnonzero(counts.any(axis=0))
+    if not used.size:  # nobody measured it: skip the arithmetic
         return [np.full(counts.shape[0], np.nan) for _ in fractions]
+    # Only the columns some row uses: the percentiles are the same (a rank
+    # is never reached in the empty columns before them, and always by
+    # the last used one), the arithmetic a fraction of it.
+    first = int(used[0])
+    counts = counts[:, first:int(used[-1]) + 1]
     # float64: exact for the codec's u32 counts (every sum < 2**53).
     cumulative = np.cumsum(counts, axis=1, dtype=np.float64)
     totals = cumulative[:, -1]
@@ -89,9 +95,10 @@ def percentiles_of_matrix(matrix, fractions):
     for fraction in fractions:
         ranks = fraction * totals
         # First bucket whose cumulative count reaches the rank.
-        index = np.argmax(cumulative >= ranks[:, None], axis=1)
-        in_bucket = counts[rows, index].astype(np.float64)
-        before = cumulative[rows, index] - in_bucket
+        column = np.argmax(cumulative >= ranks[:, None], axis=1)
+        in_bucket = counts[rows, column].astype(np.float64)
+        before = cumulative[rows, column] - in_bucket
+        index = column + first
         low = np.where(index == 0, 0.0, np.exp2(index.astype(np.float64)))
         high = np.exp2(index.astype(np.float64) + 1.0)
         with np.errstate(invalid='ignore', divide='ignore'):

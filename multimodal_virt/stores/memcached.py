@@ -279,14 +279,21 @@ class MemcachedStore(base.StatsStore):
         keys = self._chunk_keys(match.group(1).decode('ascii'), count)
         chunks = self._call('aggregate read', self._client.get_many, keys)
         parts = [chunks.get(key) for key in keys]
-        if not all(isinstance(part, bytes) for part in parts):
-            # Evicted, or replaced between the two reads: the next
-            # refresh sees a whole one.
-            LOG.debug('memcached aggregate %s is incomplete',
-                      match.group(1))
+        missing = sum(1 for part in parts if not isinstance(part, bytes))
+        payload = b''.join(part for part in parts if isinstance(part, bytes))
+        if missing or len(payload) != size:
+            # Evicted, deleted, or overwritten by a writer without the key
+            # (a writer's own generation is deleted two writes later).
+            self._bad_payload_log.warning(
+                self._aggregate_key, 'Ignoring the memcached aggregate '
+                '%(generation)s: %(missing)d of its %(count)d chunks are '
+                'missing and it has %(size)d of its %(expected)d bytes '
+                '(evicted, or replaced while read); reading every sample',
+                {'generation': match.group(1).decode('ascii'),
+                 'missing': missing, 'count': count, 'size': len(payload),
+                 'expected': size})
             return None
-        payload = b''.join(parts)
-        return payload if len(payload) == size else None
+        return payload
 
     def close(self):
         try:

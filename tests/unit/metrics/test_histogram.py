@@ -79,3 +79,28 @@ class HistogramTest(base.TestCase):
     def test_finite_non_negative_rejects(self, value):
         self.assertRaises(exception.InvalidSample,
                           histogram.finite_non_negative, 'rate', value)
+
+
+class PercentilesOfMatrixTest(base.TestCase):
+    """The vectorised refresh path against the scalar :func:`percentile`."""
+
+    def test_equals_scalar_percentile_with_empty_edge_columns(self):
+        rng = np.random.default_rng(7)
+        fractions = [q for _, q in histogram.PERCENTILES]
+        for _ in range(200):
+            rows = int(rng.integers(1, 40))
+            first = int(rng.integers(0, 32))
+            end = int(rng.integers(first, 33))
+            matrix = np.zeros((rows, 32), np.uint32)
+            used = rng.integers(0, 6, (rows, end - first))
+            matrix[:, first:end] = used * (rng.random(used.shape) < 0.5)
+            columns = histogram.percentiles_of_matrix(matrix, fractions)
+            for row in range(rows):
+                for column, fraction in zip(columns, fractions):
+                    expected = histogram.percentile(matrix[row].tolist(),
+                                                    fraction)
+                    if expected is None:
+                        self.assertTrue(np.isnan(column[row]))
+                    else:
+                        self.assertAlmostEqual(expected, column[row],
+                                               places=6)

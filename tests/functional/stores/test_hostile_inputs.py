@@ -31,6 +31,7 @@ import struct
 import subprocess
 import sys
 import time
+import unittest
 
 import fixtures
 from nova import objects
@@ -410,6 +411,32 @@ class AggregateCases(object):
         # The same store read sample by sample: "fast" fails now.
         self.flags('multimodal_virt_store', aggregate_max_age=0)
         self.assertNotIn('fast', self._judge()[0])
+
+    # Bug: refreshes that read the aggregate do not tell the store's
+    # decoder which samples they saw, so when a store writer then spoils
+    # the aggregate, the read of every sample compares a replayed sample
+    # with the last one it read itself, possibly long before, and accepts
+    # a sample older than one the scheduler already used. Fix: after an
+    # aggregate is read, raise the decoder's per-key high-water marks to
+    # the aggregate's row timestamps (a replay is then refused as it is
+    # without an aggregator).
+    @unittest.expectedFailure
+    def test_sample_replayed_once_the_aggregate_is_spoiled(self):
+        # "slow" really was fast for one window: its collector signed it.
+        fast_window = _signed('slow', io_us=10)
+        self.raw_write('slow', fast_window)
+        publisher = aggregator.Aggregator(self.conf)
+        publisher.run_once()
+        self.assertIn('slow', self._judge()[0])  # genuine, from the aggregate
+        time.sleep(0.01)
+        self.store.put(samples.host_sample('slow', io_us=3000))
+        publisher.run_once()
+        self.assertNotIn('slow', self._judge()[0])
+        # The attacker replays the fast window and spoils the aggregate.
+        self.raw_write('slow', fast_window)
+        self.raw_write_aggregate(os.urandom(5000))
+        self.assertNotIn('slow', self._judge()[0],
+                         'a replayed older sample was accepted')
 
 
 def _payload_test(key, builder, rejections):

@@ -598,6 +598,17 @@ class FileStoreHostileTest(AggregateCases, HostileStoreBase, base.TestCase):
         self.assertEqual(0, torn, 'reads torn (A, B: %s)' % seen)
         self.assertGreaterEqual(min(seen), 20, 'A and B both read')
 
+    # Bug: FileStore.read_aggregate does not check the directory as
+    # read_all does, so refreshes use an aggregate from a group- or
+    # world-writable directory without a word, while the aggregator (and
+    # every refresh without an aggregate) refuses that directory. Fix:
+    # self._check_directory(os.fstat(directory)) in read_aggregate.
+    @unittest.expectedFailure
+    def test_world_writable_directory_refused_with_an_aggregate(self):
+        aggregator.Aggregator(self.conf).run_once()
+        os.chmod(self.path, 0o777)
+        self.assertNothingGained(1, 'group- or world-writable')
+
     def _refresh_without_dac_override(self, max_age):
         """Three refreshes of a nova-scheduler process that, like one run
         as the nova user, cannot read a mode 000 file: this root test

@@ -141,7 +141,8 @@ def decode(payload, keyring, now, max_size, max_rows,
 
     :param now: the time of the read (epoch seconds).
     :param max_size: largest payload accepted (bytes).
-    :param max_rows: most nodes accepted.
+    :param max_rows: most nodes accepted (a refresh's bound: nodes read
+        and nodes remembered).
     :returns: ``(created, SampleBatch)``; rows that fail a sample's checks
         are left out and named in the batch's ``rejected``.
     :raises InvalidSample: naming what is wrong with the whole aggregate.
@@ -168,7 +169,8 @@ def decode(payload, keyring, now, max_size, max_rows,
     if nmetrics > codec.MAX_METRICS:
         refuse('has %d metrics, at most %d' % (nmetrics, codec.MAX_METRICS))
     if rows > max_rows:
-        refuse('has %d nodes, over max_hosts=%d' % (rows, max_rows))
+        refuse('has %d nodes, over the %d a refresh holds (2 x max_hosts)'
+               % (rows, max_rows))
     reader = _Reader(payload, HEADER_BYTES)
     names_raw = reader.raw(nmetrics * NAME_BYTES)
     spans = list(reader.raw(2 * nmetrics))

@@ -8,6 +8,7 @@ every vocabulary metric, and keeps them as flat lists behind a
 weighing a host is then a dictionary lookup and a list index.
 """
 
+import array as pyarray
 import dataclasses
 
 import numpy as np
@@ -107,6 +108,12 @@ class ScoringPolicy:
 
 def _no_pace():
     pass
+
+
+def _floats(values):
+    """``values`` (a float array) as an ``array('d')``."""
+    return pyarray.array('d', np.ascontiguousarray(values, np.float64)
+                         .tobytes())
 
 
 def _fill_missing(values):
@@ -253,18 +260,20 @@ class LatencySnapshot(object):
         self._freeze(arrays, pace or _no_pace)
 
     def _freeze(self, arrays, pace):
-        """Keep the arrays as flat lists: a request indexes, never numpy."""
+        """Keep the arrays as flat Python sequences: a request indexes,
+        never numpy. Floats are ``array('d')`` (8 bytes each, copied in
+        one go, a Python float when indexed), flags lists of bools."""
         self.neutral_score = arrays.neutral_score
         self.worst_score = arrays.worst_score
         #: ``{key: reason}`` of the payloads the refresh refused.
         self.rejected = arrays.rejected
         self.index = {key: row for row, key in enumerate(arrays.keys)}
-        self.timestamps = arrays.timestamps.tolist()
+        self.timestamps = _floats(arrays.timestamps)
         self.stale = arrays.stale.tolist()
-        self.scores = arrays.scores.tolist()
+        self.scores = _floats(arrays.scores)
         pace()
         # NaN (no events) stays NaN here; value() and get() say None.
-        self.values = {key: array.tolist()
+        self.values = {key: _floats(array)
                        for key, array in arrays.values.items()}
         self.observable_rows = {metric: array.tolist()
                                 for metric, array in arrays.observable.items()}

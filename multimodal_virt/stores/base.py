@@ -40,12 +40,15 @@ class StatsStore(metaclass=abc.ABCMeta):
         self.options = conf.multimodal_virt_store
         self.max_bytes = self.options.max_sample_bytes
         self.max_hosts = self.options.max_hosts
-        self.max_aggregate_bytes = aggregate.max_bytes(self.max_hosts)
+        # A refresh's batch holds up to max_hosts nodes read plus those it
+        # remembers (vanished or refused): the decoder's own bound.
+        self.max_batch_rows = 2 * self.max_hosts
+        self.max_aggregate_bytes = aggregate.max_bytes(self.max_batch_rows)
         self.keyring = signing.Keyring.from_conf(self.options)
         self._bad_payload_log = ratelimit.RateLimitedLog(LOG, interval=60.0)
         self._decoder = codec.BatchDecoder(
             self.keyring, max_bytes=self.max_bytes,
-            max_keys=2 * self.max_hosts)
+            max_keys=self.max_batch_rows)
 
     # Driver interface: raw bytes only.
 
@@ -172,7 +175,7 @@ class StatsStore(metaclass=abc.ABCMeta):
         try:
             created, batch = aggregate.decode(
                 payload, self.keyring, now, self.max_aggregate_bytes,
-                self.max_hosts)
+                self.max_batch_rows)
         except exception.InvalidSample as err:
             self._bad_payload_log.warning(
                 'aggregate', 'Ignoring the aggregate in the %(store)s store, '

@@ -808,15 +808,17 @@ class MemcachedHostileTest(AggregateCases, HostileStoreBase, base.TestCase):
         self.assertAggregateIgnored(1, 'has a bad magic')
 
     def test_aggregate_forged_over_several_chunks(self):
-        # A forged aggregate of 10,000 hosts (two chunks): every chunk
-        # read and joined, then refused on its MAC. The reader is sized
-        # for it, as a store with max_hosts = 10,100 is.
-        rows = dict(FORGED_IO_US)
-        rows.update(('ghost-%05d' % i, 1) for i in range(10000))
-        forged = _aggregate(rows, keyring=_keyring(OTHER_KEY))
+        # A forged aggregate of 1,200 long-named nodes, every bucket used
+        # (two chunks, within the readers' bounds): every chunk read and
+        # joined, then refused on its MAC.
+        keys = ['slow', 'evil'] + [
+            'ghost-%04d-%s+%s' % (i, 'h' * 200, 'n' * 250)
+            for i in range(1198)]
+        forged = aggregate.encode(
+            test_aggregate.valid_batch(keys, first=0, end=codec.NBUCKETS),
+            _keyring(OTHER_KEY), time.time())
         self.assertGreater(len(forged), memcached_store.AGGREGATE_CHUNK_BYTES)
-        self.store.max_hosts = 10100
-        self.store.max_aggregate_bytes = aggregate.max_bytes(10100)
+        self.assertLess(len(forged), self.store.max_aggregate_bytes)
         self.raw_write_aggregate(forged)
         self.assertAggregateIgnored(1, 'signed with an unknown key')
 

@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import time
-import unittest
 
 import fixtures
 
@@ -317,15 +316,9 @@ class MemcachedAggregateTest(test_aggregate.BatchAssertions, base.TestCase):
         self.assertEqual(0, seen['mixed'], seen)
         self.assertGreaterEqual(min(seen['A'], seen['B']), 20, seen)
 
-    # Bug: an aggregator's batch keeps each vanished node's last good
-    # sample for forget_after (as every refresh does), so it can hold more
-    # than max_hosts rows: publish_aggregate accepts it, and then every
-    # scheduler refuses it ("over max_hosts") and reads every sample,
-    # which returns the same rows. Fix: the same row bound on both sides,
-    # e.g. read_aggregate_batch(max_rows=2 * max_hosts), the decoder's
-    # max_keys, with max_aggregate_bytes = aggregate.max_bytes(2 *
-    # max_hosts).
-    @unittest.expectedFailure
+    # An aggregator's batch keeps each vanished node's last good sample
+    # for forget_after, as every refresh does: it may hold more than
+    # max_hosts rows, and schedulers must read it.
     def test_aggregate_with_vanished_nodes_is_read(self):
         self.flags('multimodal_virt_store', max_hosts=5)
         store = loader.get_store(self.conf)

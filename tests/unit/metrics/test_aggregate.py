@@ -278,13 +278,13 @@ class RefusalTest(BatchAssertions, base.TestCase):
             self.payload, NMETRICS_AT, '<B', codec.MAX_METRICS + 1))
 
     def test_rows_over_max_rows(self):
-        self.assertRefused('has 6 nodes, over max_hosts=5', self.payload,
+        self.assertRefused('has 6 nodes, over the 5', self.payload,
                            max_rows=5)
         self.assertBatchEqual(self.batch,
                               _decode(self.payload, max_rows=6)[1])
 
     def test_rows_in_the_header_over_max_rows(self):
-        self.assertRefused('nodes, over max_hosts', _patched(
+        self.assertRefused('has 4294967295 nodes, over the 1000', _patched(
             self.payload, ROWS_AT, '<I', 2 ** 32 - 1))
 
     def test_size_over_max_size(self):

@@ -163,9 +163,9 @@ class StatsStore(metaclass=abc.ABCMeta):
         """The aggregate's samples if one is stored, valid and fresh.
 
         ``None`` means "read every sample instead": no aggregate, one
-        refused (logged, rate-limited) or created more than ``max_age``
-        seconds before ``now`` (logged). Rows the aggregate carries that
-        fail a sample's checks are left out and logged.
+        refused (logged, rate-limited), one with a row that fails a
+        sample's checks here (logged), or one created more than
+        ``max_age`` seconds before ``now`` (logged).
 
         :raises StoreUnavailable: when the backend cannot be read at all.
         """
@@ -191,8 +191,19 @@ class StatsStore(metaclass=abc.ABCMeta):
                 {'store': type(self).__name__, 'age': now - created,
                  'max': max_age})
             return None
-        for key, reason in batch.rejected.items():
-            self._reject(key, 'in the aggregate: %s' % reason)
+        if batch.rejected:
+            # The aggregator checked every row as this reader does: a row
+            # refused here (clocks apart, releases apart) must not make its
+            # node read as one without a sample. Reading every sample
+            # judges it as usual (its last good sample, if refused again).
+            key, reason = next(iter(sorted(batch.rejected.items())))
+            self._bad_payload_log.warning(
+                'aggregate', 'Ignoring the aggregate in the %(store)s store, '
+                'reading every sample instead: %(count)d of its rows are '
+                'refused here, e.g. %(key)r: %(reason)s',
+                {'store': type(self).__name__, 'count': len(batch.rejected),
+                 'key': key, 'reason': reason})
+            return None
         return batch
 
     def get_all(self) -> Dict[str, sample_mod.HostSample]:

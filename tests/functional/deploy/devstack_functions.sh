@@ -72,7 +72,7 @@ function enable_service {
 
 function setup_develop { _record setup_develop "$@"; }
 function install_package { _record install_package "$@"; }
-function run_process { _record run_process "$1" "$2" "$3" "$4"; }
+function run_process { _record run_process "$1" "$2" "${3:-}" "${4:-}"; }
 function stop_process { _record stop_process "$1"; }
 
 function iniset { "$MMV_TEST_BIN/dsconf" iniset "$1" "$2" "$3" "$4"; }

@@ -4,10 +4,15 @@ devstack's helper functions are stood in by ``devstack_functions.sh``
 (INI edits through devstack-tools' ``dsconf``; setup_develop,
 install_package, run_process and restart_service recorded); the plugin's
 own scripts and the real ``multimodal-virt`` command of this checkout run
-unchanged.
+unchanged. ``Host.start`` then runs a recorded ``run_process`` command
+as devstack's systemd unit would (``ExecStart`` is the command line, the
+unit's user the stack user unless the plugin names another; ``stop``
+sends the SIGTERM that ``systemctl stop`` sends).
 """
 
 import os
+import shlex
+import signal
 import subprocess
 import sys
 
@@ -92,6 +97,51 @@ class Host:
                                  % (phases, result.returncode,
                                     result.stdout, result.stderr))
         return result
+
+    def start(self, service):
+        """Start the command the plugin gave ``run_process`` for ``service``.
+
+        Its output (stdout and stderr) goes to ``<tmp>/<service>.log``, as
+        the unit's would go to the journal.
+
+        :returns: the ``subprocess.Popen``.
+        :raises AssertionError: when the plugin did not run the service,
+            or wants it run as another user than the stack user.
+        """
+        runs = [r for r in self.recorded()
+                if r[0] == 'run_process' and r[1] == service]
+        if len(runs) != 1:
+            raise AssertionError('run_process %s recorded %d times'
+                                 % (service, len(runs)))
+        _, _, command, _group, user = runs[0]
+        if user not in ('', self.env['STACK_USER']):
+            raise AssertionError('%s runs as %s, not the stack user %s'
+                                 % (service, user, self.env['STACK_USER']))
+        with open(self.log(service), 'w') as log:
+            return subprocess.Popen(
+                shlex.split(command), cwd=self.tmp, stdout=log,
+                stderr=subprocess.STDOUT,
+                env={'PATH': self.env['PATH'], 'HOME': self.tmp})
+
+    def log(self, service):
+        """Path of the output of a service :meth:`start` started."""
+        return os.path.join(self.tmp, '%s.log' % service)
+
+    @staticmethod
+    def stop(process, timeout=30):
+        """SIGTERM, as ``systemctl stop``; killed if it still runs after
+        ``timeout`` seconds.
+
+        :returns: the exit status, ``None`` when it had to be killed.
+        """
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            return None
 
     def recorded(self):
         """The recorded calls, as lists of fields."""

@@ -9,7 +9,10 @@ the compute's VFs) with the options of those two nova.conf files: the
 controller's for the API and scheduler, the compute's for nova-compute
 (one process has one CONF, so every option both files set must agree,
 which the test checks). The stats store is a real memcached, named to
-the plugin as devstack's MEMCACHE_SERVERS would be.
+the plugin as devstack's MEMCACHE_SERVERS would be. In the devstack
+variant the controller's aggregator runs from the command the plugin
+hands devstack's process runner, and the scheduler's refreshes switch to
+the aggregate it publishes.
 
 The kolla variant renders nova-api.conf and nova-scheduler.conf (the
 controller) and nova-compute.conf (with the compute's generated PCI
@@ -19,6 +22,7 @@ inventory, and boots the same way.
 
 import json
 import os
+import time
 
 import fixtures
 from nova import context as nova_context
@@ -194,7 +198,11 @@ class _ConfigBootBase(test_pci_sriov_servers._PCIServersTestBase):
 
 
 class DevstackConfigBootTest(_ConfigBootBase):
-    """The devstack plugin's phases for a controller and a GPU compute."""
+    """The devstack plugin's phases for a controller and a GPU compute.
+
+    The controller's ``mmv-aggregator`` runs for the whole test, from the
+    command devstack's ``run_process`` got.
+    """
 
     def generate(self, tmp, sysfs_root, memcached):
         empty = os.path.join(tmp, 'empty-sys')
@@ -210,10 +218,71 @@ class DevstackConfigBootTest(_ConfigBootBase):
         alias = compute_options['pci']['alias']
         controller = runner.Host(os.path.join(tmp, 'controller'), CONTROLLER,
                                  MMV_SYSFS_ROOT=empty,
-                                 MMV_PCI_ALIAS='\n'.join(alias), **store_env)
+                                 MMV_PCI_ALIAS='\n'.join(alias),
+                                 MMV_AGGREGATOR_INTERVAL='0.5', **store_env)
         controller.phases('stack install', 'stack post-config',
                           'stack extra')
+        self.controller = controller
+        self.aggregator = controller.start('mmv-aggregator')
+        self.aggregator_log = controller.log('mmv-aggregator')
+        self.addCleanup(controller.stop, self.aggregator, 10)
         return read_options(controller.nova_conf), compute_options
+
+    def setUp(self):
+        super().setUp()
+        # The tests start once nova-scheduler has read the aggregate: its
+        # first refresh (in the refresh worker) may still be running when
+        # the scheduler and the compute are up.
+        switched = ('Latency refreshes now read the aggregate of '
+                    'multimodal-virt-aggregator')
+        deadline = time.monotonic() + 60
+        while switched not in self.stdlog.logger.output:
+            if (time.monotonic() > deadline
+                    or self.aggregator.poll() is not None):
+                with open(self.aggregator_log) as handle:
+                    self.fail('nova-scheduler never read an aggregate; '
+                              'aggregator output:\n%s' % handle.read())
+            time.sleep(0.2)
+
+    def test_scheduler_reads_the_aggregate(self):
+        """nova-scheduler, configured by the plugin, reads the aggregate of
+        the aggregator devstack started (setUp waited for it), never
+        refuses it, and schedules by it."""
+        self.assertIsNone(self.aggregator.poll())
+        self.assertNotIn('Ignoring the aggregate', self.stdlog.logger.output)
+        self.test_vf_flavor_boots_within_its_slo()
+        self.assertNotIn('Ignoring the aggregate', self.stdlog.logger.output)
+
+    def test_aggregator_down_scheduler_reads_every_sample(self):
+        """With the aggregator stopped, the scheduler keeps its last
+        aggregate until it is aggregate_max_age (15 s) old, then reads the
+        compute's own, newer sample."""
+        self.assertEqual(0, self.controller.stop(self.aggregator))
+        # Newer than the aggregate: I/O p99 now within the strict SLO.
+        store = loader.get_store(cfg.CONF)
+        try:
+            store.put(samples.host_sample(HOST, io_us=50))
+        finally:
+            store.close()
+        name = json.loads(self.controller_options['pci']['alias'][0])['name']
+        strict = self._create_flavor(extra_spec={
+            'pci_passthrough:alias': '%s:1' % name,
+            'multimodal_virt:io_p99_us': '100'})
+        # Still the aggregate's 500 us.
+        server = self._create_server(flavor_id=strict, networks='none',
+                                     expected_state='ERROR')
+        self.assertIn('No valid host', server['fault']['message'])
+
+        back = 'Latency refreshes now read every sample'
+        deadline = time.monotonic() + 90
+        while back not in self.stdlog.logger.output:
+            self.assertLess(time.monotonic(), deadline,
+                            'refreshes never went back to the samples')
+            time.sleep(0.2)
+        self.assertIn('is multimodal-virt-aggregator running?',
+                      self.stdlog.logger.output)
+        server = self._create_server(flavor_id=strict, networks='none')
+        self.assertEqual('ACTIVE', server['status'])
 
 
 class KollaConfigBootTest(_ConfigBootBase):

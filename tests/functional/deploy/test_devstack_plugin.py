@@ -6,12 +6,20 @@ real ``multimodal-virt`` command of this checkout generating the [pci]
 config from a recorded SR-IOV sysfs layout. The resulting nova.conf files
 are read back with oslo.config and Nova's own option definitions and
 parsers. ``test_deploy_boot`` boots a VF flavor from the same configs.
+``AggregatorServiceTest`` starts the aggregator from the command the
+plugin gives devstack's process runner and reads the aggregate it
+publishes (file store and a real memcached) through the scheduler's own
+store configuration.
 """
 
 import configparser
+import json
 import os
 import shutil
+import signal
+import stat
 import subprocess
+import time
 
 import fixtures
 import nova.conf
@@ -23,11 +31,15 @@ from oslo_config import fixture as config_fixture
 import yaml
 
 from multimodal_virt import conf as mmv_conf
+from multimodal_virt.metrics import aggregate
 from multimodal_virt.pci import nova_config
 from multimodal_virt.pci import sysfs
+from multimodal_virt.stores import file as file_store
+from multimodal_virt.stores import loader
 from tests import base
 from tests.fixtures import sysfs_builder as layouts
 from tests.functional.deploy import devstack_runner as runner
+from tests.functional import fixtures as mmv_fixtures
 from tests.functional import requirements
 
 SCRIPTS = ('devstack/plugin.sh', 'devstack/settings',
@@ -46,6 +58,7 @@ alias = {"name": "stale", "vendor_id": "dead", "product_id": "beef"}
 CONTROLLER = 'key,n-api,n-sch,n-cond,placement-api,mysql,rabbit'
 COMPUTE = 'n-cpu,q-agt'
 SHIM = os.path.join(runner.TOP, 'nova', 'virt', 'multimodal_virt')
+AGGREGATOR = 'mmv-aggregator'
 
 
 def read_nova(path):
@@ -65,6 +78,23 @@ def raw(path):
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.read(path)
     return parser
+
+
+def read_aggregate(conf_path, now=None):
+    """``(created, SampleBatch)`` of the aggregate in the store that
+    ``conf_path`` configures, verified with its keys; ``None`` if none."""
+    conf = cfg.ConfigOpts()
+    mmv_conf.register_opts(conf)
+    conf([], default_config_files=[conf_path])
+    store = loader.get_store(conf)
+    try:
+        payload = store.read_aggregate()
+        if payload is None:
+            return None
+        return aggregate.decode(payload, store.keyring, now or time.time(),
+                                store.max_aggregate_bytes, store.max_hosts)
+    finally:
+        store.close()
 
 
 def generated(sysfs_root):
@@ -167,6 +197,11 @@ class AllInOneTest(DevstackTestCase):
         self.assertIn(['run_process', 'mmv-collector',
                        '%s/multimodal-virt-collector --config-file %s'
                        % (runner.BIN, aio.mmv_conf), '', 'root'], recorded)
+        # The aggregator: enabled because n-sch is; the stack user, the
+        # same config file.
+        self.assertIn(['run_process', AGGREGATOR,
+                       '%s/multimodal-virt-aggregator --config-file %s'
+                       % (runner.BIN, aio.mmv_conf), '', ''], recorded)
 
         # post-config again (re-stack): nothing added twice.
         aio.phases('stack post-config')
@@ -176,8 +211,9 @@ class AllInOneTest(DevstackTestCase):
         self.assertEqual(conf.pci.alias, again.pci.alias)
 
         aio.phases('unstack', 'clean')
-        self.assertEqual(['stop_process', 'mmv-collector'],
-                         aio.recorded()[-1])
+        self.assertEqual([['stop_process', AGGREGATOR],
+                          ['stop_process', 'mmv-collector']],
+                         aio.recorded()[-2:])
         self.assertFalse(os.path.exists(aio.mmv_conf))
         self.assertFalse(os.path.exists(os.path.join(
             aio.provider_dir, 'multimodal-virt.yaml')))
@@ -211,7 +247,9 @@ class MultiNodeTest(DevstackTestCase):
         self.assertEqual([], conf.pci.device_spec)
         recorded = self.controller.recorded()
         self.assertIn(['setup_develop', runner.TOP], recorded)
-        self.assertNotIn('run_process', [r[0] for r in recorded])
+        # The aggregator, not the collector.
+        self.assertEqual([AGGREGATOR], [r[1] for r in recorded
+                                        if r[0] == 'run_process'])
         # The CLI's config on the controller reads the same store.
         self.assertEqual(
             raw(self.controller.nova_conf)['multimodal_virt_store']
@@ -231,8 +269,8 @@ class MultiNodeTest(DevstackTestCase):
                          conf.filter_scheduler.enabled_filters)
         recorded = self.compute.recorded()
         self.assertIn(['setup_develop', runner.TOP, 'collector'], recorded)
-        self.assertIn('mmv-collector', [r[1] for r in recorded
-                                        if r[0] == 'run_process'])
+        self.assertEqual(['mmv-collector'], [r[1] for r in recorded
+                                             if r[0] == 'run_process'])
         link = os.path.join(self.compute.env['MMV_NOVA_VIRT_DIR'],
                             'multimodal_virt')
         compute_driver = raw(self.compute.nova_conf)['DEFAULT'].get(
@@ -306,7 +344,16 @@ class EdgeCasesTest(DevstackTestCase):
                           'ServerGroupAffinityFilter', 'LatencyFilter'],
                          conf.filter_scheduler.enabled_filters)
         self.assertEqual([], conf.pci.device_spec)
-        self.assertEqual([['setup_develop', runner.TOP]], node.recorded())
+        self.assertEqual([['setup_develop', runner.TOP],
+                          ['run_process', AGGREGATOR,
+                           '%s/multimodal-virt-aggregator --config-file %s'
+                           % (runner.BIN, node.mmv_conf), '', '']],
+                         node.recorded())
+        # Made by the plugin for the stack user: the aggregator writes its
+        # aggregate there, beside the (root) collector's samples.
+        st = os.stat(mmv.multimodal_virt_store.file_path)
+        self.assertEqual(os.getuid(), st.st_uid)
+        self.assertEqual(0o755, stat.S_IMODE(st.st_mode))
 
     def test_signing_key_setting_wins(self):
         node = self.host('keyed', 'n-sch', MMV_STORE_SIGNING_KEY='k' * 32,
@@ -314,3 +361,158 @@ class EdgeCasesTest(DevstackTestCase):
         node.phases('stack post-config')
         self.assertEqual('k' * 32, raw(node.nova_conf)[
             'multimodal_virt_store']['signing_keys'])
+
+
+class AggregatorServiceTest(DevstackTestCase):
+    """The aggregator as devstack runs it, publishing a real aggregate."""
+
+    def _stack(self, **env):
+        """An all-in-one host stacked with the procfs probe only; the
+        collector publishes once (its BPF probes need root)."""
+        aio = self.host('aio', CONTROLLER + ',' + COMPUTE,
+                        MMV_COLLECTOR_PROBES='procfs',
+                        MMV_AGGREGATOR_INTERVAL='0.2', **env)
+        aio.phases('stack install', 'stack post-config', 'stack extra')
+        result = subprocess.run(
+            [os.path.join(runner.BIN, 'multimodal-virt-collector'),
+             '--config-file', aio.mmv_conf, '--once'],
+            capture_output=True, text=True, timeout=120, check=False)
+        self.assertEqual(0, result.returncode, result.stderr)
+        return aio, json.loads(result.stdout)['host']
+
+    def _wait_for_aggregates(self, conf_path, count, process, log):
+        """The ``count`` first distinct aggregates read from the store."""
+        seen = []
+        deadline = time.monotonic() + 60
+        while len(seen) < count:
+            found = read_aggregate(conf_path)
+            if found is not None and (not seen
+                                      or found[0] != seen[-1][0]):
+                seen.append(found)
+            if time.monotonic() > deadline or process.poll() is not None:
+                with open(log) as handle:
+                    self.fail('%d of %d aggregates; aggregator output:\n%s'
+                              % (len(seen), count, handle.read()))
+            time.sleep(0.05)
+        return seen
+
+    def _reload_interval(self, aio, process, seconds):
+        """``systemctl reload`` (devstack's units: ``kill -HUP``) after
+        changing the interval in the config file."""
+        subprocess.run([os.path.join(runner.BIN, 'dsconf'), 'iniset',
+                        aio.mmv_conf, 'multimodal_virt_aggregator',
+                        'interval', str(seconds)], check=True)
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while True:
+            with open(aio.log(AGGREGATOR)) as handle:
+                if 'SIGHUP: reloading the configuration' in handle.read():
+                    break
+            self.assertLess(time.monotonic(), deadline, 'no reload logged')
+            time.sleep(0.05)
+        # One aggregation right after the reload, then none for a while.
+        time.sleep(0.5)
+        first = read_aggregate(aio.nova_conf)[0]
+        time.sleep(1.5)
+        self.assertEqual(first, read_aggregate(aio.nova_conf)[0])
+        self.assertIsNone(process.poll())
+
+    def _check_runs_and_publishes(self, aio, host, reload_interval=None):
+        process = aio.start(AGGREGATOR)
+        self.addCleanup(aio.stop, process, 5)
+        # Read through the scheduler's own store options (nova.conf):
+        # the same store and key as the aggregator's config file.
+        aggregates = self._wait_for_aggregates(
+            aio.nova_conf, 3, process, aio.log(AGGREGATOR))
+        for created, batch in aggregates:
+            self.assertEqual([host], list(batch.keys))
+            self.assertEqual({}, batch.rejected)
+            self.assertLess(abs(time.time() - created), 30)
+        # A service, not a one-shot: the aggregate is renewed.
+        self.assertLess(aggregates[0][0], aggregates[-1][0])
+        if reload_interval:
+            self._reload_interval(aio, process, reload_interval)
+
+        # Stopped within aio.stop's 30 s, whatever the interval.
+        aio.phases('unstack')
+        self.assertIn(['stop_process', AGGREGATOR], aio.recorded())
+        self.assertEqual(0, aio.stop(process))
+        with open(aio.log(AGGREGATOR)) as handle:
+            output = handle.read()
+        self.assertIn('multimodal-virt-aggregator stopped', output)
+        self.assertNotIn('Aggregation failed', output)
+        return output
+
+    def test_file_store(self):
+        aio, host = self._stack(MMV_STORE_DRIVER='file')
+        parsed = raw(aio.mmv_conf)
+        self.assertEqual('0.2', parsed['multimodal_virt_aggregator']
+                         ['interval'])
+        # Three intervals would be under the package default: kept at 15.
+        for path in (aio.mmv_conf, aio.nova_conf):
+            self.assertEqual('15', raw(path)['multimodal_virt_store']
+                             ['aggregate_max_age'])
+        # SIGHUP applies a new interval (60 s: the stop below must not
+        # wait for it).
+        self._check_runs_and_publishes(aio, host, reload_interval=60)
+        stats = raw(aio.mmv_conf)['multimodal_virt_store']['file_path']
+        self.assertTrue(os.path.isfile(os.path.join(
+            stats, file_store.AGGREGATE_NAME)))
+
+    def test_memcached_store(self):
+        memcached = self.useFixture(mmv_fixtures.MemcachedFixture())
+        # devstack's MEMCACHE_SERVERS, localhost named as SERVICE_HOST.
+        aio, host = self._stack(SERVICE_HOST='127.0.0.1',
+                                MEMCACHE_SERVERS='localhost:%d'
+                                % memcached.port)
+        self.assertEqual(memcached.server, raw(aio.nova_conf)[
+            'multimodal_virt_store']['memcached_servers'])
+        self._check_runs_and_publishes(aio, host)
+
+    def test_where_it_runs(self):
+        cases = [(CONTROLLER, {}, True), ('n-sch', {}, True),
+                 (COMPUTE, {}, False), ('n-api,n-cond', {}, False),
+                 (CONTROLLER, {'MMV_ENABLE_AGGREGATOR': 'False'}, False),
+                 (CONTROLLER, {'MMV_ENABLE_AGGREGATOR': 'no'}, False)]
+        for number, (services, env, expected) in enumerate(cases):
+            node = self.host('node%d' % number, services,
+                             MMV_CONFIGURE_PCI='False', **env)
+            node.phases('stack install', 'stack post-config', 'stack extra',
+                        'unstack')
+            runs = [r[1] for r in node.recorded() if r[0] == 'run_process']
+            stops = [r[1] for r in node.recorded()
+                     if r[0] == 'stop_process']
+            self.assertEqual(expected, AGGREGATOR in runs,
+                             (services, env))
+            self.assertEqual(expected, AGGREGATOR in stops,
+                             (services, env))
+            # Not set unless asked for: the package defaults.
+            self.assertNotIn('multimodal_virt_aggregator',
+                             raw(node.mmv_conf))
+            self.assertNotIn('aggregate_max_age',
+                             raw(node.nova_conf)['multimodal_virt_store'])
+
+    def test_interval_and_max_age_settings(self):
+        node = self.host('slow', 'n-sch', MMV_CONFIGURE_PCI='False',
+                         MMV_AGGREGATOR_INTERVAL='30')
+        node.phases('stack post-config')
+        self.assertEqual('30', raw(node.mmv_conf)[
+            'multimodal_virt_aggregator']['interval'])
+        # Three intervals: an aggregate two intervals old is still used.
+        conf, mmv = read_nova(node.nova_conf)
+        self.assertEqual(90.0, mmv.multimodal_virt_store.aggregate_max_age)
+        node = self.host('set', 'n-sch', MMV_CONFIGURE_PCI='False',
+                         MMV_AGGREGATOR_INTERVAL='30',
+                         MMV_AGGREGATE_MAX_AGE='0')
+        node.phases('stack post-config')
+        conf, mmv = read_nova(node.nova_conf)
+        self.assertEqual(0.0, mmv.multimodal_virt_store.aggregate_max_age)
+
+    def test_bad_interval_is_refused(self):
+        for name in ('MMV_AGGREGATOR_INTERVAL', 'MMV_AGGREGATE_MAX_AGE'):
+            node = self.host(name, 'n-sch', MMV_CONFIGURE_PCI='False',
+                             **{name: '5s'})
+            err = self.assertRaises(AssertionError, node.phases,
+                                    'stack post-config')
+            self.assertIn("%s must be a number of seconds, not '5s'" % name,
+                          str(err))

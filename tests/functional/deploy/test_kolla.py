@@ -8,14 +8,20 @@ oslo.config and Nova's own option definitions, filter and weigher class
 paths resolved by Nova's loaders, [pci] values by Nova's parsers; the
 collector's config is rendered per host by its role's sources and the
 collector started from it (``multimodal-virt-collector --once``),
-publishing to a real memcached.
+publishing to a real memcached; the aggregator's config is rendered per
+scheduler host and the aggregator started with its ``config.json``
+command, and the scheduler's merged nova.conf reads the aggregate it
+publishes.
 """
 
 import configparser
 import json
 import os
+import shlex
+import signal
 import subprocess
 import sys
+import time
 
 import fixtures
 import nova.conf
@@ -36,6 +42,7 @@ from multimodal_virt.stores import loader
 from tests import base
 from tests.fixtures import sysfs_builder as layouts
 from tests.functional.deploy import kolla_render as kolla
+from tests.functional.deploy import test_devstack_plugin
 from tests.functional import fixtures as mmv_fixtures
 from tests.functional import requirements
 
@@ -44,6 +51,9 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
 KOLLA = os.path.join(TOP, 'deploy', 'kolla')
 GLOBALS = os.path.join(KOLLA, 'globals-multimodal-virt.yml')
 ROLE = os.path.join(KOLLA, 'roles', 'multimodal_virt_collector')
+AGGREGATOR_ROLE = os.path.join(KOLLA, 'roles', 'multimodal_virt_aggregator')
+STORE_TEMPLATE = os.path.join(KOLLA, 'templates',
+                              'multimodal-virt-store.conf.j2')
 # What kolla's nova role renders before the overrides (abridged).
 BASE_NOVA_CONF = """[DEFAULT]
 debug = False
@@ -70,6 +80,7 @@ def inventory(memcached_addresses=('192.0.2.11', '192.0.2.12'),
     hostvars.update({'gpu1': {'api_interface_address': '192.0.2.21'},
                      'gpu2': {'api_interface_address': '192.0.2.22'}})
     return {'groups': {'memcached': controllers, 'compute': ['gpu1', 'gpu2'],
+                       'nova-scheduler': controllers,
                        'all': controllers + ['gpu1', 'gpu2']},
             'hostvars': hostvars, 'memcached_port': memcached_port,
             'kolla_internal_vip_address': '192.0.2.5',
@@ -94,6 +105,39 @@ class KollaTestCase(base.TestCase):
         with open(path, 'w') as handle:
             handle.write(text)
         return path
+
+    @staticmethod
+    def _role_yaml(role, *parts):
+        with open(os.path.join(role, *parts)) as handle:
+            return yaml.safe_load(handle)
+
+    def _render_role(self, role, host, variables, overrides):
+        """A role's multimodal-virt.conf for ``host``, as its tasks make it.
+
+        The role's defaults under the given variables, its assert task
+        checked, its merge_configs sources rendered and merged.
+
+        :returns: ``(merged text, source paths)``.
+        """
+        role_vars = self._role_yaml(role, 'defaults', 'main.yml')
+        host_vars = dict(role_vars, **variables)
+        host_vars.update(inventory_hostname=host,
+                         ansible_facts={'hostname': host},
+                         node_custom_config=overrides, role_path=role)
+        tasks = self._role_yaml(role, 'tasks', 'main.yml')
+        (check,) = [t['ansible.builtin.assert'] for t in tasks
+                    if 'ansible.builtin.assert' in t]
+        self.assertIs(True, kolla.template_value(
+            '{{ %s }}' % check['that'], host_vars))
+        (merge,) = [t['merge_configs'] for t in tasks if 'merge_configs' in t]
+        sources = kolla.template_value(merge['sources'], host_vars)
+        self.assertEqual(STORE_TEMPLATE, os.path.normpath(sources[0]))
+        self.assertEqual(os.path.join(role, 'templates',
+                                      'multimodal-virt.conf.j2'), sources[1])
+        text = kolla.render_and_merge(sources, host_vars)
+        self.assertNotIn('{%', text)
+        self.assertNotIn('{{', text)
+        return text, sources
 
 
 class NovaOverridesTest(KollaTestCase):
@@ -143,6 +187,18 @@ class NovaOverridesTest(KollaTestCase):
         self.assertIn('transport_url = rabbit://', text)
         self.assertEqual('{"name": "old-alias", "vendor_id": "dead", '
                          '"product_id": "beef"}', conf.pci.alias[0])
+
+    def test_scheduler_aggregate_max_age(self):
+        for extra, expected in (({}, 15.0),
+                                ({'mmv_aggregator_interval': 0.2}, 15.0),
+                                ({'mmv_aggregator_interval': 30}, 90.0),
+                                ({'mmv_aggregator_interval': 30,
+                                  'mmv_aggregate_max_age': 0}, 0.0)):
+            _, mmv, _ = self._merged_nova('nova-scheduler.conf',
+                                          dict(self.variables, **extra))
+            self.assertEqual(expected,
+                             mmv.multimodal_virt_store.aggregate_max_age,
+                             extra)
 
     def test_unset_signing_key_fails_the_render(self):
         variables = dict(self.variables)
@@ -212,20 +268,7 @@ class NovaOverridesTest(KollaTestCase):
 class CollectorRoleTest(KollaTestCase):
 
     def _role_yaml(self, *parts):
-        with open(os.path.join(ROLE, *parts)) as handle:
-            return yaml.safe_load(handle)
-
-    def _render_collector(self, host, variables, overrides):
-        role_vars = self._role_yaml('defaults', 'main.yml')
-        host_vars = dict(role_vars, **variables)
-        host_vars.update(inventory_hostname=host,
-                         ansible_facts={'hostname': host},
-                         node_custom_config=overrides)
-        tasks = self._role_yaml('tasks', 'main.yml')
-        (merge,) = [t['merge_configs'] for t in tasks if 'merge_configs' in t]
-        sources = kolla.template_value(merge['sources'],
-                                       dict(host_vars, role_path=ROLE))
-        return kolla.render_and_merge(sources, host_vars), sources
+        return KollaTestCase._role_yaml(ROLE, *parts)
 
     def test_rendered_per_host_and_started(self):
         memcached = self.useFixture(mmv_fixtures.MemcachedFixture())
@@ -243,12 +286,7 @@ class CollectorRoleTest(KollaTestCase):
                     '[multimodal_virt_collector]\ninterval = 0.25\n')
         rendered = {}
         for host in ('gpu1', 'gpu2'):
-            text, sources = self._render_collector(host, variables,
-                                                   overrides)
-            self.assertEqual(os.path.join(
-                ROLE, 'templates', 'multimodal-virt.conf.j2'), sources[0])
-            self.assertNotIn('{%', text)
-            self.assertNotIn('{{', text)
+            text, _ = self._render_role(ROLE, host, variables, overrides)
             rendered[host] = self._write('%s/multimodal-virt.conf' % host,
                                          text)
         parsed = {host: configparser.ConfigParser() for host in rendered}
@@ -324,7 +362,8 @@ class ImageBuildTest(base.TestCase):
             KOLLA, 'template-overrides.j2')))
 
     def test_kolla_build_renders_the_images(self):
-        """kolla-build itself renders nova-base and the collector image.
+        """kolla-build itself renders nova-base, nova-scheduler (the
+        aggregator's image) and the collector image.
 
         ``--template-only`` writes the Dockerfiles without a container
         engine; the plugin sources point at this checkout.
@@ -347,7 +386,7 @@ class ImageBuildTest(base.TestCase):
         result = subprocess.run(
             [kolla_build, '--config-file', config, '--template-only',
              '--work-dir', work, '--docker-dir',
-             os.path.join(KOLLA, 'docker'), 'nova-base',
+             os.path.join(KOLLA, 'docker'), 'nova-base', 'nova-scheduler',
              'multimodal-virt-collector'],
             capture_output=True, text=True, timeout=300, check=False)
         self.assertEqual(0, result.returncode, result.stderr)
@@ -362,6 +401,12 @@ class ImageBuildTest(base.TestCase):
         nova_base = dockerfile('nova', 'nova-base')
         self.assertIn('ADD plugins-archive /', nova_base)
         self.assertIn(constrained + '/plugins/*', nova_base)
+        # The aggregator's image: nova-base's plugins, run as nova (the
+        # owner its config.json gives the config file).
+        scheduler = dockerfile('nova', 'nova-scheduler').splitlines()
+        self.assertIn('nova-base:', scheduler[0])
+        self.assertEqual('USER nova', [line for line in scheduler
+                                       if line.startswith('USER')][-1])
         collector = dockerfile('multimodal-virt-collector')
         self.assertIn('openstack-base:', collector.splitlines()[0])
         self.assertIn('ADD plugins-archive /', collector)
@@ -369,3 +414,189 @@ class ImageBuildTest(base.TestCase):
                       collector)
         self.assertIn('libbpf1', collector)
         self.assertNotIn('{{', collector)
+
+
+class AggregatorRoleTest(KollaTestCase):
+
+    def _role_yaml(self, *parts):
+        return KollaTestCase._role_yaml(AGGREGATOR_ROLE, *parts)
+
+    def _config_json(self):
+        path = os.path.join(AGGREGATOR_ROLE, 'templates', 'config.json.j2')
+        return json.loads(kolla.render(path, {}))
+
+    def _command(self, rendered):
+        """The container's command with the config file kolla's
+        set_configs copies to ``dest`` read from ``rendered`` instead."""
+        config_json = self._config_json()
+        dest = config_json['config_files'][0]['dest']
+        argv = shlex.split(config_json['command'])
+        self.assertIn(dest, argv)
+        bindir = os.path.dirname(sys.executable)
+        return [os.path.join(bindir, argv[0])] + [
+            rendered if arg == dest else arg for arg in argv[1:]]
+
+    def _collect(self, variables, overrides):
+        """Both computes' collectors publish one sample (procfs probe)."""
+        self._write('etc-kolla-config/multimodal-virt-collector.conf',
+                    '[multimodal_virt_collector]\nprobes = procfs\n')
+        collector = os.path.join(os.path.dirname(sys.executable),
+                                 'multimodal-virt-collector')
+        for host in ('gpu1', 'gpu2'):
+            text, _ = self._render_role(ROLE, host, variables, overrides)
+            path = self._write('%s/multimodal-virt.conf' % host, text)
+            result = subprocess.run(
+                [collector, '--config-file', path, '--once'],
+                capture_output=True, text=True, timeout=120, check=False)
+            self.assertEqual(0, result.returncode, result.stderr)
+
+    def _wait_for_aggregate(self, conf_path, keys, process, log):
+        deadline = time.monotonic() + 60
+        while True:
+            found = test_devstack_plugin.read_aggregate(conf_path)
+            if found is not None and sorted(found[1].keys) == keys:
+                return found
+            if time.monotonic() > deadline or process.poll() is not None:
+                with open(log) as handle:
+                    self.fail('no aggregate of %s (last read: %s); '
+                              'aggregator output:\n%s'
+                              % (keys, found and list(found[1].keys),
+                                 handle.read()))
+            time.sleep(0.05)
+
+    def test_rendered_per_host_and_started(self):
+        memcached = self.useFixture(mmv_fixtures.MemcachedFixture())
+        variables = dict(self.variables, **inventory(
+            memcached_addresses=('127.0.0.1',),
+            memcached_port=memcached.port))
+        variables['groups']['nova-scheduler'] = ['ctl1', 'ctl2']
+        variables['mmv_aggregator_interval'] = 0.2
+        overrides = os.path.join(self.tmp, 'etc-kolla-config')
+        self._collect(variables, overrides)
+        # The operator's override on ctl2: another interval.
+        self._write('etc-kolla-config/multimodal-virt-aggregator/ctl2/'
+                    'multimodal-virt.conf',
+                    '[multimodal_virt_aggregator]\ninterval = 0.3\n')
+        scheduler = self._write('nova-scheduler.conf', kolla.render_and_merge(
+            [self.base, os.path.join(KOLLA, 'config', 'nova',
+                                     'nova-scheduler.conf')],
+            dict(variables, inventory_hostname='ctl1')))
+        scheduler_store = section(scheduler, 'multimodal_virt_store')
+        self.assertEqual('15', scheduler_store.pop('aggregate_max_age'))
+        rendered = {}
+        for host, interval in (('ctl1', '0.2'), ('ctl2', '0.3')):
+            text, _ = self._render_role(AGGREGATOR_ROLE, host, variables,
+                                        overrides)
+            rendered[host] = self._write('%s/multimodal-virt.conf' % host,
+                                         text)
+            self.assertEqual(interval, section(
+                rendered[host], 'multimodal_virt_aggregator')['interval'])
+            # The store and key nova-scheduler reads.
+            self.assertEqual(scheduler_store, section(
+                rendered[host], 'multimodal_virt_store'))
+
+        # ctl1: the container's command, as a service.
+        log = os.path.join(self.tmp, 'ctl1-aggregator.log')
+        with open(log, 'w') as handle:
+            process = subprocess.Popen(
+                self._command(rendered['ctl1']), stdout=handle,
+                stderr=subprocess.STDOUT)
+        self.addCleanup(process.kill)
+        # nova-scheduler's merged config reads and verifies it.
+        created, batch = self._wait_for_aggregate(
+            scheduler, ['gpu1', 'gpu2'], process, log)
+        self.assertEqual({}, batch.rejected)
+        self.assertLess(abs(time.time() - created), 30)
+
+        # ctl2 too (HA): harmless, the same samples.
+        result = subprocess.run(
+            self._command(rendered['ctl2']) + ['--once'],
+            capture_output=True, text=True, timeout=120, check=False)
+        self.assertEqual(0, result.returncode, result.stderr)
+        summary = json.loads(result.stdout)
+        self.assertEqual({'bytes', 'nodes', 'rejected', 'seconds'},
+                         set(summary))
+        self.assertEqual((2, 0), (summary['nodes'], summary['rejected']))
+        self.assertGreater(summary['bytes'], 0)
+        # ctl1 keeps renewing it.
+        later, batch = self._wait_for_aggregate(
+            scheduler, ['gpu1', 'gpu2'], process, log)
+        self.assertGreaterEqual(later, created)
+
+        # docker stop: SIGTERM, a clean exit.
+        process.send_signal(signal.SIGTERM)
+        self.assertEqual(0, process.wait(timeout=30))
+        with open(log) as handle:
+            output = handle.read()
+        self.assertIn('multimodal-virt-aggregator stopped', output)
+        self.assertNotIn('Aggregation failed', output)
+
+    def test_container_runs_unprivileged_from_the_scheduler_image(self):
+        defaults = self._role_yaml('defaults', 'main.yml')
+        tasks = self._role_yaml('tasks', 'main.yml')
+        (start,) = [t['kolla_container'] for t in tasks
+                    if t.get('kolla_container', {}).get('action')
+                    == 'start_container']
+        self.assertIs(False, start['privileged'])
+        for extra in ('cap_add', 'pid_mode', 'ipc_mode', 'security_opt'):
+            self.assertNotIn(extra, start)
+        kolla_vars = {'docker_image_url': 'quay.io/openstack.kolla/',
+                      'openstack_tag': '2025.2-debian-bookworm',
+                      'node_config_directory': '/etc/kolla'}
+        image = '%s:%s' % ('{{ mmv_aggregator_image }}',
+                           '{{ mmv_aggregator_tag }}')
+        self.assertEqual(
+            'quay.io/openstack.kolla/nova-scheduler:2025.2-debian-bookworm',
+            kolla.template_value(image, dict(defaults, **kolla_vars)))
+        # Where Nova's role variables are at hand: the very same image.
+        pinned = dict(defaults, nova_scheduler_image='registry/nova-scheduler',
+                      nova_scheduler_tag='pinned', **kolla_vars)
+        self.assertEqual('registry/nova-scheduler:pinned',
+                         kolla.template_value(image, pinned))
+        volumes = kolla.template_value(start['volumes'],
+                                       dict(defaults, **kolla_vars))
+        self.assertIn('/etc/kolla/multimodal-virt-aggregator/:'
+                      '/var/lib/kolla/config_files/:ro', volumes)
+        self.assertFalse([v for v in volumes if '/etc/kolla/config' in v
+                          or '/sys' in v or '/run' in v])
+        config_json = self._config_json()
+        self.assertEqual('multimodal-virt-aggregator --config-file '
+                         '/etc/multimodal-virt/multimodal-virt.conf',
+                         config_json['command'])
+        # nova-scheduler's image runs as nova (kolla's USER nova).
+        self.assertEqual('nova', config_json['config_files'][0]['owner'])
+        # Every notify has its handler.
+        handlers = {handler['name'] for handler
+                    in self._role_yaml('handlers', 'main.yml')}
+        self.assertEqual(handlers, {t['notify'] for t in tasks
+                                    if 'notify' in t})
+
+    def test_playbook_targets_the_schedulers(self):
+        with open(os.path.join(KOLLA, 'multimodal-virt-aggregator.yml')) as fh:
+            (play,) = yaml.safe_load(fh)
+        self.assertEqual('nova-scheduler', kolla.template_value(
+            play['hosts'], {}))
+        self.assertEqual('nova-scheduler', kolla.template_value(
+            play['hosts'], kolla.load_variables([GLOBALS])))
+        self.assertEqual([{'role': 'multimodal_virt_aggregator'}],
+                         play['roles'])
+
+    def test_missing_store_template_stops_the_role(self):
+        """A role copied without deploy/kolla/templates fails its check
+        instead of rendering a config with no store and no key."""
+        tasks = self._role_yaml('tasks', 'main.yml')
+        (check,) = [t['ansible.builtin.assert'] for t in tasks
+                    if 'ansible.builtin.assert' in t]
+        elsewhere = os.path.join(self.tmp, 'roles', 'copied')
+        self.assertIs(False, kolla.template_value(
+            '{{ %s }}' % check['that'],
+            dict(self._role_yaml('defaults', 'main.yml'),
+                 role_path=elsewhere)))
+
+
+def section(path, name):
+    """``{key: value}`` of one section of an INI file (the last value of a
+    repeated key; no [DEFAULT] values mixed in)."""
+    with open(path) as handle:
+        return {key: values[-1] for key, values in
+                kolla.parse(handle.read())[name].items()}

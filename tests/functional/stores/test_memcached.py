@@ -11,12 +11,16 @@ import time
 import fixtures
 
 from multimodal_virt import exception
+from multimodal_virt.metrics import aggregate
+from multimodal_virt.scheduler import aggregator
+from multimodal_virt.scheduler import store_reader
 from multimodal_virt.stores import loader
 from multimodal_virt.stores import memcached
 from tests import base
 from tests.functional import fixtures as mmv_fixtures
 from tests.functional import requirements
 from tests.functional import samples
+from tests.unit.metrics import test_aggregate
 
 
 class _Evil(object):
@@ -188,6 +192,155 @@ class MemcachedStoreTest(base.TestCase):
                 self.assertLess(time.monotonic(), deadline)
                 time.sleep(0.2)
         self.assertEqual({'b'}, set(self.store.get_all()))
+
+
+#: An aggregator writing two aggregates alternately into memcached until
+#: killed: argv is the signing key, the server, the key prefix, the two
+#: files.
+_AGGREGATE_WRITER = """
+import sys
+from oslo_config import cfg
+from multimodal_virt import conf
+from multimodal_virt.stores import memcached
+c = cfg.ConfigOpts()
+conf.register_opts(c)
+c([], default_config_files=[])
+group = 'multimodal_virt_store'
+c.set_override('signing_keys', [sys.argv[1]], group)
+c.set_override('memcached_servers', [sys.argv[2]], group)
+c.set_override('key_prefix', sys.argv[3], group)
+c.set_override('socket_timeout', 5.0, group)
+store = memcached.MemcachedStore(c)
+payloads = [open(path, 'rb').read() for path in sys.argv[4:6]]
+written = 0
+while True:
+    store.write_aggregate(payloads[written % 2])
+    written += 1
+"""
+
+
+class MemcachedAggregateTest(test_aggregate.BatchAssertions, base.TestCase):
+    """Aggregates larger than one memcached item, written and read."""
+
+    def setUp(self):
+        super().setUp()
+        requirements.require(self, shutil.which('memcached'),
+                             'memcached binary not installed')
+        # Room for several generations of multi-megabyte aggregates.
+        self.memcached = self.useFixture(mmv_fixtures.MemcachedFixture(
+            extra_args=['-m', '256']))
+        self.flags('multimodal_virt_store', driver='memcached',
+                   memcached_servers=[self.memcached.server],
+                   key_prefix='agg%d' % self.memcached.port,
+                   socket_timeout=5.0)
+        self.store = loader.get_store(self.conf)
+
+    def _head(self):
+        generation, chunks, size = self.store._client.get(
+            self.store._aggregate_key).split()
+        return generation.decode(), int(chunks), int(size)
+
+    def _chunks_present(self, generation, count):
+        keys = self.store._chunk_keys(generation, count)
+        return len(self.store._client.get_many(keys))
+
+    def test_round_trip_over_several_chunks(self):
+        batch = test_aggregate.valid_batch(test_aggregate.hosts(3500))
+        now = time.time()
+        size = self.store.publish_aggregate(batch, now)
+        self.assertGreater(size, memcached.AGGREGATE_CHUNK_BYTES)
+        generation, chunks, stated = self._head()
+        self.assertEqual((2, size), (chunks, stated))
+        self.assertEqual(2, self._chunks_present(generation, chunks))
+        # Another process's store (a scheduler) reads it back exactly.
+        reader = loader.get_store(self.conf)
+        self.assertEqual(aggregate.encode(batch, reader.keyring, now),
+                         reader.read_aggregate())
+        decoded = reader.read_aggregate_batch(now + 1, max_age=15)
+        self.assertBatchEqual(batch, decoded)
+        self.assertEqual({}, decoded.rejected)
+
+    def test_third_write_deletes_the_first_generation(self):
+        keys = test_aggregate.hosts(3000)
+        generations = []
+        for seed in range(4):
+            self.store.publish_aggregate(
+                test_aggregate.valid_batch(keys, seed=seed), time.time())
+            generations.append(self._head()[:2])
+            present = [self._chunks_present(*g) for g in generations]
+            # The newest two stay (a reader may be joining the older one).
+            self.assertEqual([0] * (len(present) - 2) +
+                             [g[1] for g in generations[-2:]], present)
+        self.assertEqual(4, len(set(g for g, _ in generations)))
+        self.assertEqual(2, generations[0][1])
+
+    def test_reader_racing_writers_never_joins_two_generations(self):
+        # Two aggregator processes (HA) publish A and B, alternately,
+        # while a scheduler reads: a read is A, B or nothing (chunks of a
+        # generation deleted meanwhile), never a mix.
+        keys = test_aggregate.hosts(5000)
+        now = time.time()
+        work = self.useFixture(fixtures.TempDir()).path
+        payloads, files = [], []
+        for seed in (1, 2):
+            payloads.append(aggregate.encode(
+                test_aggregate.valid_batch(keys, seed=seed),
+                self.store.keyring, now))
+            files.append(os.path.join(work, '%d.mmva' % seed))
+            with open(files[-1], 'wb') as handle:
+                handle.write(payloads[-1])
+        self.assertEqual(len(payloads[0]), len(payloads[1]))
+        self.assertEqual(3, -(-len(payloads[0]) //
+                              memcached.AGGREGATE_CHUNK_BYTES))
+        for order in (files, files[::-1]):
+            writer = subprocess.Popen(
+                [sys.executable, '-c', _AGGREGATE_WRITER,
+                 base.TEST_SIGNING_KEY, self.memcached.server,
+                 'agg%d' % self.memcached.port]
+                + order)
+            self.addCleanup(writer.wait)
+            self.addCleanup(writer.kill)
+        reader = loader.get_store(self.conf)
+        seen = {'A': 0, 'B': 0, None: 0, 'mixed': 0}
+        deadline = time.monotonic() + 20
+        while min(seen['A'], seen['B']) < 20 and time.monotonic() < deadline:
+            payload = reader.read_aggregate()
+            if payload is None:
+                seen[None] += 1
+            elif payload == payloads[0]:
+                seen['A'] += 1
+            elif payload == payloads[1]:
+                seen['B'] += 1
+            else:  # (never compare megabytes in a failure message)
+                seen['mixed'] += 1
+        self.assertEqual(0, seen['mixed'], seen)
+        self.assertGreaterEqual(min(seen['A'], seen['B']), 20, seen)
+
+    # An aggregator's batch keeps each vanished node's last good sample
+    # for forget_after, as every refresh does: it may hold more than
+    # max_hosts rows, and schedulers must read it.
+    def test_aggregate_with_vanished_nodes_is_read(self):
+        self.flags('multimodal_virt_store', max_hosts=5)
+        store = loader.get_store(self.conf)
+        for i in range(5):
+            store.put(samples.host_sample('old-%d' % i, io_us=100))
+        publisher = aggregator.Aggregator(self.conf)
+        publisher.run_once()
+        retain = store_reader.retain_seconds(self.conf)
+        direct = store_reader.StoreReader(self.conf)
+        self.flags('multimodal_virt_store', aggregate_max_age=0)
+        self.assertEqual(5, len(direct.read(time.time(), retain)))
+        for i in range(5):  # five nodes replaced by five others
+            store.delete('old-%d' % i)
+            store.put(samples.host_sample('new-%d' % i, io_us=100))
+        self.assertEqual(10, publisher.run_once()['nodes'])
+        # A scheduler reading every sample keeps the vanished ones too.
+        self.assertEqual(10, len(direct.read(time.time(), retain)))
+        self.flags('multimodal_virt_store', aggregate_max_age=15)
+        reader = store_reader.StoreReader(self.conf)
+        batch = reader.read(time.time(), retain)
+        self.assertTrue(reader.from_aggregate, 'the aggregate was refused')
+        self.assertEqual(10, len(batch))
 
 
 class MemcachedTlsTest(base.TestCase):

@@ -524,6 +524,17 @@ class BatchDecoder(object):
         self._good = {}
         self._good_at = {}
 
+    def saw(self, keys, timestamps):
+        """Note samples that reached the scheduler another way (an
+        aggregate): an older sample of those keys is then refused as a
+        replay, as if this decoder had read them itself."""
+        seen = self._good_at
+        for key, stamp in zip(keys, timestamps.tolist()):
+            if stamp > seen.get(key, -np.inf):
+                seen[key] = stamp
+        if len(seen) > self.max_keys:
+            self._good, self._good_at = {}, {}
+
     def decode(self, payloads, now, pace=None):
         """Decode ``{key: bytes}`` read at ``now`` into a :class:`SampleBatch`.
 

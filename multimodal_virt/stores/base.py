@@ -204,6 +204,8 @@ class StatsStore(metaclass=abc.ABCMeta):
                 {'store': type(self).__name__, 'count': len(batch.rejected),
                  'key': key, 'reason': reason})
             return None
+        # A spoiled aggregate later must not let an older sample through.
+        self._decoder.saw(batch.keys, batch.timestamps)
         return batch
 
     def get_all(self) -> Dict[str, sample_mod.HostSample]:

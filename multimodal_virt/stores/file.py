@@ -197,9 +197,13 @@ class FileStore(base.StatsStore):
             raise exception.StoreUnavailable(
                 'cannot open %s: %s' % (self.path, err))
         try:
+            # Refused as read_all refuses it: anyone could replace it.
+            self._check_directory(os.fstat(directory))
             fd = os.open(AGGREGATE_NAME, _OPEN_FLAGS, dir_fd=directory)
         except FileNotFoundError:
             return None
+        except exception.StoreUnavailable:
+            raise
         except OSError as err:
             self._skip(AGGREGATE_NAME, err.strerror or err)
             return None

@@ -31,7 +31,6 @@ import struct
 import subprocess
 import sys
 import time
-import unittest
 
 import fixtures
 from nova import objects
@@ -432,16 +431,10 @@ class AggregateCases(object):
         self.assertAggregateIgnored(
             1, "1 of its rows are refused here, e.g. 'slow'")
 
-    # Bug: refreshes that read the aggregate do not tell the store's
-    # decoder which samples they saw, so when a store writer then spoils
-    # the aggregate, the read of every sample compares a replayed sample
-    # with the last one it read itself, possibly long before, and accepts
-    # a sample older than one the scheduler already used. Fix: after an
-    # aggregate is read, raise the decoder's per-key high-water marks to
-    # the aggregate's row timestamps (a replay is then refused as it is
-    # without an aggregator).
-    @unittest.expectedFailure
     def test_sample_replayed_once_the_aggregate_is_spoiled(self):
+        # Refreshes that read the aggregate tell the store's decoder which
+        # samples they saw: when a store writer then spoils the aggregate,
+        # the read of every sample refuses a replay of an older one.
         # "slow" really was fast for one window: its collector signed it.
         fast_window = _signed('slow', io_us=10)
         self.raw_write('slow', fast_window)
@@ -618,13 +611,8 @@ class FileStoreHostileTest(AggregateCases, HostileStoreBase, base.TestCase):
         self.assertEqual(0, torn, 'reads torn (A, B: %s)' % seen)
         self.assertGreaterEqual(min(seen), 20, 'A and B both read')
 
-    # Bug: FileStore.read_aggregate does not check the directory as
-    # read_all does, so refreshes use an aggregate from a group- or
-    # world-writable directory without a word, while the aggregator (and
-    # every refresh without an aggregate) refuses that directory. Fix:
-    # self._check_directory(os.fstat(directory)) in read_aggregate.
-    @unittest.expectedFailure
     def test_world_writable_directory_refused_with_an_aggregate(self):
+        # read_aggregate checks the directory as read_all does.
         aggregator.Aggregator(self.conf).run_once()
         os.chmod(self.path, 0o777)
         self.assertNothingGained(1, 'group- or world-writable')

@@ -32,8 +32,10 @@ scheduling passes through Nova's own filter and weight handlers:
   compute hosts, so it writes between refreshes instead of taking a core
   of the scheduler's machine beside them); with the aggregator (the
   default) the writer process also runs one aggregator cycle after each
-  round of writes, and the refreshes read its aggregate, back to back
-  (each reads, verifies and decodes the whole aggregate, changed or not);
+  round of writes, and the refreshes read its aggregate (with
+  ``--back-to-back``, refreshes follow each other without waiting for the
+  writer: each reads, verifies and decodes the whole aggregate, changed
+  or not, and every pass overlaps one);
 * Nova under load: Nova's passes alternate with ours during that time,
   so its p99 meets the same refreshes and the same garbage collections.
   Every timed pass, under load as for the medians, starts after a
@@ -56,7 +58,7 @@ the aggregator's cycle). Not a test: no assertions, numbers.
 Usage: tools/bench_scheduler.py [--hosts 1000 10000 [100000]]
                                 [--passes 20] [--load-seconds 10]
                                 [--gc-as-it-falls] [--refresh-in-process]
-                                [--no-aggregator]
+                                [--no-aggregator] [--back-to-back]
 """
 
 import argparse
@@ -317,7 +319,8 @@ class Refresher(object):
 
 
 def bench(count, passes, load_seconds, rng, collect_first=True,
-          refresh_period=1.0, overlapping=20, aggregate=True):
+          refresh_period=1.0, overlapping=20, aggregate=True,
+          back_to_back=False):
     hosts = build_host_states(count, rng)
     names = [state.host for state in hosts]
     spec = request_spec()
@@ -333,7 +336,7 @@ def bench(count, passes, load_seconds, rng, collect_first=True,
                 latency_weigher.LatencyWeigher(CONF))
         provider = provider_mod.SnapshotProvider.shared(CONF)
         store = file_store.FileStore(CONF)
-        refresher = Refresher(provider, back_to_back=aggregate)
+        refresher = Refresher(provider, back_to_back=back_to_back)
         snap = refresher.refresh()
         assert len(snap) == count, (len(snap), count)
         best = run_pass(*ours, hosts, spec)[0].obj.host
@@ -500,6 +503,11 @@ def main(argv=None):
     parser.add_argument('--no-aggregator', action='store_true',
                         help='under load, no aggregator runs: every '
                              'refresh reads every sample')
+    parser.add_argument('--back-to-back', action='store_true',
+                        help='under load, start the next refresh as soon as '
+                             'one ends instead of after each round of '
+                             'writes (a stress test: every pass overlaps a '
+                             'refresh)')
     parser.add_argument('--refresh-in-process', action='store_true',
                         help='refresh in the scheduler process '
                              '(refresh_worker = false) instead of the '
@@ -526,13 +534,16 @@ def main(argv=None):
                      collect_first=not args.gc_as_it_falls,
                      refresh_period=args.refresh_period,
                      overlapping=args.overlapping_passes,
-                     aggregate=not args.no_aggregator)
+                     aggregate=not args.no_aggregator,
+                     back_to_back=args.back_to_back)
                for n in args.hosts]
-    print('refresh in %s; under load, %s, %s' % (
+    print('refresh in %s; under load, %s%s, %s' % (
         'the scheduler process' if args.refresh_in_process
         else 'the refresh worker process',
         'refreshes reading every sample' if args.no_aggregator
         else 'refreshes reading the aggregator\'s aggregate',
+        ' back to back' if args.back_to_back else ' after each round of '
+        'writes',
         'garbage collected as it falls' if args.gc_as_it_falls
         else 'a collection before each timed pass, as for the medians'))
     ms = 1000.0

@@ -182,12 +182,16 @@ class _ConfigBootBase(test_pci_sriov_servers._PCIServersTestBase):
         self.assertTrue(cfg.CONF.filter_scheduler.pci_in_placement)
         self.assertTrue(cfg.CONF.pci.report_in_placement)
 
-    def test_vf_flavor_boots_within_its_slo(self):
-        alias = self.controller_options['pci']['alias'][0]
-        name = json.loads(alias)['name']
-        flavor_id = self._create_flavor(extra_spec={
+    def _vf_flavor(self, io_p99_us):
+        """A flavor asking for one VF of the generated alias and an I/O
+        p99 SLO."""
+        name = json.loads(self.controller_options['pci']['alias'][0])['name']
+        return self._create_flavor(extra_spec={
             'pci_passthrough:alias': '%s:1' % name,
-            'multimodal_virt:io_p99_us': '2000'})
+            'multimodal_virt:io_p99_us': str(io_p99_us)})
+
+    def test_vf_flavor_boots_within_its_slo(self):
+        flavor_id = self._vf_flavor(2000)
         server = self._create_server(flavor_id=flavor_id, networks='none')
         self.assertEqual('ACTIVE', server['status'])
         ctxt = nova_context.get_admin_context()
@@ -199,9 +203,7 @@ class _ConfigBootBase(test_pci_sriov_servers._PCIServersTestBase):
 
         # The same VF flavor with an SLO the host's published I/O p99
         # (500 us, in memcached) misses: LatencyFilter refuses the host.
-        strict = self._create_flavor(extra_spec={
-            'pci_passthrough:alias': '%s:1' % name,
-            'multimodal_virt:io_p99_us': '100'})
+        strict = self._vf_flavor(100)
         server = self._create_server(flavor_id=strict, networks='none',
                                      expected_state='ERROR')
         self.assertIn('No valid host', server['fault']['message'])
@@ -274,10 +276,7 @@ class DevstackConfigBootTest(_ConfigBootBase):
             store.put(samples.host_sample(HOST, io_us=50))
         finally:
             store.close()
-        name = json.loads(self.controller_options['pci']['alias'][0])['name']
-        strict = self._create_flavor(extra_spec={
-            'pci_passthrough:alias': '%s:1' % name,
-            'multimodal_virt:io_p99_us': '100'})
+        strict = self._vf_flavor(100)
         # Still the aggregate's 500 us.
         server = self._create_server(flavor_id=strict, networks='none',
                                      expected_state='ERROR')

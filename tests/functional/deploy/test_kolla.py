@@ -111,6 +111,14 @@ class KollaTestCase(base.TestCase):
         with open(os.path.join(role, *parts)) as handle:
             return yaml.safe_load(handle)
 
+    def _start_task(self):
+        """The role's one ``start_container`` task (its container)."""
+        (start,) = [t['kolla_container']
+                    for t in self._role_yaml('tasks', 'main.yml')
+                    if t.get('kolla_container', {}).get('action')
+                    == 'start_container']
+        return start
+
     def _render_role(self, role, host, variables, overrides):
         """A role's multimodal-virt.conf for ``host``, as its tasks make it.
 
@@ -323,10 +331,7 @@ class CollectorRoleTest(KollaTestCase):
 
     def test_container_runs_with_reduced_capabilities(self):
         defaults = self._role_yaml('defaults', 'main.yml')
-        tasks = self._role_yaml('tasks', 'main.yml')
-        (start,) = [t['kolla_container'] for t in tasks
-                    if t.get('kolla_container', {}).get('action')
-                    == 'start_container']
+        start = self._start_task()
         self.assertIs(False, start['privileged'])
         self.assertEqual('host', start['pid_mode'])
         self.assertEqual('{{ mmv_collector_capabilities }}',
@@ -533,10 +538,7 @@ class AggregatorRoleTest(KollaTestCase):
 
     def test_container_runs_unprivileged_from_the_scheduler_image(self):
         defaults = self._role_yaml('defaults', 'main.yml')
-        tasks = self._role_yaml('tasks', 'main.yml')
-        (start,) = [t['kolla_container'] for t in tasks
-                    if t.get('kolla_container', {}).get('action')
-                    == 'start_container']
+        start = self._start_task()
         self.assertIs(False, start['privileged'])
         for extra in ('cap_add', 'pid_mode', 'ipc_mode', 'security_opt'):
             self.assertNotIn(extra, start)
@@ -568,8 +570,9 @@ class AggregatorRoleTest(KollaTestCase):
         # Every notify has its handler.
         handlers = {handler['name'] for handler
                     in self._role_yaml('handlers', 'main.yml')}
-        self.assertEqual(handlers, {t['notify'] for t in tasks
-                                    if 'notify' in t})
+        self.assertEqual(handlers, {
+            t['notify'] for t in self._role_yaml('tasks', 'main.yml')
+            if 'notify' in t})
 
     def test_playbook_targets_the_schedulers(self):
         with open(os.path.join(KOLLA, 'multimodal-virt-aggregator.yml')) as fh:

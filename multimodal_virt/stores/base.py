@@ -177,36 +177,32 @@ class StatsStore(metaclass=abc.ABCMeta):
                 payload, self.keyring, now, self.max_aggregate_bytes,
                 self.max_batch_rows)
         except exception.InvalidSample as err:
-            self._bad_payload_log.warning(
-                'aggregate', 'Ignoring the aggregate in the %(store)s store, '
-                'reading every sample instead: %(reason)s',
-                {'store': type(self).__name__, 'reason': err})
-            return None
+            return self._ignore_aggregate(err)
         if now - created > max_age:
-            self._bad_payload_log.warning(
-                'aggregate', 'Ignoring the aggregate in the %(store)s store, '
-                'reading every sample instead: it was created %(age).0f s '
-                'ago, more than aggregate_max_age = %(max).0f s (is '
-                'multimodal-virt-aggregator running?)',
-                {'store': type(self).__name__, 'age': now - created,
-                 'max': max_age})
-            return None
+            return self._ignore_aggregate(
+                'it was created %.0f s ago, more than aggregate_max_age = '
+                '%.0f s (is multimodal-virt-aggregator running?)'
+                % (now - created, max_age))
         if batch.rejected:
             # The aggregator checked every row as this reader does: a row
             # refused here (clocks apart, releases apart) must not make its
             # node read as one without a sample. Reading every sample
             # judges it as usual (its last good sample, if refused again).
             key, reason = next(iter(sorted(batch.rejected.items())))
-            self._bad_payload_log.warning(
-                'aggregate', 'Ignoring the aggregate in the %(store)s store, '
-                'reading every sample instead: %(count)d of its rows are '
-                'refused here, e.g. %(key)r: %(reason)s',
-                {'store': type(self).__name__, 'count': len(batch.rejected),
-                 'key': key, 'reason': reason})
-            return None
+            return self._ignore_aggregate(
+                '%d of its rows are refused here, e.g. %r: %s'
+                % (len(batch.rejected), key, reason))
         # A spoiled aggregate later must not let an older sample through.
         self._decoder.saw(batch.keys, batch.timestamps)
         return batch
+
+    def _ignore_aggregate(self, reason):
+        """Log (rate-limited) why the aggregate is not used; ``None``."""
+        self._bad_payload_log.warning(
+            'aggregate', 'Ignoring the aggregate in the %(store)s store, '
+            'reading every sample instead: %(reason)s',
+            {'store': type(self).__name__, 'reason': reason})
+        return None
 
     def get_all(self) -> Dict[str, sample_mod.HostSample]:
         """Return ``{key: HostSample}`` of every valid sample (CLI, demo).

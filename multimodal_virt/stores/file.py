@@ -81,7 +81,9 @@ class FileStore(base.StatsStore):
                                              % (self.path, err))
 
     def write(self, key, payload):
-        target = self._file(key)
+        self._write_file(self._file(key), payload)
+
+    def _write_file(self, target, payload):
         self._ensure_directory()
         try:
             fileutils.write_bytes(target, payload)
@@ -178,13 +180,7 @@ class FileStore(base.StatsStore):
             payloads[key] = payload
 
     def write_aggregate(self, payload):
-        self._ensure_directory()
-        target = os.path.join(self.path, AGGREGATE_NAME)
-        try:
-            fileutils.write_bytes(target, payload)
-        except OSError as err:
-            raise exception.StoreUnavailable(
-                'cannot write %s: %s' % (target, err))
+        self._write_file(os.path.join(self.path, AGGREGATE_NAME), payload)
 
     def read_aggregate(self):
         """The aggregate file, read with the same care as a sample."""
